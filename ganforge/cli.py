@@ -1,0 +1,210 @@
+"""The ``ganforge`` command line (also ``python -m ganforge``)."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ganforge.errors import ConfigError, GanforgeError, UnknownPluginError
+
+TRAIN_EXAMPLE = """\
+examples:
+  ganforge train --data grid25 --steps 2000 --out runs/grid25
+  ganforge train --gen mlp --disc mlp --loss bce --tricks soft_labels,instance_noise \\
+                 --data mnist --data-root ~/data --split test --steps 2000 --out runs/mlp
+  ganforge train --config run.toml --steps 5000        # flags override the file
+  ganforge train --resume runs/mlp                      # continue a stopped run
+  ganforge train --data grid25 --gen-option norm=none --trick-option soft_labels.real_range=[0.8,1.0]
+"""
+
+PLUGINS_EXAMPLE = """\
+examples:
+  ganforge plugins
+  ganforge plugins --kind trick
+  ganforge plugins --json
+"""
+
+# (flag, config field, type, help) for the plain settings of ``train``.
+_TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
+    ("--gen", "gen", str, "generator plugin (default mlp)"),
+    ("--disc", "disc", str, "discriminator plugin (default mlp)"),
+    ("--loss", "loss", str, "loss plugin: bce (default) or minimax"),
+    ("--tricks", "tricks", str, "comma-separated tricks, applied in order, e.g. soft_labels,instance_noise"),
+    ("--data", "data", str, "data set plugin (default mnist; grid25 and ring8 need no files)"),
+    ("--data-root", "data_root", str, "folder holding data files (default $GANFORGE_DATA or ./data)"),
+    ("--split", "split", str, "train (default) or test"),
+    ("--steps", "steps", int, "generator updates in the whole run (default 10000)"),
+    ("--batch-size", "batch_size", int, "samples per batch (default 64)"),
+    ("--latent-dim", "latent_dim", int, "size of the latent vector (default 100)"),
+    ("--seed", "seed", int, "random seed (default 0)"),
+    ("--device", "device", str, "auto (default), cpu, cuda, cuda:N or mps"),
+    ("--out", "out_dir", str, "run folder (default runs/<gen>-<data>-<N>)"),
+    ("--precision", "precision", str, "fp32 (default), bf16 or fp16"),
+    ("--cuda-graphs", "cuda_graphs", str, "auto (default), on or off"),
+    ("--data-placement", "data_placement", str, "auto (default), device or stream"),
+    ("--log-every", "log_every", int, "steps between log lines (default 100)"),
+    ("--sample-every", "sample_every", int, "steps between sample grids (default 1000; 0: only at the end)"),
+    ("--checkpoint-every", "checkpoint_every", int, "steps between checkpoints (default 1000; 0: only at the end)"),
+    ("--keep-checkpoints", "keep_checkpoints", int, "periodic checkpoints kept (default 3)"),
+]
+
+# (flag, config field) of KEY=VALUE options.
+_OPTION_FLAGS = [
+    ("--gen-option", "gen_options"),
+    ("--disc-option", "disc_options"),
+    ("--loss-option", "loss_options"),
+    ("--data-option", "data_options"),
+    ("--g-optim", "g_optim"),
+    ("--d-optim", "d_optim"),
+]
+
+
+def parse_value(text: str) -> Any:
+    """Read a command-line value: JSON or a Python literal when it parses as one, else the string."""
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            return parse(text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+    return text
+
+
+def parse_assignment(flag: str, text: str) -> tuple[str, Any]:
+    """Split ``KEY=VALUE``; raise :class:`ConfigError` naming the flag otherwise."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"{flag} takes KEY=VALUE (got {text!r}), e.g. {flag} norm=instance")
+    return key.strip(), parse_value(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ganforge import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="ganforge",
+        description="Train GANs from interchangeable plugins: models, losses and the ganhacks tricks.",
+    )
+    parser.add_argument("--version", action="version", version=f"ganforge {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    train = sub.add_parser(
+        "train", help="train a GAN", description="Train a GAN; writes config, metrics, samples and checkpoints.",
+        epilog=TRAIN_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train.add_argument("--config", metavar="TOML", help="read settings from a TOML file (flags override it)")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR (or from a checkpoint file)")
+    for flag, field, typ, help_text in _TRAIN_FLAGS:
+        train.add_argument(flag, dest=field, type=typ, default=None, help=help_text)
+    for flag, field in _OPTION_FLAGS:
+        train.add_argument(flag, dest=field, action="append", default=None, metavar="KEY=VALUE",
+                           help=f"set one {field.replace('_', ' ')} entry (repeatable)")
+    train.add_argument("--trick-option", dest="trick_options", action="append", default=None,
+                       metavar="TRICK.KEY=VALUE", help="set one trick option (repeatable)")
+    train.add_argument("--conditional", dest="conditional", action="store_const", const=True, default=None,
+                       help="feed class labels to both networks")
+    train.add_argument("--compile", dest="compile", action="store_const", const=True, default=None,
+                       help="wrap the models in torch.compile")
+    train.add_argument("--overwrite", dest="overwrite", action="store_const", const=True, default=None,
+                       help="replace a run already in --out")
+    train.add_argument("--no-progress", dest="progress", action="store_const", const=False, default=None,
+                       help="no progress bar or messages")
+    train.set_defaults(func=cmd_train)
+
+    plugins = sub.add_parser(
+        "plugins", help="list installed plugins", description="List every registered plugin by kind.",
+        epilog=PLUGINS_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    plugins.add_argument("--json", action="store_true", help="print JSON for machines")
+    plugins.add_argument("--kind", choices=["generator", "discriminator", "loss", "trick", "dataset"])
+    plugins.set_defaults(func=cmd_plugins)
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The configuration fields the user set on the command line."""
+    settings: dict[str, Any] = {}
+    for _, field, _, _ in _TRAIN_FLAGS:
+        if getattr(args, field) is not None:
+            settings[field] = getattr(args, field)
+    for flag in ("conditional", "compile", "overwrite", "progress"):
+        if getattr(args, flag) is not None:
+            settings[flag] = getattr(args, flag)
+    for flag, field in _OPTION_FLAGS:
+        if getattr(args, field):
+            settings[field] = dict(parse_assignment(flag, a) for a in getattr(args, field))
+    if args.trick_options:
+        per_trick: dict[str, dict[str, Any]] = {}
+        for text in args.trick_options:
+            key, value = parse_assignment("--trick-option", text)
+            trick, dot, option = key.partition(".")
+            if not dot or not option:
+                raise ConfigError(f"--trick-option takes TRICK.KEY=VALUE (got {text!r}), e.g. soft_labels.real_range=[0.8,1]")
+            per_trick.setdefault(trick, {})[option] = value
+        settings["trick_options"] = per_trick
+    return settings
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ganforge.config import TrainConfig, load_toml
+    from ganforge.trainer import Trainer
+
+    settings = settings_from_args(args)
+    if args.resume:
+        if args.config:
+            raise ConfigError("--resume continues a run with its saved settings; drop --config.")
+        trainer = Trainer.resume(args.resume, **settings)
+    else:
+        base = load_toml(args.config) if args.config else {}
+        for field in ("gen_options", "disc_options", "loss_options", "data_options", "g_optim", "d_optim"):
+            if field in settings and isinstance(base.get(field), dict):
+                settings[field] = {**base[field], **settings[field]}
+        if "trick_options" in settings and isinstance(base.get("trick_options"), dict):
+            merged = {k: dict(v) for k, v in base["trick_options"].items()}
+            for trick, opts in settings["trick_options"].items():
+                merged.setdefault(trick, {}).update(opts)
+            settings["trick_options"] = merged
+        trainer = Trainer(TrainConfig.from_dict({**base, **settings}))
+    trainer.fit()
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from ganforge.registry import list_plugins
+
+    infos = list_plugins(kind=args.kind)
+    if args.json:
+        print(json.dumps([info.to_json() for info in infos], indent=2))
+        return 0
+    kind = None
+    width = max((len(i.name) for i in infos), default=0)
+    for info in infos:
+        if info.kind != kind:
+            kind = info.kind
+            plural = "losses" if kind == "loss" else f"{kind}s"
+            print(f"{'' if info is infos[0] else chr(10)}{plural}:")
+        tag = f"[ganhacks #{info.ganhacks}] " if info.ganhacks else ""
+        source = "" if info.plugin.startswith("ganforge.") else f"  ({info.source})"
+        print(f"  {info.name:<{width}}  {tag}{info.description}{source}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (2 for bad input, 1 for other failures)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, UnknownPluginError) as exc:
+        print(f"ganforge: error: {exc}", file=sys.stderr)
+        return 2
+    except GanforgeError as exc:
+        print(f"ganforge: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("ganforge: interrupted", file=sys.stderr)
+        return 130

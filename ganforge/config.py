@@ -1,0 +1,300 @@
+"""Run configuration: frozen, validated attrs classes that serialise to JSON and load from TOML.
+
+A bad value raises :class:`~ganforge.errors.ConfigError` naming the field,
+the value and what is allowed::
+
+    >>> TrainConfig(precision="fp8")
+    Traceback (most recent call last):
+    ...
+    ganforge.errors.ConfigError: 'precision' must be one of ('fp32', 'bf16', 'fp16') (got 'fp8')
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from ganforge.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+# -- validators ----------------------------------------------------------------
+
+
+def _one_of(*allowed: Any):
+    def check(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+        if value not in allowed:
+            raise ConfigError(f"{attr.name!r} must be one of {allowed} (got {value!r})")
+
+    return check
+
+
+def _int(minimum: int):
+    def check(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{attr.name!r} must be an integer >= {minimum} (got {value!r})")
+        if value < minimum:
+            raise ConfigError(f"{attr.name!r} must be an integer >= {minimum} (got {value!r})")
+
+    return check
+
+
+def _positive_float(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigError(f"{attr.name!r} must be a number > 0 (got {value!r})")
+
+
+def _nonneg_float(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ConfigError(f"{attr.name!r} must be a number >= 0 (got {value!r})")
+
+
+def _name(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{attr.name!r} must be a plugin name such as 'mlp' (got {value!r})")
+
+
+def _opt_str(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{attr.name!r} must be a path or None (got {value!r})")
+
+
+def _bool(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{attr.name!r} must be true or false (got {value!r})")
+
+
+def _options(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise ConfigError(f"{attr.name!r} must be a mapping of option names to values (got {value!r})")
+
+
+# -- converters ----------------------------------------------------------------
+
+
+def _to_tricks(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [v for v in (s.strip() for s in value.split(",")) if v]
+    try:
+        out = tuple(value)
+    except TypeError:
+        raise ConfigError(f"'tricks' must be a list of trick names (got {value!r})") from None
+    for name in out:
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"'tricks' must be a list of trick names (got {value!r})")
+    if len(set(out)) != len(out):
+        dup = sorted({n for n in out if out.count(n) > 1})
+        raise ConfigError(f"'tricks' lists {', '.join(dup)} more than once (got {list(out)!r})")
+    return out
+
+
+def _to_dict(value: Any) -> Any:
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+def _to_trick_options(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: dict(v) if isinstance(v, Mapping) else v for k, v in value.items()}
+    return value
+
+
+def _to_path(value: Any) -> Any:
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+
+def _to_pair(value: Any) -> Any:
+    return tuple(value) if isinstance(value, (list, tuple)) else value
+
+
+def _betas(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    ok = isinstance(value, tuple) and len(value) == 2 and all(
+        isinstance(b, (int, float)) and 0 <= b < 1 for b in value
+    )
+    if not ok:
+        raise ConfigError(f"{attr.name!r} must be a pair of numbers in [0, 1) (got {value!r})")
+
+
+# -- classes --------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class OptimConfig:
+    """Optimizer settings for one network (ganhacks #9: Adam for G, SGD possible for D).
+
+    Attributes:
+        name: ``"adam"`` (default), ``"adamw"``, ``"sgd"`` or ``"rmsprop"``.
+        lr: Learning rate, default 2e-4.
+        betas: Adam's (beta1, beta2), default (0.5, 0.999) as in DCGAN.
+        momentum: SGD/RMSprop momentum, default 0.
+        weight_decay: Default 0.
+    """
+
+    name: str = attrs.field(default="adam", validator=_one_of("adam", "adamw", "sgd", "rmsprop"))
+    lr: float = attrs.field(default=2e-4, validator=_positive_float)
+    betas: tuple[float, float] = attrs.field(default=(0.5, 0.999), converter=_to_pair, validator=_betas)
+    momentum: float = attrs.field(default=0.0, validator=_nonneg_float)
+    weight_decay: float = attrs.field(default=0.0, validator=_nonneg_float)
+
+
+def _to_optim(value: Any) -> Any:
+    if isinstance(value, OptimConfig):
+        return value
+    if isinstance(value, Mapping):
+        return _from_mapping(OptimConfig, value, prefix="optimizer ")
+    raise ConfigError(f"optimizer settings must be a mapping such as {{'lr': 2e-4}} (got {value!r})")
+
+
+@attrs.frozen(kw_only=True)
+class TrainConfig:
+    """Everything that defines a training run. All fields have defaults.
+
+    Attributes:
+        gen: Generator plugin name, default ``"mlp"``.
+        disc: Discriminator plugin name, default ``"mlp"``.
+        loss: Loss plugin name, default ``"bce"`` (non-saturating).
+        tricks: Trick plugin names, applied in this order; a comma-separated
+            string is accepted. Default none.
+        gen_options, disc_options, loss_options, data_options: Keyword options
+            for the chosen plugin (e.g. ``{"norm": "instance"}``).
+        trick_options: Per-trick options, ``{"soft_labels": {"real_range": (0.8, 1.0)}}``.
+        data: Data set plugin name, default ``"mnist"``.
+        data_root: Folder holding data files (default: ``$GANFORGE_DATA`` or ``./data``).
+        split: ``"train"`` (default) or ``"test"``.
+        conditional: Feed class labels to G and D, default False.
+        steps: Generator updates in the whole run, default 10,000.
+        batch_size: Samples per batch, default 64.
+        latent_dim: Size of the latent vector, default 100.
+        seed: Random seed, default 0. Same seed, same run on CPU.
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
+        out_dir: Run directory; default ``runs/<gen>-<data>-<N>``, a fresh one.
+        g_optim, d_optim: :class:`OptimConfig` for each network.
+        precision: ``"fp32"`` (default), ``"bf16"`` or ``"fp16"`` (autocast; fp16 adds a GradScaler).
+        cuda_graphs: ``"auto"`` (capture the step on CUDA when possible), ``"on"``, ``"off"``.
+        compile: Wrap the models in ``torch.compile``, default False.
+        data_placement: ``"auto"``, ``"device"`` (resident) or ``"stream"``.
+        log_every: Steps between reading losses to the host and logging, default 100.
+        sample_every: Steps between sample grids, default 1,000 (0: only at the end).
+        checkpoint_every: Steps between checkpoints, default 1,000 (0: only at the end).
+        keep_checkpoints: How many periodic checkpoints to keep, default 3.
+        progress: Show a progress bar, default True.
+        overwrite: Allow writing into a directory holding another run, default False.
+    """
+
+    gen: str = attrs.field(default="mlp", validator=_name)
+    disc: str = attrs.field(default="mlp", validator=_name)
+    loss: str = attrs.field(default="bce", validator=_name)
+    tricks: tuple[str, ...] = attrs.field(default=(), converter=_to_tricks)
+    gen_options: dict[str, Any] = attrs.field(factory=dict, converter=_to_dict, validator=_options)
+    disc_options: dict[str, Any] = attrs.field(factory=dict, converter=_to_dict, validator=_options)
+    loss_options: dict[str, Any] = attrs.field(factory=dict, converter=_to_dict, validator=_options)
+    trick_options: dict[str, dict[str, Any]] = attrs.field(
+        factory=dict, converter=_to_trick_options, validator=_options
+    )
+    data: str = attrs.field(default="mnist", validator=_name)
+    data_root: str | None = attrs.field(default=None, converter=_to_path, validator=_opt_str)
+    split: str = attrs.field(default="train", validator=_one_of("train", "test"))
+    data_options: dict[str, Any] = attrs.field(factory=dict, converter=_to_dict, validator=_options)
+    conditional: bool = attrs.field(default=False, validator=_bool)
+    steps: int = attrs.field(default=10_000, validator=_int(1))
+    batch_size: int = attrs.field(default=64, validator=_int(1))
+    latent_dim: int = attrs.field(default=100, validator=_int(1))
+    seed: int = attrs.field(default=0, validator=_int(0))
+    device: str = attrs.field(default="auto", validator=_name)
+    out_dir: str | None = attrs.field(default=None, converter=_to_path, validator=_opt_str)
+    g_optim: OptimConfig = attrs.field(factory=OptimConfig, converter=_to_optim)
+    d_optim: OptimConfig = attrs.field(factory=OptimConfig, converter=_to_optim)
+    precision: str = attrs.field(default="fp32", validator=_one_of("fp32", "bf16", "fp16"))
+    cuda_graphs: str = attrs.field(default="auto", validator=_one_of("auto", "on", "off"))
+    compile: bool = attrs.field(default=False, validator=_bool)
+    data_placement: str = attrs.field(default="auto", validator=_one_of("auto", "device", "stream"))
+    log_every: int = attrs.field(default=100, validator=_int(1))
+    sample_every: int = attrs.field(default=1000, validator=_int(0))
+    checkpoint_every: int = attrs.field(default=1000, validator=_int(0))
+    keep_checkpoints: int = attrs.field(default=3, validator=_int(1))
+    progress: bool = attrs.field(default=True, validator=_bool)
+    overwrite: bool = attrs.field(default=False, validator=_bool)
+
+    @trick_options.validator
+    def _check_trick_options(self, attr: attrs.Attribute, value: dict[str, Any]) -> None:
+        for name, opts in value.items():
+            if not isinstance(opts, Mapping):
+                raise ConfigError(f"'trick_options' for {name!r} must be a mapping (got {opts!r})")
+            if name not in self.tricks:
+                raise ConfigError(
+                    f"'trick_options' sets options for {name!r}, which is not among the enabled tricks "
+                    f"{list(self.tricks)}; add it to 'tricks'."
+                )
+
+    # -- construction and serialisation ----------------------------------------
+
+    def evolve(self, **changes: Any) -> TrainConfig:
+        """A copy with ``changes`` applied; unknown field names raise :class:`ConfigError`."""
+        _check_keys(type(self), changes)
+        return attrs.evolve(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (tuples become lists)."""
+        return json.loads(json.dumps(attrs.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """Build from a mapping, as :meth:`to_dict` or a TOML file gives it."""
+        return _from_mapping(cls, data)
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike) -> TrainConfig:
+        """Load a TOML file whose top-level keys are this class's fields."""
+        return cls.from_dict(load_toml(path))
+
+    def save_json(self, path: str | os.PathLike) -> None:
+        """Write the resolved configuration as JSON."""
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(), f, indent=2, sort_keys=True)
+            f.write("\n")
+
+
+def load_toml(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a TOML file, turning syntax errors into :class:`ConfigError` naming the file."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"Config file {os.fspath(path)} does not exist.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Config file {os.fspath(path)} is not valid TOML: {exc}") from None
+
+
+def _check_keys(cls: type, data: Mapping[str, Any], prefix: str = "") -> None:
+    fields = [f.name for f in attrs.fields(cls)]
+    for key in data:
+        if key not in fields:
+            msg = f"Unknown {prefix}setting {key!r}."
+            close = difflib.get_close_matches(str(key), fields, n=1)
+            if close:
+                msg += f" Did you mean {close[0]!r}?"
+            msg += f" Known settings: {', '.join(fields)}."
+            raise ConfigError(msg)
+
+
+def _from_mapping(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"A {cls.__name__} needs a mapping of settings (got {data!r})")
+    _check_keys(cls, data, prefix)
+    try:
+        return cls(**data)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:  # attrs/converter type errors
+        raise ConfigError(f"Invalid {prefix}settings: {exc}") from None

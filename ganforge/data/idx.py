@@ -1,0 +1,73 @@
+"""A reader for the IDX file format of the MNIST family (raw or gzipped)."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+
+import numpy as np
+
+from ganforge.errors import DataError
+
+# The third magic byte names the element type (big-endian on disk).
+_IDX_TYPES = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file (``.gz`` compressed or not) into a numpy array.
+
+    Raises:
+        DataError: naming the file, when it is unreadable, has a wrong magic
+            number, an unknown element type, or a size that does not match its header.
+    """
+    path = os.fspath(path)
+    try:
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise DataError(f"Cannot read IDX file {path}: {exc}") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise DataError(
+            f"{path} is not an IDX file: it must start with two zero bytes (got {raw[:4]!r}). "
+            "Expected MNIST-style files such as t10k-images-idx3-ubyte(.gz)."
+        )
+    dtype = _IDX_TYPES.get(raw[2])
+    if dtype is None:
+        raise DataError(f"{path}: unknown IDX element type 0x{raw[2]:02x}; known: {[hex(k) for k in _IDX_TYPES]}")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < header:
+        raise DataError(f"{path}: truncated IDX header ({len(raw)} bytes for {ndim} dimensions)")
+    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(raw) - header != expected:
+        raise DataError(
+            f"{path}: IDX header promises shape {shape} ({expected} bytes of data) but the file holds "
+            f"{len(raw) - header} bytes; the file is truncated or corrupt -- download it again."
+        )
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write ``array`` as an IDX file (gzipped when ``path`` ends in ``.gz``); used by tests and tools."""
+    arr = np.asarray(array)
+    for code, dtype in _IDX_TYPES.items():
+        if arr.dtype.kind == dtype.kind and arr.dtype.itemsize == dtype.itemsize:
+            break
+    else:
+        raise DataError(f"Cannot write dtype {arr.dtype} as IDX; IDX holds {[str(t) for t in _IDX_TYPES.values()]}")
+    big = arr.astype(dtype, copy=False)
+    payload = bytes([0, 0, code, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape) + big.tobytes()
+    path = os.fspath(path)
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "wb") as f:
+        f.write(payload)

@@ -1,0 +1,161 @@
+"""Batch loaders: where real batches come from during training.
+
+* :class:`DistributionBatches` draws fresh samples on the device (mixtures).
+* :class:`TensorBatches` serves a finite data set held as one tensor, either
+  resident on the training device (loaded once, shuffled and indexed there)
+  or kept in (pinned) host memory and copied batch by batch ("stream").
+
+uint8 images are stored as uint8 (a quarter of the memory of float32) and
+mapped to [-1, 1] on the device as each batch is taken. Every loader can
+save and restore its position exactly (``state_dict``), so a resumed run
+sees the same batches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ganforge.errors import ConfigError, DataError
+from ganforge.interfaces import Dataset
+
+PLACEMENTS = ("auto", "device", "stream")
+
+
+def to_model_space(x: Tensor) -> Tensor:
+    """Map uint8 images in [0, 255] to float32 in [-1, 1]; return float data unchanged (as float32)."""
+    if x.dtype == torch.uint8:
+        return x.float().div_(127.5).sub_(1.0)
+    return x.float()
+
+
+class DistributionBatches:
+    """Fresh samples from a :class:`Dataset` distribution every batch (uses the global RNG of the device)."""
+
+    placement = "device"
+
+    def __init__(self, dataset: Dataset, batch_size: int, device: torch.device):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.device = device
+
+    def __len__(self) -> int:
+        return 0  # unbounded
+
+    def next(self) -> tuple[Tensor, Tensor | None]:
+        """The next batch ``(x, labels)`` on the device."""
+        return self.dataset.sample(self.batch_size, self.device)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class TensorBatches:
+    """Shuffled mini-batches of a finite data set, without replacement, dropping the last partial batch.
+
+    Args:
+        data: ``(N, ...)`` uint8 or float tensor.
+        labels: ``(N,)`` int64 tensor or None.
+        batch_size: Samples per batch.
+        device: The training device; batches are returned there.
+        placement: ``"device"`` keeps the data on ``device``; ``"stream"`` keeps it
+            on the host (pinned when ``device`` is CUDA) and copies each batch.
+        seed: Seeds the shuffling generator (independent of model initialisation).
+    """
+
+    def __init__(
+        self,
+        data: Tensor,
+        labels: Tensor | None,
+        batch_size: int,
+        device: torch.device,
+        placement: str = "device",
+        seed: int = 0,
+    ):
+        n = data.shape[0]
+        if batch_size > n:
+            raise DataError(
+                f"batch_size {batch_size} is larger than the data set ({n} samples); "
+                f"choose batch_size <= {n}."
+            )
+        self.batch_size = batch_size
+        self.device = device
+        self.placement = placement
+        store = device if placement == "device" else torch.device("cpu")
+        self.data = data.to(store)
+        self.labels = labels.to(store) if labels is not None else None
+        if placement == "stream" and device.type == "cuda":
+            self.data = self.data.pin_memory()
+            self.labels = self.labels.pin_memory() if self.labels is not None else None
+        self.generator = torch.Generator(device=store)
+        self.generator.manual_seed(seed)
+        self.epoch = 0
+        self.position = 0
+        self.order = torch.randperm(n, device=store, generator=self.generator)
+
+    def __len__(self) -> int:
+        """Full batches per epoch."""
+        return self.data.shape[0] // self.batch_size
+
+    def next(self) -> tuple[Tensor, Tensor | None]:
+        """The next batch ``(x in [-1, 1] or model space, labels)`` on the device."""
+        if self.position + self.batch_size > self.data.shape[0]:
+            self.order = torch.randperm(self.data.shape[0], device=self.order.device, generator=self.generator)
+            self.position = 0
+            self.epoch += 1
+        idx = self.order[self.position : self.position + self.batch_size]
+        self.position += self.batch_size
+        x = self.data.index_select(0, idx)
+        y = self.labels.index_select(0, idx) if self.labels is not None else None
+        if self.placement == "stream":
+            x = x.to(self.device, non_blocking=True)
+            y = y.to(self.device, non_blocking=True) if y is not None else None
+        return to_model_space(x), y
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "position": self.position,
+            "order": self.order.cpu(),
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch = int(state["epoch"])
+        self.position = int(state["position"])
+        self.order = state["order"].to(self.order.device)
+        self.generator.set_state(state["generator"])
+
+
+def fits_on_device(data: Tensor, device: torch.device, fraction: float = 0.25) -> bool:
+    """True when ``data`` takes at most ``fraction`` of the device's free memory (always on CPU)."""
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return data.numel() * data.element_size() <= fraction * free
+
+
+def make_batches(dataset: Dataset, batch_size: int, device: torch.device, placement: str = "auto", seed: int = 0):
+    """The loader for ``dataset``: on-device sampling, resident tensors, or streaming.
+
+    ``placement="auto"`` keeps a finite data set on the device when it takes at
+    most a quarter of the free device memory, and streams it otherwise.
+    """
+    if placement not in PLACEMENTS:
+        raise ConfigError(f"'data_placement' must be one of {PLACEMENTS} (got {placement!r})")
+    if dataset.is_distribution:
+        return DistributionBatches(dataset, batch_size, device)
+    data, labels = dataset.load()
+    if tuple(data.shape[1:]) != tuple(dataset.sample_shape):
+        raise DataError(
+            f"Data set '{dataset.name}' declares samples of shape {tuple(dataset.sample_shape)} but loaded "
+            f"{tuple(data.shape[1:])}."
+        )
+    if placement == "auto":
+        placement = "device" if fits_on_device(data, device) else "stream"
+    return TensorBatches(data, labels, batch_size, device, placement=placement, seed=seed)

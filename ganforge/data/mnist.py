@@ -1,0 +1,125 @@
+"""MNIST from IDX files, found locally or downloaded through torchvision."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from ganforge.data.idx import read_idx
+from ganforge.errors import ConfigError, DataNotFoundError
+from ganforge.interfaces import Dataset
+
+DATA_ENV = "GANFORGE_DATA"
+
+_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def resolve_data_root(root: str | os.PathLike | None) -> Path:
+    """The data root: ``root`` if given, else ``$GANFORGE_DATA``, else ``./data``."""
+    if root is not None:
+        return Path(root).expanduser()
+    env = os.environ.get(DATA_ENV)
+    return Path(env).expanduser() if env else Path("data")
+
+
+def idx_search_dirs(root: Path, folder: str) -> list[Path]:
+    """Folders an IDX data set named ``folder`` may live in under ``root``."""
+    return [root, root / folder.lower(), root / folder, root / folder / "raw"]
+
+
+def find_idx_file(dirs: list[Path], stem: str) -> Path | None:
+    """The first ``stem`` or ``stem.gz`` found in ``dirs``."""
+    for d in dirs:
+        for candidate in (d / stem, d / f"{stem}.gz"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+class IDXImageDataset(Dataset):
+    """Base for MNIST-style data sets stored as IDX image and label files."""
+
+    folder = "MNIST"  # torchvision's folder name
+    torchvision_class = "MNIST"
+    files = _FILES
+
+    def __init__(self, root: str | None = None, split: str = "train", download: bool = True):
+        if split not in self.files:
+            raise ConfigError(f"'split' must be one of {tuple(self.files)} (got {split!r})")
+        super().__init__(root=root, split=split)
+        self.download = download
+        self.data_root = resolve_data_root(root)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return (1, 28, 28)
+
+    @property
+    def num_classes(self) -> int:
+        return 10
+
+    def _find(self) -> tuple[Path, Path] | None:
+        dirs = idx_search_dirs(self.data_root, self.folder)
+        images, labels = (find_idx_file(dirs, stem) for stem in self.files[self.split])
+        return (images, labels) if images and labels else None
+
+    def _download(self) -> str | None:
+        """Try torchvision's downloader; return the failure reason, or None on success."""
+        import torchvision.datasets
+
+        try:
+            getattr(torchvision.datasets, self.torchvision_class)(
+                str(self.data_root), train=self.split == "train", download=True
+            )
+        except Exception as exc:  # offline, proxy, disk full: report, do not dump
+            reason = " ".join(str(exc).split())  # one line, however many mirrors it tried
+            return f"{type(exc).__name__}: {reason[:300]}"
+        return None
+
+    def _not_found(self, reason: str | None) -> DataNotFoundError:
+        dirs = idx_search_dirs(self.data_root, self.folder)
+        stems = self.files[self.split]
+        other = [s for s in self.files if s != self.split]
+        msg = (
+            f"{self.name} {self.split} split not found. Looked for {stems[0]}(.gz) and {stems[1]}(.gz) in: "
+            + ", ".join(str(d) for d in dirs)
+            + "."
+        )
+        if reason:
+            msg += f" Downloading through torchvision failed ({reason})."
+        for split in other:
+            if all(find_idx_file(dirs, s) for s in self.files[split]):
+                msg += f" The {split} split is there: pass split='{split}' (--split {split})."
+        msg += (
+            f" Pass the folder holding the files with data_root=DIR (--data-root DIR) or the {DATA_ENV} "
+            "environment variable, or start offline with --data grid25."
+        )
+        return DataNotFoundError(msg)
+
+    def load(self) -> tuple[Tensor, Tensor]:
+        found = self._find()
+        if found is None:
+            reason = self._download() if self.download else "download=False"
+            found = self._find()
+            if found is None:
+                raise self._not_found(reason)
+        images = torch.from_numpy(read_idx(found[0]).copy())
+        labels = torch.from_numpy(read_idx(found[1]).astype("int64"))
+        if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
+            raise DataNotFoundError(
+                f"{found[0]} and {found[1]} do not form an image/label pair: shapes "
+                f"{tuple(images.shape)} and {tuple(labels.shape)}"
+            )
+        return images.unsqueeze(1), labels
+
+
+class MNIST(IDXImageDataset):
+    """MNIST handwritten digits, 1x28x28, 10 classes (LeCun et al.)."""
+
+    name = "mnist"

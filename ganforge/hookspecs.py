@@ -1,0 +1,123 @@
+"""The hooks through which plugins add to ganforge.
+
+A plugin is a module (or any object) with functions decorated by
+``ganforge.hookimpl`` whose names match the specifications below. ganforge's
+own builtins register through exactly these hooks; third-party distributions
+are found through the ``ganforge`` entry-point group::
+
+    # pyproject.toml of ganforge-myplugin
+    [project.entry-points.ganforge]
+    myplugin = "ganforge_myplugin"
+
+    # ganforge_myplugin/__init__.py
+    import ganforge
+
+    @ganforge.hookimpl
+    def ganforge_register_generators():
+        return [MyGenerator]
+
+Every ``ganforge_register_*`` hook is called once per plugin when the registry
+is built; all results are collected (no first-result-wins). Each returned
+class must subclass the matching interface from :mod:`ganforge.interfaces`
+and carry a unique ``name``; a name registered twice raises
+:class:`~ganforge.errors.DuplicatePluginError` naming both plugins.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT_NAME = "ganforge"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+# ---------------------------------------------------------------------------
+# Models
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def ganforge_register_generators():
+    """Return a list of :class:`~ganforge.interfaces.Generator` subclasses.
+
+    Each class is registered under its ``name`` class attribute, with the
+    first line of its docstring (or its ``description``) as its one-line
+    description. Called once, when the registry is built; all plugins'
+    lists are combined.
+
+    Example::
+
+        @ganforge.hookimpl
+        def ganforge_register_generators():
+            return [TinyGenerator]
+    """
+
+
+@hookspec
+def ganforge_register_discriminators():
+    """Return a list of :class:`~ganforge.interfaces.Discriminator` subclasses.
+
+    Same rules as :func:`ganforge_register_generators`.
+
+    Example::
+
+        @ganforge.hookimpl
+        def ganforge_register_discriminators():
+            return [TinyDiscriminator]
+    """
+
+
+# ---------------------------------------------------------------------------
+# Training objective and tricks
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def ganforge_register_losses():
+    """Return a list of :class:`~ganforge.interfaces.Loss` subclasses.
+
+    Same rules as :func:`ganforge_register_generators`.
+
+    Example::
+
+        @ganforge.hookimpl
+        def ganforge_register_losses():
+            return [HingeLoss]
+    """
+
+
+@hookspec
+def ganforge_register_tricks():
+    """Return a list of :class:`~ganforge.interfaces.Trick` subclasses.
+
+    Same rules as :func:`ganforge_register_generators`. A trick may set the
+    class attribute ``ganhacks`` to the number of the soumith/ganhacks item
+    it implements; ``ganforge plugins`` shows it.
+
+    Example::
+
+        @ganforge.hookimpl
+        def ganforge_register_tricks():
+            return [ClipWeights]
+    """
+
+
+# ---------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def ganforge_register_datasets():
+    """Return a list of :class:`~ganforge.interfaces.Dataset` subclasses.
+
+    Same rules as :func:`ganforge_register_generators`.
+
+    Example::
+
+        @ganforge.hookimpl
+        def ganforge_register_datasets():
+            return [Spiral]
+    """

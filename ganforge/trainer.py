@@ -1,0 +1,404 @@
+"""The Trainer: composes registered plugins into a GAN training run.
+
+Reading order: ``__init__`` checks the configuration and the plugin names;
+``setup`` builds data, models, tricks and optimizers on one device; ``fit``
+runs the loop (step, log, sample, checkpoint); the rest is sampling and
+checkpoint state.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+import ganforge
+from ganforge import checkpoint as ckpt
+from ganforge.config import TrainConfig
+from ganforge.data.loader import make_batches
+from ganforge.device import resolve_device
+from ganforge.errors import ConfigError, IncompatibleError, TrainingDivergedError
+from ganforge.graphs import GraphedStep
+from ganforge.history import History, MetricsWriter
+from ganforge.interfaces import Discriminator, Generator, ModelSpec, Trick
+from ganforge.optim import build_optimizer
+from ganforge.registry import check_options, get_registry
+from ganforge.rundir import CONFIG_FILE, METRICS_FILE, SAMPLES_DIR, default_run_dir, prepare_run_dir
+from ganforge.seeding import get_rng_state, seed_everything, set_rng_state
+from ganforge.step import GANStep, overriding, unwrap
+from ganforge.viz import save_grid, save_scatter
+
+
+class Trainer:
+    """Train a GAN from registered plugins.
+
+    Args:
+        config: A :class:`~ganforge.config.TrainConfig`, a mapping of its
+            fields, or None for the defaults.
+        **settings: Fields of :class:`~ganforge.config.TrainConfig` that
+            override ``config`` (``gen="mlp"``, ``tricks=["soft_labels"]``, ...).
+
+    After :meth:`fit`, ``trainer.gen`` and ``trainer.disc`` hold the trained
+    models and ``trainer.history`` the losses. Tricks may use ``gen``, ``disc``,
+    ``opt_g``, ``opt_d``, ``loss``, ``device``, ``config``, ``spec``,
+    ``dataset``, ``step`` (steps done), :meth:`update_discriminator` and
+    :meth:`request_stop`.
+
+    Example::
+
+        from ganforge import Trainer
+        history = Trainer(data="grid25", steps=500, tricks=["soft_labels"]).fit()
+    """
+
+    def __init__(self, config: TrainConfig | Mapping[str, Any] | None = None, **settings: Any):
+        if config is None:
+            config = TrainConfig()
+        elif isinstance(config, Mapping):
+            config = TrainConfig.from_dict(config)
+        elif not isinstance(config, TrainConfig):
+            raise ConfigError(f"config must be a TrainConfig or a mapping (got {type(config).__name__})")
+        self.config: TrainConfig = config.evolve(**settings) if settings else config
+        registry = get_registry()
+        cfg = self.config
+        # Fail now, not after loading data, on any unknown name or option.
+        chosen = [
+            ("generator", cfg.gen, cfg.gen_options),
+            ("discriminator", cfg.disc, cfg.disc_options),
+            ("loss", cfg.loss, cfg.loss_options),
+            ("dataset", cfg.data, cfg.data_options),
+        ] + [("trick", name, cfg.trick_options.get(name, {})) for name in cfg.tricks]
+        for kind, name, options in chosen:
+            check_options(registry.get(kind, name), options)
+        self.step = 0
+        self.history = History()
+        self.run_dir: Path | None = None
+        self.gen: Generator | None = None
+        self.disc: Discriminator | None = None
+        self._built = False
+        self._resume_state: dict[str, Any] | None = None
+        self._stop_reason: str | None = None
+
+    @classmethod
+    def resume(cls, run_dir_or_checkpoint: str | Path, **settings: Any) -> Trainer:
+        """A Trainer that continues a saved run toward its total ``steps``.
+
+        ``settings`` may change fields that do not alter the computation
+        (``steps`` to extend the budget, ``progress``, ``log_every``...).
+        """
+        path = ckpt.latest_checkpoint(run_dir_or_checkpoint)
+        state = ckpt.load_checkpoint(path)
+        config = TrainConfig.from_dict(state["config"])
+        trainer = cls(config, **settings)
+        trainer._resume_state = state
+        trainer.run_dir = path.parent.parent if path.parent.name == ckpt.CHECKPOINT_DIR else path.parent
+        return trainer
+
+    # -- building ----------------------------------------------------------------
+
+    def setup(self) -> Trainer:
+        """Build data, models, tricks and optimizers on the device (once; ``fit`` calls it)."""
+        if self._built:
+            return self
+        cfg, registry = self.config, get_registry()
+        self.device = resolve_device(cfg.device)
+        seed_everything(cfg.seed)
+        self.dataset = registry.create("dataset", cfg.data, root=cfg.data_root, split=cfg.split, **cfg.data_options)
+        self.tricks: list[Trick] = [
+            registry.create("trick", name, **cfg.trick_options.get(name, {})) for name in cfg.tricks
+        ]
+        self._check_tricks()
+        num_classes = self.dataset.num_classes if cfg.conditional else None
+        if cfg.conditional and num_classes is None:
+            raise ConfigError(f"conditional=True needs a labelled data set; '{cfg.data}' has no labels.")
+        spec = ModelSpec(self.dataset.sample_shape, cfg.latent_dim, num_classes)
+        for trick in self.tricks:
+            spec = trick.adjust_spec(spec)
+        self.spec = spec
+        gen = registry.create("generator", cfg.gen, spec, **cfg.gen_options)
+        disc = registry.create("discriminator", cfg.disc, spec, **cfg.disc_options)
+        for trick in self.tricks:
+            gen, disc = trick.modify_models(gen, disc)
+        self.gen, self.disc = gen.to(self.device), disc.to(self.device)
+        self.loss = registry.create("loss", cfg.loss, **cfg.loss_options)
+        self.batches = make_batches(self.dataset, cfg.batch_size, self.device, cfg.data_placement, seed=cfg.seed)
+        self.use_graphs = self._graphs_possible()
+        g_optim, d_optim = cfg.g_optim, cfg.d_optim
+        for trick in self.tricks:
+            g_optim, d_optim = trick.adjust_optimizer("gen", g_optim), trick.adjust_optimizer("disc", d_optim)
+        self.opt_g = build_optimizer(self.gen.parameters(), g_optim, self.device, capturable=self.use_graphs)
+        self.opt_d = build_optimizer(self.disc.parameters(), d_optim, self.device, capturable=self.use_graphs)
+        fp16 = cfg.precision == "fp16" and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda") if fp16 else None
+        gen_run, disc_run = self.gen, self.disc
+        if cfg.compile:
+            gen_run, disc_run = torch.compile(self.gen), torch.compile(self.disc)
+        self.step_fn = GANStep(
+            gen=gen_run, disc=disc_run, loss=self.loss, opt_g=self.opt_g, opt_d=self.opt_d, tricks=self.tricks,
+            batch_size=cfg.batch_size, latent_dim=spec.latent_dim, num_classes=num_classes, device=self.device,
+            precision=cfg.precision, scaler=self.scaler,
+        )
+        self._run_step = GraphedStep(self.step_fn) if self.use_graphs else self.step_fn
+        self._before_step = overriding(self.tricks, "before_step")
+        self._after_step = overriding(self.tricks, "after_step")
+        for trick in self.tricks:
+            trick.setup(self)
+        # Fixed latents for sample grids, from their own generator: drawing them
+        # must not move the training RNG (exact resume depends on it).
+        fixed = torch.Generator().manual_seed(cfg.seed + 1)
+        self._grid_labels = self._grid_label_batch()
+        n_grid = 64 if self._grid_labels is None else len(self._grid_labels)
+        self._grid_z = torch.randn(n_grid, spec.latent_dim, generator=fixed).to(self.device)
+        self._built = True
+        if self._resume_state is not None:
+            self.load_state_dict(self._resume_state)
+            self._resume_state = None
+        return self
+
+    def _check_tricks(self) -> None:
+        names = [t.name for t in self.tricks]
+        for trick in self.tricks:
+            clash = [n for n in trick.conflicts if n in names]
+            if clash:
+                raise IncompatibleError(
+                    f"Trick '{trick.name}' cannot be combined with {', '.join(repr(c) for c in clash)}; "
+                    "enable only one of them."
+                )
+            if trick.requires_labels and (self.dataset.num_classes is None or not self.config.conditional):
+                raise IncompatibleError(
+                    f"Trick '{trick.name}' needs class labels: use a labelled data set and conditional=True "
+                    "(--conditional)."
+                )
+        d_steps = {t.d_steps for t in self.tricks if t.d_steps}
+        if len(d_steps) > 1:
+            raise IncompatibleError(f"Tricks ask for different numbers of D steps per G step: {sorted(d_steps)}.")
+
+    def _graphs_possible(self) -> bool:
+        mode = self.config.cuda_graphs
+        reasons = []
+        if self.device.type != "cuda":
+            reasons.append(f"device is {self.device.type}")
+        if self.config.precision == "fp16":
+            reasons.append("fp16 needs a GradScaler, which synchronises")
+        if self.config.compile:
+            reasons.append("torch.compile is on")
+        reasons += [f"trick '{t.name}' is not capturable" for t in self.tricks if not t.capturable]
+        if mode == "on" and reasons:
+            raise IncompatibleError(f"cuda_graphs='on' but the step cannot be captured: {'; '.join(reasons)}.")
+        self._path_reason = "; ".join(reasons) if reasons else ("cuda_graphs='off'" if mode == "off" else "")
+        return mode != "off" and not reasons
+
+    def _grid_label_batch(self) -> Tensor | None:
+        if self.spec.num_classes is None:
+            return None
+        per_class = 8  # one row per class
+        return torch.arange(self.spec.num_classes, device=self.device).repeat_interleave(per_class)
+
+    # -- training ----------------------------------------------------------------
+
+    def fit(self) -> History:
+        """Train until ``config.steps`` steps are done; return the :class:`~ganforge.history.History`."""
+        self.setup()
+        cfg = self.config
+        resuming = self.step > 0
+        if self.run_dir is None:
+            self.run_dir = Path(cfg.out_dir) if cfg.out_dir else default_run_dir(cfg.gen, cfg.data)
+        prepare_run_dir(self.run_dir, overwrite=cfg.overwrite, resuming=resuming)
+        self.config.save_json(self.run_dir / CONFIG_FILE)
+        metrics = MetricsWriter(self.run_dir / METRICS_FILE)
+        self._say(self._describe(resuming))
+        buf = torch.zeros(cfg.log_every, 2, device=self.device)
+        bar = tqdm(total=cfg.steps, initial=self.step, unit="step", disable=not cfg.progress, dynamic_ncols=True,
+                   file=sys.stderr)
+        restore_signals = self._catch_signals()
+        last_log, last_time = self.step, time.perf_counter()
+        try:
+            while self.step < cfg.steps and self._stop_reason is None:
+                for hook in self._before_step:
+                    hook(self, self.step)
+                losses = self._run_step([self.batches.next() for _ in range(self.step_fn.d_steps)])
+                buf[(self.step - last_log) % cfg.log_every].copy_(losses)
+                for hook in self._after_step:
+                    hook(self, self.step)
+                self.step += 1
+                bar.update(1)
+                if self.step - last_log == cfg.log_every or self.step == cfg.steps or self._stop_reason:
+                    now = time.perf_counter()
+                    record = self._log(buf[: self.step - last_log], (self.step - last_log) / (now - last_time))
+                    metrics.write(record)
+                    bar.set_postfix_str(f"g={record['g_loss']:.3f} d={record['d_loss']:.3f}", refresh=False)
+                    last_log, last_time = self.step, now
+                if cfg.sample_every and self.step % cfg.sample_every == 0:
+                    self.save_samples()
+                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                    self.save_checkpoint()
+        finally:
+            bar.close()
+            restore_signals()
+        if self._stop_reason is not None:
+            path = self.save_checkpoint()
+            self._say(f"Stopped at step {self.step}: {self._stop_reason}. Saved {path}; resume with "
+                      f"'ganforge train --resume {self.run_dir}'.")
+            return self.history
+        if not cfg.checkpoint_every or self.step % cfg.checkpoint_every:
+            self.save_checkpoint()
+        grid = self.save_samples()
+        self._say(f"Done: {self.step} steps. Samples in {grid}, checkpoints in {self.run_dir / ckpt.CHECKPOINT_DIR}.")
+        return self.history
+
+    def _describe(self, resuming: bool) -> str:
+        cfg = self.config
+        path = "CUDA-graph step" if self.use_graphs else f"eager step ({self._path_reason})"
+        what = f"Resuming at step {self.step} of" if resuming else "Training"
+        tricks = f", tricks: {', '.join(cfg.tricks)}" if cfg.tricks else ""
+        data = f"{cfg.data} ({'sampled on the fly' if self.dataset.is_distribution else f'{cfg.split} split'})"
+        return (f"{what} {cfg.steps} steps: {cfg.gen} generator / {cfg.disc} discriminator, {cfg.loss} loss"
+                f"{tricks}, on {data}, batch {cfg.batch_size}, {self.device}, {path}. Writing to {self.run_dir}.")
+
+    def _log(self, losses: Tensor, steps_per_s: float) -> dict[str, Any]:
+        values = losses.cpu()  # the only host synchronisation: once per log interval
+        bad = ~torch.isfinite(values)
+        if bad.any():
+            row, col = (int(i) for i in bad.nonzero()[0])
+            which = ("generator", "discriminator")[col]
+            raise TrainingDivergedError(
+                f"The {which} loss became {values[row, col].item()} at step {self.step - len(values) + row + 1}. "
+                f"The last checkpoint in {self.run_dir / ckpt.CHECKPOINT_DIR} is from before it. Try a lower "
+                "learning rate, precision='fp32', or a trick such as soft_labels or instance_noise."
+            )
+        self.history.g_loss += values[:, 0].tolist()
+        self.history.d_loss += values[:, 1].tolist()
+        mean = values.mean(dim=0)
+        record: dict[str, Any] = {"step": self.step, "g_loss": float(mean[0]), "d_loss": float(mean[1]),
+                                  "steps_per_s": round(steps_per_s, 2)}
+        for trick in self.tricks:
+            extra = trick.on_log(self, self.step, record)
+            if extra:
+                record.update(extra)
+        self.history.records.append(record)
+        return record
+
+    def update_discriminator(self) -> Tensor:
+        """Run one extra discriminator update on a fresh real and fake batch; return its loss (device)."""
+        real, labels = self.batches.next()
+        fake, fake_labels = self.step_fn.fresh_fakes(real.shape[0])
+        return self.step_fn.discriminator_update(real, labels, fake, fake_labels)
+
+    def request_stop(self, reason: str) -> None:
+        """Stop after the current step, saving a checkpoint (used by monitors and signal handlers)."""
+        self._stop_reason = reason
+
+    def _catch_signals(self):
+        """SIGINT/SIGTERM finish the current step, save a checkpoint and return (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = {}
+
+        def handler(signum, frame):
+            self.request_stop(f"received {signal.Signals(signum).name}")
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+        return lambda: [signal.signal(s, h) for s, h in previous.items()]
+
+    def _say(self, message: str) -> None:
+        if self.config.progress:
+            tqdm.write(message, file=sys.stderr)
+
+    # -- sampling ----------------------------------------------------------------
+
+    @torch.no_grad()
+    def sample(self, n: int = 64, labels: Tensor | None = None, z: Tensor | None = None) -> Tensor:
+        """Generate ``n`` samples (CPU tensor, model space) without touching the training RNG state.
+
+        Args:
+            n: Number of samples (ignored when ``z`` is given).
+            labels: Class labels ``(n,)`` for conditional models (default: uniform random).
+            z: Latents to use instead of fresh ones.
+        """
+        self.setup()
+        gen = unwrap(self.gen)
+        was_training = gen.training
+        gen.eval()
+        try:
+            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+                for trick in self.tricks:
+                    trick.on_sample(gen)
+                if z is None:
+                    z = self.step_fn.sample_latent(n)
+                else:
+                    z = z.to(self.device)
+                    for trick in self.tricks:
+                        z = trick.latent(z)
+                if labels is None:
+                    labels = self.step_fn.sample_labels(z.shape[0])
+                elif labels is not None:
+                    labels = labels.to(self.device)
+                return gen(z, labels).float().cpu()
+        finally:
+            gen.train(was_training)
+
+    def save_samples(self, path: str | Path | None = None) -> Path:
+        """Save the fixed-latent sample picture (image grid, or scatter plot for 2-D data)."""
+        if path is None:
+            path = self.run_dir / SAMPLES_DIR / f"step_{self.step:07d}.png"
+        samples = self.sample(z=self._grid_z, labels=self._grid_labels)
+        if samples.ndim == 2 and samples.shape[1] == 2:
+            more = self.sample(2048 - len(samples)) if len(samples) < 2048 else samples[:0]
+            points = self.dataset.denormalize(torch.cat([samples, more]))
+            save_scatter(points, path, reference=getattr(self.dataset, "modes", None))
+        else:
+            save_grid(samples, path, nrow=8)
+        return Path(path)
+
+    # -- checkpoints -------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue this run exactly."""
+        return {
+            "ganforge_version": ganforge.__version__,
+            "torch_version": torch.__version__,
+            "config": self.config.to_dict(),
+            "step": self.step,
+            "gen": unwrap(self.gen).state_dict(),
+            "disc": unwrap(self.disc).state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "data": self.batches.state_dict(),
+            "tricks": {t.name: t.state_dict() for t in self.tricks},
+            "rng": get_rng_state(),
+            "history": self.history.to_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` into a built Trainer."""
+        unwrap(self.gen).load_state_dict(state["gen"])
+        unwrap(self.disc).load_state_dict(state["disc"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.batches.load_state_dict(state["data"])
+        for trick in self.tricks:
+            trick.load_state_dict(state["tricks"].get(trick.name, {}))
+        set_rng_state(state["rng"])
+        self.history = History.from_dict(state["history"])
+        self.step = int(state["step"])
+
+    def save_checkpoint(self, path: str | Path | None = None) -> Path:
+        """Write a checkpoint atomically (default: ``checkpoints/step_NNNNNNN.pt``, keeping the newest K)."""
+        if path is not None:
+            return ckpt.save_checkpoint(path, self.state_dict())
+        out = ckpt.save_checkpoint(self.run_dir / ckpt.CHECKPOINT_DIR / ckpt.checkpoint_name(self.step),
+                                   self.state_dict())
+        ckpt.prune_checkpoints(self.run_dir, self.config.keep_checkpoints)
+        return out
+

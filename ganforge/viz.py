@@ -1,0 +1,62 @@
+"""Pictures of samples: image grids and 2-D scatter plots, written as PNG without matplotlib."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import torch
+from torch import Tensor
+from torchvision.utils import save_image
+
+# Colours (RGB in [0, 1]) of the scatter plot.
+_BACKGROUND = (1.0, 1.0, 1.0)
+_REAL = (0.55, 0.75, 0.95)
+_FAKE = (0.85, 0.15, 0.1)
+_AXIS = (0.8, 0.8, 0.8)
+
+
+def save_grid(images: Tensor, path: str | os.PathLike, nrow: int | None = None) -> None:
+    """Save images in [-1, 1] of shape ``(N, C, H, W)`` as one PNG grid with 2-pixel padding."""
+    nrow = nrow or max(1, int(math.ceil(math.sqrt(images.shape[0]))))
+    save_image(images.detach().float().cpu().add(1).div(2).clamp(0, 1), os.fspath(path), nrow=nrow, padding=2,
+               pad_value=1.0)
+
+
+def scatter_image(points: Tensor, reference: Tensor | None = None, extent: float | None = None, size: int = 512) -> Tensor:
+    """Render 2-D ``points`` (red) over ``reference`` points (light blue) as an RGB image ``(3, size, size)``.
+
+    The view is the square ``[-extent, extent]^2`` (default: fits all points
+    with a margin), with faint axes through the origin.
+    """
+    pts = points.detach().float().cpu()
+    ref = reference.detach().float().cpu() if reference is not None else pts[:0]
+    if extent is None:
+        both = torch.cat([pts, ref]) if ref.numel() else pts
+        finite = both[torch.isfinite(both).all(dim=1)]
+        extent = float(finite.abs().max()) * 1.15 if finite.numel() else 1.0
+        extent = max(extent, 1e-3)
+    img = torch.tensor(_BACKGROUND).view(3, 1, 1).repeat(1, size, size)
+    mid = size // 2
+    img[:, mid, :] = torch.tensor(_AXIS).view(3, 1)
+    img[:, :, mid] = torch.tensor(_AXIS).view(3, 1)
+
+    def plot(p: Tensor, colour: tuple[float, float, float], radius: int) -> None:
+        p = p[torch.isfinite(p).all(dim=1)]
+        col = ((p[:, 0] / extent + 1) / 2 * (size - 1)).round().long()
+        row = ((1 - (p[:, 1] / extent + 1) / 2) * (size - 1)).round().long()
+        for dr in range(-radius, radius + 1):
+            for dc in range(-radius, radius + 1):
+                r, c = row + dr, col + dc
+                keep = (r >= 0) & (r < size) & (c >= 0) & (c < size)
+                for ch in range(3):
+                    img[ch, r[keep], c[keep]] = colour[ch]
+
+    plot(ref, _REAL, 2)
+    plot(pts, _FAKE, 1)
+    return img
+
+
+def save_scatter(points: Tensor, path: str | os.PathLike, reference: Tensor | None = None, extent: float | None = None) -> None:
+    """Save :func:`scatter_image` as a PNG."""
+    save_image(scatter_image(points, reference, extent), os.fspath(path))
