@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import importlib
 import json
 import sys
 from collections.abc import Sequence
@@ -28,6 +29,10 @@ examples:
   ganforge plugins --json
 """
 
+#: Modules that add subcommands: each has ``add_parser(subparsers)`` which
+#: registers its parser and sets ``func`` (see cmd_train for the shape).
+COMMAND_MODULES: tuple[str, ...] = ()
+
 # (flag, config field, type, help) for the plain settings of ``train``.
 _TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--gen", "gen", str, "generator plugin (default mlp)"),
@@ -43,6 +48,9 @@ _TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--seed", "seed", int, "random seed (default 0)"),
     ("--device", "device", str, "auto (default), cpu, cuda, cuda:N or mps"),
     ("--out", "out_dir", str, "run folder (default runs/<gen>-<data>-<N>)"),
+    ("--image-size", "image_size", int, "resize image data to this size (e.g. 32 for dcgan on MNIST)"),
+    ("--grad-clip", "grad_clip", float, "clip each network's gradient norm to this value"),
+    ("--nan-policy", "nan_policy", str, "stop (default): error on a NaN/Inf loss; skip: skip such steps"),
     ("--precision", "precision", str, "fp32 (default), bf16 or fp16"),
     ("--cuda-graphs", "cuda_graphs", str, "auto (default), on or off"),
     ("--data-placement", "data_placement", str, "auto (default), device or stream"),
@@ -122,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.add_argument("--json", action="store_true", help="print JSON for machines")
     plugins.add_argument("--kind", choices=["generator", "discriminator", "loss", "trick", "dataset"])
     plugins.set_defaults(func=cmd_plugins)
+    for modname in COMMAND_MODULES:
+        importlib.import_module(modname).add_parser(sub)
     return parser
 
 

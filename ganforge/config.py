@@ -69,6 +69,16 @@ def _opt_str(inst: Any, attr: attrs.Attribute, value: Any) -> None:
         raise ConfigError(f"{attr.name!r} must be a path or None (got {value!r})")
 
 
+def _opt_positive_float(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if value is not None:
+        _positive_float(inst, attr, value)
+
+
+def _opt_image_size(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 4):
+        raise ConfigError(f"{attr.name!r} must be None or an integer >= 4 (got {value!r})")
+
+
 def _bool(inst: Any, attr: attrs.Attribute, value: Any) -> None:
     if not isinstance(value, bool):
         raise ConfigError(f"{attr.name!r} must be true or false (got {value!r})")
@@ -173,6 +183,7 @@ class TrainConfig:
         data_root: Folder holding data files (default: ``$GANFORGE_DATA`` or ``./data``).
         split: ``"train"`` (default) or ``"test"``.
         conditional: Feed class labels to G and D, default False.
+        image_size: Resize image data to this height and width (None: as stored).
         steps: Generator updates in the whole run, default 10,000.
         batch_size: Samples per batch, default 64.
         latent_dim: Size of the latent vector, default 100.
@@ -188,6 +199,10 @@ class TrainConfig:
         sample_every: Steps between sample grids, default 1,000 (0: only at the end).
         checkpoint_every: Steps between checkpoints, default 1,000 (0: only at the end).
         keep_checkpoints: How many periodic checkpoints to keep, default 3.
+        grad_clip: Clip each network's gradient norm to this value (None: no clipping).
+        nan_policy: ``"stop"`` (default) ends the run with an error when a loss
+            is NaN or infinite; ``"skip"`` skips such steps (checks every step,
+            so the step is not graphed).
         progress: Show a progress bar, default True.
         overwrite: Allow writing into a directory holding another run, default False.
     """
@@ -207,6 +222,7 @@ class TrainConfig:
     split: str = attrs.field(default="train", validator=_one_of("train", "test"))
     data_options: dict[str, Any] = attrs.field(factory=dict, converter=_to_dict, validator=_options)
     conditional: bool = attrs.field(default=False, validator=_bool)
+    image_size: int | None = attrs.field(default=None, validator=_opt_image_size)
     steps: int = attrs.field(default=10_000, validator=_int(1))
     batch_size: int = attrs.field(default=64, validator=_int(1))
     latent_dim: int = attrs.field(default=100, validator=_int(1))
@@ -223,6 +239,8 @@ class TrainConfig:
     sample_every: int = attrs.field(default=1000, validator=_int(0))
     checkpoint_every: int = attrs.field(default=1000, validator=_int(0))
     keep_checkpoints: int = attrs.field(default=3, validator=_int(1))
+    grad_clip: float | None = attrs.field(default=None, validator=_opt_positive_float)
+    nan_policy: str = attrs.field(default="stop", validator=_one_of("stop", "skip"))
     progress: bool = attrs.field(default=True, validator=_bool)
     overwrite: bool = attrs.field(default=False, validator=_bool)
 

@@ -48,6 +48,9 @@ class GANStep:
         device: Where everything runs.
         precision: ``"fp32"``, ``"bf16"`` or ``"fp16"``.
         scaler: A ``torch.amp.GradScaler`` for fp16, else None.
+        grad_clip: Clip each network's gradient norm to this (None: off).
+        skip_nonfinite: Skip an update whose loss is NaN/Inf (reads the loss
+            on the host every update, so the step cannot be graphed).
     """
 
     def __init__(
@@ -65,6 +68,8 @@ class GANStep:
         device: torch.device,
         precision: str = "fp32",
         scaler: Any = None,
+        grad_clip: float | None = None,
+        skip_nonfinite: bool = False,
     ):
         self.gen, self.disc, self.loss = gen, disc, loss
         self.opt_g, self.opt_d = opt_g, opt_d
@@ -73,6 +78,10 @@ class GANStep:
         self.num_classes = num_classes
         self.device = device
         self.scaler = scaler
+        self.grad_clip = grad_clip
+        self.skip_nonfinite = skip_nonfinite
+        #: Steps skipped for a non-finite loss (only counted with skip_nonfinite).
+        self.skipped = 0
         self.g_params = [p for g in opt_g.param_groups for p in g["params"]]
         self.d_params = [p for g in opt_d.param_groups for p in g["params"]]
         # In the generator's phase D runs unwrapped: its gradients are not wanted
@@ -120,12 +129,19 @@ class GANStep:
         return disc(self._prep(x, real), labels).float()
 
     def _backward(self, loss: Tensor, params: list[Tensor], opt: torch.optim.Optimizer, net: str, module: nn.Module) -> None:
+        if self.skip_nonfinite and not bool(torch.isfinite(loss)):
+            self.skipped += 1
+            return
         if self.scaler is not None:
             self.scaler.scale(loss).backward(inputs=params)
         else:
             loss.backward(inputs=params)
         for hook in self._after_backward:
             hook(net, module)
+        if self.grad_clip is not None:
+            if self.scaler is not None:
+                self.scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(params, self.grad_clip, foreach=True)
         if self.scaler is not None:
             self.scaler.step(opt)
             self.scaler.update()

@@ -24,6 +24,7 @@ import ganforge
 from ganforge import checkpoint as ckpt
 from ganforge.config import TrainConfig
 from ganforge.data.loader import make_batches
+from ganforge.data.resize import ResizedDataset
 from ganforge.device import resolve_device
 from ganforge.errors import ConfigError, IncompatibleError, TrainingDivergedError
 from ganforge.graphs import GraphedStep
@@ -111,6 +112,8 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         seed_everything(cfg.seed)
         self.dataset = registry.create("dataset", cfg.data, root=cfg.data_root, split=cfg.split, **cfg.data_options)
+        if cfg.image_size is not None:
+            self.dataset = ResizedDataset(self.dataset, cfg.image_size)
         self.tricks: list[Trick] = [
             registry.create("trick", name, **cfg.trick_options.get(name, {})) for name in cfg.tricks
         ]
@@ -143,7 +146,8 @@ class Trainer:
         self.step_fn = GANStep(
             gen=gen_run, disc=disc_run, loss=self.loss, opt_g=self.opt_g, opt_d=self.opt_d, tricks=self.tricks,
             batch_size=cfg.batch_size, latent_dim=spec.latent_dim, num_classes=num_classes, device=self.device,
-            precision=cfg.precision, scaler=self.scaler,
+            precision=cfg.precision, scaler=self.scaler, grad_clip=cfg.grad_clip,
+            skip_nonfinite=cfg.nan_policy == "skip",
         )
         self._run_step = GraphedStep(self.step_fn) if self.use_graphs else self.step_fn
         self._before_step = overriding(self.tricks, "before_step")
@@ -189,6 +193,8 @@ class Trainer:
             reasons.append("fp16 needs a GradScaler, which synchronises")
         if self.config.compile:
             reasons.append("torch.compile is on")
+        if self.config.nan_policy == "skip":
+            reasons.append("nan_policy='skip' checks every loss on the host")
         reasons += [f"trick '{t.name}' is not capturable" for t in self.tricks if not t.capturable]
         if mode == "on" and reasons:
             raise IncompatibleError(f"cuda_graphs='on' but the step cannot be captured: {'; '.join(reasons)}.")
@@ -229,7 +235,11 @@ class Trainer:
                     hook(self, self.step)
                 self.step += 1
                 bar.update(1)
-                if self.step - last_log == cfg.log_every or self.step == cfg.steps or self._stop_reason:
+                checkpoint_due = bool(cfg.checkpoint_every) and self.step % cfg.checkpoint_every == 0
+                # Losses are checked for NaN/Inf at every log, so log before every checkpoint:
+                # a checkpoint is only written after the steps it holds were found finite.
+                if (self.step - last_log == cfg.log_every or self.step == cfg.steps or self._stop_reason
+                        or checkpoint_due):
                     now = time.perf_counter()
                     record = self._log(buf[: self.step - last_log], (self.step - last_log) / (now - last_time))
                     metrics.write(record)
@@ -237,7 +247,7 @@ class Trainer:
                     last_log, last_time = self.step, now
                 if cfg.sample_every and self.step % cfg.sample_every == 0:
                     self.save_samples()
-                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                if checkpoint_due:
                     self.save_checkpoint()
         finally:
             bar.close()
@@ -265,25 +275,41 @@ class Trainer:
     def _log(self, losses: Tensor, steps_per_s: float) -> dict[str, Any]:
         values = losses.cpu()  # the only host synchronisation: once per log interval
         bad = ~torch.isfinite(values)
+        if self.config.nan_policy == "skip":
+            bad = torch.zeros_like(bad)  # skipped steps are counted, not fatal
+        if not bad.any():
+            self._check_parameters()
         if bad.any():
             row, col = (int(i) for i in bad.nonzero()[0])
             which = ("generator", "discriminator")[col]
             raise TrainingDivergedError(
                 f"The {which} loss became {values[row, col].item()} at step {self.step - len(values) + row + 1}. "
                 f"The last checkpoint in {self.run_dir / ckpt.CHECKPOINT_DIR} is from before it. Try a lower "
-                "learning rate, precision='fp32', or a trick such as soft_labels or instance_noise."
+                "learning rate, precision='fp32', gradient clipping (--grad-clip 1.0), or nan_policy='skip'."
             )
         self.history.g_loss += values[:, 0].tolist()
         self.history.d_loss += values[:, 1].tolist()
         mean = values.mean(dim=0)
         record: dict[str, Any] = {"step": self.step, "g_loss": float(mean[0]), "d_loss": float(mean[1]),
                                   "steps_per_s": round(steps_per_s, 2)}
+        if self.step_fn.skipped:
+            record["skipped_updates"] = self.step_fn.skipped
         for trick in self.tricks:
             extra = trick.on_log(self, self.step, record)
             if extra:
                 record.update(extra)
         self.history.records.append(record)
         return record
+
+    def _check_parameters(self) -> None:
+        for net, module in (("generator", self.gen), ("discriminator", self.disc)):
+            flags = [p.isfinite().all() for p in module.parameters()]
+            if flags and not bool(torch.stack(flags).all()):
+                raise TrainingDivergedError(
+                    f"A {net} parameter became NaN or infinite by step {self.step}. The last checkpoint in "
+                    f"{self.run_dir / ckpt.CHECKPOINT_DIR} is from before it. Try a lower learning rate, "
+                    "precision='fp32', or gradient clipping (grad_clip=1.0, --grad-clip 1.0)."
+                )
 
     def update_discriminator(self) -> Tensor:
         """Run one extra discriminator update on a fresh real and fake batch; return its loss (device)."""
