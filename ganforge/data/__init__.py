@@ -1,14 +1,18 @@
-"""Builtin data sets, registered through the plugin hooks, and the batch loaders."""
+"""Builtin data sets, registered through the plugin hooks, and the batch loaders.
+
+Every :class:`~ganforge.interfaces.Dataset` subclass with a ``name`` defined in
+a module of this package is registered.
+"""
 
 from __future__ import annotations
 
-from ganforge.data.mixtures import Grid25, Ring8
-from ganforge.data.mnist import MNIST
-from ganforge.hookspecs import hookimpl
+import sys
 
-BUILTIN_DATASETS = [MNIST, Grid25, Ring8]
+from ganforge._discover import classes_in_package
+from ganforge.hookspecs import hookimpl
+from ganforge.interfaces import Dataset
 
 
 @hookimpl
 def ganforge_register_datasets():
-    return list(BUILTIN_DATASETS)
+    return classes_in_package(sys.modules[__name__], Dataset)
