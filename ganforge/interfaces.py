@@ -74,10 +74,12 @@ class _Named:
     @classmethod
     def summary(cls) -> str:
         """The one-line description shown by ``ganforge plugins``."""
-        if cls.description:
-            return cls.description
-        doc = (cls.__doc__ or "").strip()
-        return doc.splitlines()[0].strip() if doc else ""
+        own_doc = (cls.__dict__.get("__doc__") or "").strip()
+        if cls.__dict__.get("description"):
+            return cls.__dict__["description"]
+        if own_doc:  # a subclass's own docstring beats an inherited description
+            return own_doc.splitlines()[0].strip()
+        return cls.description
 
 
 class Generator(_Named, nn.Module):
