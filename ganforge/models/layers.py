@@ -8,12 +8,23 @@ from ganforge.errors import ConfigError
 
 ACTIVATIONS = ("leaky_relu", "relu", "elu", "gelu", "silu", "tanh")
 NORMS = ("batch", "instance", "none")
+#: Ways to double an image's height and width (generators).
+UPSAMPLES = ("convtranspose", "pixelshuffle", "upsample")
+#: Ways to halve an image's height and width (discriminators).
+DOWNSAMPLES = ("strided", "avgpool")
 
 
 def check_choice(option: str, value: object, allowed: tuple[str, ...]) -> None:
     """Raise ConfigError unless ``value`` is one of ``allowed``."""
     if value not in allowed:
         raise ConfigError(f"{option!r} must be one of {allowed} (got {value!r})")
+
+
+def check_positive_int(option: str, value: object) -> int:
+    """Return ``value`` as an int, or raise ConfigError unless it is an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{option!r} must be an integer >= 1 (got {value!r})")
+    return value
 
 
 def make_activation(name: str, slope: float = 0.2) -> nn.Module:
@@ -40,3 +51,53 @@ def make_norm(kind: str, features: int, dims: int, eps: float = 1e-5, momentum: 
     if dims == 1:
         return nn.LayerNorm(features, eps=eps)
     return nn.InstanceNorm2d(features, eps=eps, affine=True)
+
+
+def make_upsample(kind: str, in_channels: int, out_channels: int, bias: bool = True) -> nn.Module:
+    """A block that doubles height and width and maps ``in_channels`` to ``out_channels``.
+
+    * ``"convtranspose"``: a 4x4 transposed convolution with stride 2 and
+      padding 1 (DCGAN).
+    * ``"pixelshuffle"``: a 3x3 convolution to ``4 * out_channels`` channels,
+      then ``PixelShuffle(2)`` (sub-pixel convolution; no checkerboard overlap).
+    * ``"upsample"``: nearest-neighbour upsampling by 2, then a 3x3 convolution.
+    """
+    check_choice("upsample", kind, UPSAMPLES)
+    if kind == "convtranspose":
+        return nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1, bias=bias)
+    if kind == "pixelshuffle":
+        return nn.Sequential(nn.Conv2d(in_channels, 4 * out_channels, 3, padding=1, bias=bias), nn.PixelShuffle(2))
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
+                         nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=bias))
+
+
+def make_downsample(kind: str, in_channels: int, out_channels: int, bias: bool = True) -> nn.Module:
+    """A block that halves height and width (rounding down) and maps ``in_channels`` to ``out_channels``.
+
+    * ``"strided"``: a 4x4 convolution with stride 2 and padding 1 (DCGAN:
+      learned downsampling instead of pooling).
+    * ``"avgpool"``: a 3x3 convolution with stride 1, then ``AvgPool2d(2)``.
+    """
+    check_choice("downsample", kind, DOWNSAMPLES)
+    if kind == "strided":
+        return nn.Conv2d(in_channels, out_channels, 4, stride=2, padding=1, bias=bias)
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=bias), nn.AvgPool2d(2))
+
+
+def init_normal_(module: nn.Module, std: float = 0.02) -> None:
+    """DCGAN initialisation, in place, for ``module`` and everything inside it.
+
+    Convolution, transposed-convolution and linear weights are drawn from
+    N(0, ``std``); normalisation weights (scales) from N(1, ``std``); all
+    biases are set to 0. Embeddings keep PyTorch's N(0, 1).
+    """
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.InstanceNorm2d, nn.LayerNorm)):
+            if m.weight is not None:
+                nn.init.normal_(m.weight, 1.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)

@@ -1,0 +1,203 @@
+"""Deep convolutional GAN (Radford, Metz and Chintala 2015).
+
+The generator projects the latent vector to a small feature map (4x4, or 7x7
+for 28x28 images) and doubles its height and width block by block, halving
+the channels (BatchNorm and ReLU after every block), up to a last block that
+outputs the image's channels through a tanh. The discriminator mirrors it:
+strided convolutions halve the size and double the channels (LeakyReLU 0.2,
+BatchNorm on every block but the first, no pooling) down to the same small
+map, which is flattened (the features) and fed to one linear logit (the
+head). All weights start from N(0, 0.02), BatchNorm scales from N(1, 0.02).
+
+Channels: the block at the smallest map has ``width * 2**(k-1)`` channels
+(``k`` blocks), capped at ``8 * width``; for 64x64 images this is the
+paper's 8w-4w-2w-w layout (w = 64).
+
+Supported images: C x S x S with S = 28 or a power of two from 32 to 256,
+any number of channels C. Anything else raises :class:`~ganforge.errors.DataError`
+suggesting ``image_size=`` to resize the data.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ganforge.errors import DataError
+from ganforge.interfaces import Discriminator, Generator, ModelSpec
+from ganforge.models.layers import (
+    check_positive_int,
+    init_normal_,
+    make_activation,
+    make_downsample,
+    make_norm,
+    make_upsample,
+)
+
+#: Image sizes (height = width) the DCGAN models are built for.
+SUPPORTED_SIZES = (28, 32, 64, 128, 256)
+#: The discriminator's label map is at most this many pixels wide, then upsampled.
+_LABEL_MAP_MAX = 32
+
+
+def image_layout(shape: tuple[int, ...], model: str) -> tuple[int, int, int]:
+    """Check an image shape for the DCGAN models; return ``(channels, size, base)``.
+
+    ``base`` is the side of the smallest feature map: 7 for 28x28 images,
+    4 for powers of two. The number of size-doubling blocks is
+    ``log2(size / base)``.
+
+    Raises:
+        DataError: naming the shape, the supported sizes and the fix.
+    """
+    shape = tuple(shape)
+    if len(shape) != 3:
+        raise DataError(
+            f"The dcgan {model} needs image data shaped (channels, height, width); this data has samples of "
+            f"shape {shape}. Use gen='mlp' / disc='mlp' (--gen mlp --disc mlp) for vector data such as grid25."
+        )
+    channels, height, width = shape
+    sizes = ", ".join(f"{s}x{s}" for s in SUPPORTED_SIZES)
+    hint = f"Resize the data with image_size=32 (--image-size 32), or any of {SUPPORTED_SIZES[1:]}."
+    if height != width:
+        raise DataError(f"The dcgan {model} needs square images ({sizes}); got {height}x{width}. {hint}")
+    if height == 28:
+        return channels, 28, 7
+    if height in SUPPORTED_SIZES:
+        return channels, height, 4
+    raise DataError(f"The dcgan {model} supports images of {sizes} (powers of two from 32 to 256, and 28); "
+                    f"got {height}x{width}. {hint}")
+
+
+def block_widths(width: int, blocks: int) -> list[int]:
+    """Channels of each block from the smallest feature map outwards: ``width * 2**(blocks-1-i)``, capped at ``8 * width``."""
+    return [width * min(2 ** (blocks - 1 - i), 8) for i in range(blocks)]
+
+
+class DCGANGenerator(Generator):
+    """DCGAN generator: project z, upsample x2 per block (BatchNorm, ReLU), tanh output.
+
+    Options:
+        width: Channels of the last hidden block; earlier blocks have 2x, 4x
+            and at most 8x as many. Default 64 (the paper's).
+        upsample: How each block doubles the size: ``"convtranspose"``
+            (default, 4x4 transposed convolution, stride 2), ``"pixelshuffle"``
+            (3x3 convolution + PixelShuffle) or ``"upsample"`` (nearest
+            neighbour + 3x3 convolution).
+        norm: ``"batch"`` (default), ``"instance"`` or ``"none"``; after the
+            projection and every hidden block, never on the output.
+        activation: Hidden activation, default ``"relu"``.
+        embed_dim: Size of the label embedding concatenated to z when
+            training is conditional (default: the number of classes, at most 128).
+    """
+
+    name = "dcgan"
+    description = "Deep convolutional generator (Radford et al. 2015): project, upsample x2 per block, tanh"
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        width: int = 64,
+        upsample: str = "convtranspose",
+        norm: str = "batch",
+        activation: str = "relu",
+        embed_dim: int | None = None,
+    ):
+        super().__init__(spec)
+        width = check_positive_int("width", width)
+        channels, size, base = image_layout(spec.data_shape, "generator")
+        widths = block_widths(width, int(math.log2(size // base)))
+        bias = norm == "none"  # a norm's shift makes a bias before it redundant
+        in_features = spec.latent_dim
+        self.label_embedding = None
+        if spec.conditional:
+            embed_dim = check_positive_int("embed_dim", embed_dim or min(spec.num_classes, 128))
+            self.label_embedding = nn.Embedding(spec.num_classes, embed_dim)
+            in_features += embed_dim
+        self.base = base
+        self.project = nn.Linear(in_features, widths[0] * base * base, bias=bias)
+        first = [make_norm(norm, widths[0], dims=2), make_activation(activation)]
+        self.project_act = nn.Sequential(*[m for m in first if m is not None])
+        blocks: list[nn.Module] = []
+        for c_in, c_out in zip(widths, widths[1:]):
+            blocks.append(make_upsample(upsample, c_in, c_out, bias=bias))
+            norm_layer = make_norm(norm, c_out, dims=2)
+            if norm_layer is not None:
+                blocks.append(norm_layer)
+            blocks.append(make_activation(activation))
+        blocks += [make_upsample(upsample, widths[-1], channels, bias=True), nn.Tanh()]
+        self.blocks = nn.Sequential(*blocks)
+        init_normal_(self)
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        if self.label_embedding is not None:
+            z = torch.cat([z, self.label_embedding(labels)], dim=1)
+        h = self.project(z).view(z.shape[0], -1, self.base, self.base)
+        return self.blocks(self.project_act(h))
+
+
+class DCGANDiscriminator(Discriminator):
+    """DCGAN discriminator: downsample x2 per block (LeakyReLU 0.2, BatchNorm but on the first), linear logit.
+
+    Options:
+        width: Channels of the first block; later blocks have 2x, 4x and at
+            most 8x as many. Default 64 (the paper's).
+        downsample: ``"strided"`` (default, 4x4 convolution, stride 2) or
+            ``"avgpool"`` (3x3 convolution, stride 1, then 2x2 average pooling).
+        norm: ``"batch"`` (default), ``"instance"`` or ``"none"``; on every
+            block but the first.
+        activation: Hidden activation, default ``"leaky_relu"`` (slope 0.2).
+
+    When training is conditional, each label is embedded as a one-channel
+    map (learned, at most 32x32, upsampled to the image size) and
+    concatenated to the input as an extra channel.
+    """
+
+    name = "dcgan"
+    description = "Deep convolutional discriminator (Radford et al. 2015): strided convolutions, linear logit"
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        width: int = 64,
+        downsample: str = "strided",
+        norm: str = "batch",
+        activation: str = "leaky_relu",
+    ):
+        super().__init__(spec)
+        width = check_positive_int("width", width)
+        channels, size, base = image_layout(spec.disc_input_shape, "discriminator")
+        widths = block_widths(width, int(math.log2(size // base)))[::-1]
+        self.size = size
+        self.label_map = None
+        self.map_size = min(size, _LABEL_MAP_MAX)
+        if spec.conditional:
+            self.label_map = nn.Embedding(spec.num_classes, self.map_size * self.map_size)
+            channels += 1
+        blocks: list[nn.Module] = []
+        for i, c_out in enumerate(widths):
+            norm_layer = make_norm(norm, c_out, dims=2) if i > 0 else None
+            blocks.append(make_downsample(downsample, channels, c_out, bias=norm_layer is None))
+            if norm_layer is not None:
+                blocks.append(norm_layer)
+            blocks.append(make_activation(activation))
+            channels = c_out
+        self.body = nn.Sequential(*blocks)
+        self.num_features = widths[-1] * base * base
+        self.head = nn.Linear(self.num_features, 1)
+        init_normal_(self)
+
+    def label_channel(self, labels: Tensor) -> Tensor:
+        """The ``(B, 1, size, size)`` map a batch of labels adds to the input."""
+        m = self.label_map(labels).view(labels.shape[0], 1, self.map_size, self.map_size)
+        if self.map_size != self.size:
+            m = F.interpolate(m, size=(self.size, self.size), mode="nearest")
+        return m
+
+    def features(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        if self.label_map is not None:
+            x = torch.cat([x, self.label_channel(labels).to(x.dtype)], dim=1)
+        return self.body(x).flatten(1)
