@@ -31,7 +31,7 @@ examples:
 
 #: Modules that add subcommands: each has ``add_parser(subparsers)`` which
 #: registers its parser and sets ``func`` (see cmd_train for the shape).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("ganforge.metrics.cli",)
 
 # (flag, config field, type, help) for the plain settings of ``train``.
 _TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [

@@ -1,0 +1,195 @@
+"""The domain classifier: a small CNN trained once on a labelled image data set, then cached.
+
+It serves two purposes: its penultimate layer is a feature space for FID,
+KID and precision/recall on data sets far from ImageNet (MNIST), and its
+predictions give class coverage and the stacked-MNIST mode count.
+
+Training uses the data set the run trains on (its ``load()``), holding out a
+fixed, seeded part (:func:`holdout_split`) on which the accuracy is measured
+and stored with the weights. On the MNIST test split (10,000 images) it
+trains in well under a minute on two CPU cores and reaches about 98 %
+held-out accuracy.
+
+Cache: one file per (data set, split, content hash, architecture version),
+so different data under the same name never share weights. Where it lives,
+first match wins:
+
+1. ``$GANFORGE_CACHE/classifiers`` when ``GANFORGE_CACHE`` is set;
+2. beside the data (the folder holding the data files) when that folder is writable;
+3. ``~/.cache/ganforge/classifiers``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ganforge.data.loader import to_model_space
+from ganforge.errors import DataError
+
+CACHE_ENV = "GANFORGE_CACHE"
+#: Bump when the architecture or training recipe changes: old cache files are then ignored.
+ARCH_VERSION = 1
+#: Fraction of the data held out for measuring accuracy.
+HOLDOUT_FRACTION = 0.15
+
+
+class DomainCNN(nn.Module):
+    """Conv(16) - pool - Conv(32) - pool - FC(128) - FC(classes); accepts any image size (adaptive pooling).
+
+    Inputs are images in [-1, 1] of shape ``(B, C, H, W)``.
+    """
+
+    feature_dim = 128
+
+    def __init__(self, in_channels: int, num_classes: int):
+        super().__init__()
+        self.in_channels, self.num_classes = in_channels, num_classes
+        self.body = nn.Sequential(
+            nn.Conv2d(in_channels, 16, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.AdaptiveAvgPool2d(7), nn.Flatten(),
+            nn.Linear(32 * 49, self.feature_dim), nn.ReLU(inplace=True),
+        )
+        self.head = nn.Linear(self.feature_dim, num_classes)
+
+    def features(self, x: Tensor) -> Tensor:
+        """Penultimate activations ``(B, 128)``."""
+        return self.body(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Class logits ``(B, num_classes)``."""
+        return self.head(self.body(x))
+
+
+def content_hash(images: Tensor, labels: Tensor) -> str:
+    """SHA-256 (first 16 hex digits) of the images' and labels' bytes and shapes."""
+    h = hashlib.sha256()
+    for t in (images, labels):
+        t = t.contiguous().cpu()
+        h.update(str((tuple(t.shape), str(t.dtype))).encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def holdout_split(n: int, fraction: float = HOLDOUT_FRACTION, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Indices ``(train, held_out)`` of a fixed seeded permutation of ``range(n)``."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_out = max(1, int(round(n * fraction)))
+    return perm[n_out:], perm[:n_out]
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        mode = folder.stat().st_mode
+    except OSError:
+        return False
+    # Permission bits as well as access(): root may write anywhere, but a folder
+    # marked read-only (r-x) is meant to stay untouched.
+    return bool(mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)) and os.access(folder, os.W_OK)
+
+
+def data_folder(dataset: Any) -> Path | None:
+    """The folder holding a data set's files, when it can tell (IDX data sets), else None."""
+    inner = getattr(dataset, "inner", dataset)
+    find = getattr(inner, "_find", None)
+    if callable(find):
+        found = find()
+        if found:
+            return Path(found[0]).parent
+    root = getattr(inner, "data_root", None)
+    return Path(root) if root is not None and Path(root).is_dir() else None
+
+
+def cache_dir(data_dir: Path | None = None) -> Path:
+    """Where classifier weights are cached (see the module docstring for the order)."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env).expanduser() / "classifiers"
+    if data_dir is not None and _writable(data_dir):
+        return data_dir
+    return Path.home() / ".cache" / "ganforge" / "classifiers"
+
+
+def train_classifier(
+    images: Tensor, labels: Tensor, num_classes: int, epochs: int = 4, batch_size: int = 64, seed: int = 0
+) -> tuple[DomainCNN, float]:
+    """Train a :class:`DomainCNN` on ``images`` (uint8 or [-1, 1] float, ``(N, C, H, W)``); return it and its held-out accuracy.
+
+    Deterministic for a given seed on the CPU; the global RNG is left untouched.
+    """
+    x, y = to_model_space(images), labels.long()
+    train_idx, held_idx = holdout_split(x.shape[0])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = DomainCNN(x.shape[1], num_classes)
+        opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+        steps = epochs * (len(train_idx) // batch_size)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=max(1, steps))
+        gen = torch.Generator().manual_seed(seed)
+        model.train()
+        for _ in range(epochs):
+            order = train_idx[torch.randperm(len(train_idx), generator=gen)]
+            for start in range(0, len(order) - batch_size + 1, batch_size):
+                idx = order[start : start + batch_size]
+                loss = F.cross_entropy(model(x[idx]), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+    model.eval()
+    return model, accuracy(model, x[held_idx], y[held_idx])
+
+
+@torch.no_grad()
+def accuracy(model: DomainCNN, images: Tensor, labels: Tensor, batch: int = 1000) -> float:
+    """Fraction of ``images`` (uint8 or [-1, 1]) that ``model`` classifies as ``labels``."""
+    x = to_model_space(images)
+    correct = sum(int((model(x[s : s + batch]).argmax(1) == labels[s : s + batch]).sum()) for s in range(0, len(x), batch))
+    return correct / max(1, len(x))
+
+
+def load_or_train(dataset: Any, verbose: bool = False) -> tuple[DomainCNN, dict[str, Any]]:
+    """The domain classifier of a labelled finite image ``dataset``, from the cache or freshly trained.
+
+    Returns the model (CPU, eval mode) and its metadata: data set name,
+    split, content hash, held-out accuracy, cache path.
+
+    Raises:
+        DataError: for unlabelled, non-image or distribution data sets.
+    """
+    inner = getattr(dataset, "inner", dataset)  # train at the stored size, not a resized copy
+    if inner.is_distribution or inner.num_classes is None or len(inner.sample_shape) != 3:
+        raise DataError(
+            f"The domain classifier needs a labelled image data set; '{inner.name}' is not one. Use "
+            "feature='inception' for unlabelled images, or mixture metrics for 2-D data."
+        )
+    images, labels = inner.load()
+    if labels is None:
+        raise DataError(f"Data set '{inner.name}' returned no labels; the domain classifier cannot be trained.")
+    digest = content_hash(images, labels)
+    folder = cache_dir(data_folder(inner))
+    path = folder / f"ganforge-classifier-{inner.name}-{inner.split}-{digest}-v{ARCH_VERSION}.pt"
+    model = DomainCNN(images.shape[1], inner.num_classes)
+    if path.is_file():
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        model.eval()
+        return model, {**state["meta"], "cache": str(path)}
+    if verbose:
+        print(f"Training the {inner.name} domain classifier once (cached in {path}) ...", flush=True)
+    model, acc = train_classifier(images, labels, inner.num_classes)
+    meta = {"dataset": inner.name, "split": inner.split, "hash": digest, "holdout_accuracy": acc,
+            "version": ARCH_VERSION}
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    torch.save({"model": model.state_dict(), "meta": meta}, tmp)
+    os.replace(tmp, path)
+    return model, {**meta, "cache": str(path)}
