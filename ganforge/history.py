@@ -1,10 +1,13 @@
-"""The record of a run: per-step losses and the logged values."""
+"""The record of a run: per-step losses and the logged values, and the ``metrics.jsonl`` writer."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -34,22 +37,49 @@ class History:
         return [r[key] for r in self.records if key in r]
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain lists and dicts (what checkpoints store)."""
         return attrs.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> History:
+        """Rebuild what :meth:`to_dict` returned."""
         return cls(list(data["g_loss"]), list(data["d_loss"]), [dict(r) for r in data["records"]])
 
 
-class MetricsWriter:
-    """Appends one JSON object per line to ``metrics.jsonl``; non-finite numbers become null."""
+def _line(record: dict[str, Any]) -> str:
+    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+    return json.dumps(clean) + "\n"
 
-    def __init__(self, path: str | os.PathLike | None):
+
+class MetricsWriter:
+    """Appends one JSON object per line to ``metrics.jsonl``; non-finite numbers become null.
+
+    Args:
+        path: The file (None: write nothing).
+        restart: When resuming, the records the checkpoint holds. The file is
+            then rewritten (atomically) to exactly these lines first, dropping
+            lines logged after the checkpoint and any half-written last line a
+            crash left, so the resumed run's file matches an uninterrupted one.
+    """
+
+    def __init__(self, path: str | os.PathLike | None, restart: Sequence[dict[str, Any]] | None = None):
         self.path = path
+        if path is not None and restart is not None:
+            target = Path(path)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    f.writelines(_line(r) for r in restart)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
 
     def write(self, record: dict[str, Any]) -> None:
+        """Append ``record`` as one line."""
         if self.path is None:
             return
-        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
         with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(clean) + "\n")
+            f.write(_line(record))
