@@ -1,0 +1,115 @@
+"""The fully connected models of PacGAN's 2-D experiments (Lin et al. 2018, after VEEGAN).
+
+* Generator: four hidden layers of 400 units, each Linear (no bias) ->
+  BatchNorm -> ReLU, then a linear output layer. The output is unbounded,
+  which suits the 2-D mixtures: their model space is data / scale, the
+  modes lie within [-1, 1] but nothing needs squashing.
+* Discriminator: three maxout layers of 200 units with 5 pieces each, then a
+  linear logit. It reads ``spec.disc_input_shape``, so the ``pack`` trick's
+  m concatenated samples work unchanged.
+
+Weights start from N(0, 0.02^2) and biases from 0, as in the PacGAN code's
+configuration for these experiments.
+"""
+
+from __future__ import annotations
+
+import math
+
+from torch import Tensor, nn
+
+from ganforge.errors import ConfigError
+from ganforge.interfaces import Discriminator, Generator, ModelSpec
+
+
+def _positive(option: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{option!r} must be a positive integer (got {value!r})")
+    return value
+
+
+def _init_normal(module: nn.Module, std: float) -> None:
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+class Maxout(nn.Module):
+    """Linear maxout: ``pieces`` affine maps of the input, element-wise maximum (Goodfellow et al. 2013)."""
+
+    def __init__(self, in_features: int, out_features: int, pieces: int):
+        super().__init__()
+        self.out_features, self.pieces = out_features, pieces
+        self.linear = nn.Linear(in_features, out_features * pieces)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.linear(x).view(x.shape[0], self.out_features, self.pieces).amax(dim=-1)
+
+
+class PacGANGenerator(Generator):
+    """PacGAN 2-D generator: 4 x (Linear 400, BatchNorm, ReLU), linear output.
+
+    Options:
+        hidden: Units per hidden layer, default 400.
+        layers: Number of hidden layers, default 4.
+        init_std: Standard deviation of the initial weights, default 0.02.
+    """
+
+    name = "pacgan"
+    description = "PacGAN/VEEGAN 2-D generator: 4 x 400 BatchNorm-ReLU layers, linear output"
+    output_bounded = False
+
+    def __init__(self, spec: ModelSpec, hidden: int = 400, layers: int = 4, init_std: float = 0.02):
+        super().__init__(spec)
+        _positive("hidden", hidden)
+        _positive("layers", layers)
+        if spec.conditional:
+            raise ConfigError("generator 'pacgan' is unconditional; drop conditional=True (--conditional).")
+        blocks: list[nn.Module] = []
+        width = spec.latent_dim
+        for _ in range(layers):
+            blocks += [nn.Linear(width, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True)]
+            width = hidden
+        blocks.append(nn.Linear(width, math.prod(spec.data_shape)))
+        self.net = nn.Sequential(*blocks)
+        _init_normal(self, init_std)
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        return self.net(z).view(z.shape[0], *self.spec.data_shape)
+
+
+class PacGANDiscriminator(Discriminator):
+    """PacGAN 2-D discriminator: 3 maxout layers (200 units x 5 pieces), linear logit.
+
+    Options:
+        hidden: Units per maxout layer, default 200.
+        layers: Number of maxout layers, default 3.
+        pieces: Maxout pieces per unit, default 5.
+        init_std: Standard deviation of the initial weights, default 0.02.
+    """
+
+    name = "pacgan"
+    description = "PacGAN/VEEGAN 2-D discriminator: 3 maxout layers of 200 units x 5 pieces"
+
+    def __init__(self, spec: ModelSpec, hidden: int = 200, layers: int = 3, pieces: int = 5, init_std: float = 0.02):
+        super().__init__(spec)
+        _positive("hidden", hidden)
+        _positive("layers", layers)
+        _positive("pieces", pieces)
+        if spec.conditional:
+            raise ConfigError("discriminator 'pacgan' is unconditional; drop conditional=True (--conditional).")
+        width = math.prod(spec.disc_input_shape)
+        body: list[nn.Module] = []
+        for _ in range(layers):
+            body.append(Maxout(width, hidden, pieces))
+            width = hidden
+        self.body = nn.Sequential(*body)
+        self.head = nn.Linear(width, 1)
+        _init_normal(self, init_std)
+
+    def features(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        return self.body(x.reshape(x.shape[0], -1))
+
+

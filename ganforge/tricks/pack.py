@@ -1,0 +1,96 @@
+"""PacGAN packing (Lin et al. 2018): the discriminator judges m samples at once.
+
+Real and fake batches of B samples are each reshaped into B/m *packs*: m
+consecutive samples concatenated along the first feature axis (the features
+of 2-D points, the channels of images), so that the discriminator sees
+``(B/m, m * d0, ...)`` and returns B/m logits. Every sample in a pack is of
+the same kind (all real or all fake). A discriminator that sees several
+samples together can tell a collapsed generator by the lack of diversity
+inside a pack, which the paper shows penalises mode collapse.
+
+How it fits the step: :meth:`Pack.adjust_spec` widens
+``spec.disc_input_shape`` so the discriminator is built for packs;
+:meth:`Pack.disc_input` packs every batch; :meth:`Pack.targets` and
+:meth:`Pack.generator_loss` cut the per-sample targets down to one per pack
+(the step preallocates B of them). Unlike the PacGAN code, which draws m
+full batches per update, one ganforge batch of B samples makes B/m packs:
+multiply ``batch_size`` by m for the same number of discriminator decisions.
+
+Batch sizes must be multiples of m. Packing is not combined with
+conditional training (labels are per sample) nor with tricks that show D
+mixed real/fake batches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+
+from ganforge.errors import ConfigError, IncompatibleError
+from ganforge.interfaces import Loss, ModelSpec, Trick
+
+
+class Pack(Trick):
+    """PacGAN packing: the discriminator judges m samples concatenated (default m = 4).
+
+    Options:
+        m: Samples per pack, default 4 (PacGAN4). ``m = 1`` changes nothing.
+    """
+
+    name = "pack"
+    description = "PacGAN: D judges packs of m samples concatenated (m=4)"
+
+    def __init__(self, m: int = 4):
+        if isinstance(m, bool) or not isinstance(m, int) or m < 1:
+            raise ConfigError(f"pack option 'm' must be a positive integer (got {m!r})")
+        self.m = m
+
+    def adjust_spec(self, spec: ModelSpec) -> ModelSpec:
+        if spec.conditional:
+            raise IncompatibleError(
+                "Trick 'pack' cannot be used with conditional training: labels belong to single samples, "
+                "not packs. Drop conditional=True (--conditional) or the trick."
+            )
+        first, *rest = spec.disc_input_shape
+        return ModelSpec(spec.data_shape, spec.latent_dim, spec.num_classes, (first * self.m, *rest))
+
+    def setup(self, trainer: Any) -> None:
+        batch = trainer.config.batch_size
+        if batch % self.m:
+            low = max(self.m, batch - batch % self.m)
+            raise ConfigError(
+                f"Trick 'pack' with m={self.m} needs batch_size to be a multiple of {self.m} (got {batch}); "
+                f"use batch_size={low} or {low + self.m}."
+            )
+        if getattr(trainer.step_fn, "mixed_batches", False):
+            raise IncompatibleError(
+                "Trick 'pack' packs pure real and pure fake batches; a trick that mixes real and fake samples "
+                "in one batch cannot be combined with it."
+            )
+        others = [t.name for t in trainer.tricks
+                  if t is not self and type(t).generator_loss is not Trick.generator_loss]
+        if others:
+            raise IncompatibleError(
+                f"Trick 'pack' replaces the generator loss to give one target per pack, and so does "
+                f"{', '.join(repr(o) for o in others)}; enable only one of them."
+            )
+
+    def pack(self, x: Tensor) -> Tensor:
+        """Reshape ``(B, d0, ...)`` to ``(B/m, m * d0, ...)``; consecutive samples form a pack."""
+        n = x.shape[0]
+        if n % self.m:
+            raise ConfigError(f"Trick 'pack' with m={self.m} got a batch of {n} samples; use a multiple of {self.m}.")
+        return x.reshape(n // self.m, self.m * x.shape[1], *x.shape[2:])
+
+    def disc_input(self, x: Tensor, real: bool) -> Tensor:
+        return self.pack(x)
+
+    def targets(self, real_targets: Tensor, fake_targets: Tensor) -> tuple[Tensor, Tensor]:
+        # One target per pack. Targets are per-sample until here; a trick listed
+        # after 'pack' that draws targets (soft_labels) draws B/m of them.
+        return real_targets[: real_targets.shape[0] // self.m], fake_targets[: fake_targets.shape[0] // self.m]
+
+    def generator_loss(self, loss: Loss, fake_logits: Tensor, real_targets: Tensor, fake_targets: Tensor) -> Tensor:
+        n = fake_logits.shape[0]
+        return loss.g_loss(fake_logits, real_targets[:n], fake_targets[:n])
