@@ -98,6 +98,7 @@ class Trainer:
         state = ckpt.load_checkpoint(path)
         config = TrainConfig.from_dict(state["config"])
         trainer = cls(config, **settings)
+        ckpt.check_resume_changes(config.to_dict(), trainer.config.to_dict(), path)
         trainer._resume_state = state
         trainer.run_dir = path.parent.parent if path.parent.name == ckpt.CHECKPOINT_DIR else path.parent
         return trainer
@@ -218,7 +219,7 @@ class Trainer:
             self.run_dir = Path(cfg.out_dir) if cfg.out_dir else default_run_dir(cfg.gen, cfg.data)
         prepare_run_dir(self.run_dir, overwrite=cfg.overwrite, resuming=resuming)
         self.config.save_json(self.run_dir / CONFIG_FILE)
-        metrics = MetricsWriter(self.run_dir / METRICS_FILE)
+        metrics = MetricsWriter(self.run_dir / METRICS_FILE, restart=self.history.records if resuming else None)
         self._say(self._describe(resuming))
         buf = torch.zeros(cfg.log_every, 2, device=self.device)
         bar = tqdm(total=cfg.steps, initial=self.step, unit="step", disable=not cfg.progress, dynamic_ncols=True,
