@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
+import zlib
 
 import numpy as np
 
@@ -25,16 +27,19 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file (``.gz`` compressed or not) into a numpy array.
 
     Raises:
-        DataError: naming the file, when it is unreadable, has a wrong magic
-            number, an unknown element type, or a size that does not match its header.
+        DataError: naming the file, when it is missing or unreadable (including a
+            corrupt or cut ``.gz``), has a wrong magic number, an unknown element
+            type, or a size that does not match its header. No other error escapes.
     """
     path = os.fspath(path)
     try:
         opener = gzip.open if path.endswith(".gz") else open
         with opener(path, "rb") as f:
             raw = f.read()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise DataError(f"Cannot read IDX file {path}: {exc}") from None
+    except (OSError, EOFError, zlib.error) as exc:  # missing, unreadable, a folder, bad or cut gzip
+        raise DataError(
+            f"Cannot read IDX file {path}: {type(exc).__name__}: {exc}. Check the path, or download the file again."
+        ) from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise DataError(
             f"{path} is not an IDX file: it must start with two zero bytes (got {raw[:4]!r}). "
@@ -42,19 +47,29 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         )
     dtype = _IDX_TYPES.get(raw[2])
     if dtype is None:
-        raise DataError(f"{path}: unknown IDX element type 0x{raw[2]:02x}; known: {[hex(k) for k in _IDX_TYPES]}")
+        raise DataError(
+            f"{path}: unknown IDX element type 0x{raw[2]:02x}; known: {[hex(k) for k in _IDX_TYPES]}. "
+            "The file is corrupt or not an IDX file."
+        )
     ndim = raw[3]
     header = 4 + 4 * ndim
     if ndim == 0 or len(raw) < header:
-        raise DataError(f"{path}: truncated IDX header ({len(raw)} bytes for {ndim} dimensions)")
+        raise DataError(
+            f"{path}: truncated or invalid IDX header ({len(raw)} bytes for {ndim} dimensions); "
+            "download the file again."
+        )
     shape = struct.unpack(f">{ndim}I", raw[4:header])
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: a forged header cannot overflow
     if len(raw) - header != expected:
         raise DataError(
             f"{path}: IDX header promises shape {shape} ({expected} bytes of data) but the file holds "
             f"{len(raw) - header} bytes; the file is truncated or corrupt -- download it again."
         )
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    try:
+        array = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    except ValueError as exc:  # e.g. more dimensions than numpy supports
+        raise DataError(f"{path}: IDX shape {shape} cannot be read ({exc}); the file is corrupt.") from None
+    return array.astype(dtype.newbyteorder("="))
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
