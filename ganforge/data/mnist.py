@@ -64,8 +64,12 @@ class IDXImageDataset(Dataset):
     def num_classes(self) -> int:
         return 10
 
+    def search_dirs(self) -> list[Path]:
+        """Folders searched for the IDX files, in order (subclasses may narrow them)."""
+        return idx_search_dirs(self.data_root, self.folder)
+
     def _find(self) -> tuple[Path, Path] | None:
-        dirs = idx_search_dirs(self.data_root, self.folder)
+        dirs = self.search_dirs()
         images, labels = (find_idx_file(dirs, stem) for stem in self.files[self.split])
         return (images, labels) if images and labels else None
 
@@ -83,7 +87,7 @@ class IDXImageDataset(Dataset):
         return None
 
     def _not_found(self, reason: str | None) -> DataNotFoundError:
-        dirs = idx_search_dirs(self.data_root, self.folder)
+        dirs = self.search_dirs()
         stems = self.files[self.split]
         other = [s for s in self.files if s != self.split]
         msg = (
