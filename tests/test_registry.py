@@ -59,8 +59,10 @@ def test_get_and_create():
 def test_unknown_name_suggests_and_lists():
     with pytest.raises(ganforge.UnknownPluginError) as info:
         ganforge.get_plugin("generator", "mpl")
+    available = ", ".join(ganforge.get_registry().names("generator"))
     assert str(info.value) == (
-        "Unknown generator 'mpl'. Did you mean 'mlp'? Available: mlp. Run 'ganforge plugins' to list installed plugins."
+        f"Unknown generator 'mpl'. Did you mean 'mlp'? Available: {available}. "
+        "Run 'ganforge plugins' to list installed plugins."
     )
     assert isinstance(info.value, LookupError) and not isinstance(info.value, KeyError)
 

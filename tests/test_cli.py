@@ -1,0 +1,91 @@
+"""The ganforge command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import ganforge
+from ganforge.cli import main, parse_value
+
+SMALL = ["--gen-option", "hidden=[16,16]", "--disc-option", "hidden=[16]", "--no-progress", "--sample-every", "0"]
+
+
+def test_train_writes_a_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--data", "grid25", "--steps", "12", "--batch-size", "16", "--seed", "3",
+                 "--tricks", "soft_labels", "--log-every", "6", "--out", str(out), *SMALL]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert (cfg["steps"], cfg["batch_size"], cfg["seed"], cfg["tricks"]) == (12, 16, 3, ["soft_labels"])
+    assert cfg["gen_options"] == {"hidden": [16, 16]}
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+    assert (out / "checkpoints" / "step_0000012.pt").is_file()
+
+
+def test_flags_override_the_toml_file(tmp_path):
+    toml = tmp_path / "run.toml"
+    toml.write_text('data = "ring8"\nsteps = 500\nbatch_size = 8\n[gen_options]\nhidden = [8]\nnorm = "none"\n'
+                    '[trick_options.soft_labels]\nreal_range = [0.8, 1.0]\n'
+                    'tricks = ["soft_labels"]\n'.replace('tricks = ["soft_labels"]\n', ''))
+    toml.write_text('data = "ring8"\nsteps = 500\nbatch_size = 8\ntricks = ["soft_labels"]\n[gen_options]\n'
+                    'hidden = [8]\nnorm = "none"\n[trick_options.soft_labels]\nreal_range = [0.8, 1.0]\n')
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(toml), "--steps", "6", "--gen-option", "hidden=[12]",
+                 "--trick-option", "soft_labels.fake_range=[0,0.1]", "--out", str(out), "--no-progress",
+                 "--sample-every", "0"]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["data"] == "ring8" and cfg["steps"] == 6 and cfg["batch_size"] == 8
+    assert cfg["gen_options"] == {"hidden": [12], "norm": "none"}
+    assert cfg["trick_options"] == {"soft_labels": {"real_range": [0.8, 1.0], "fake_range": [0, 0.1]}}
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--gen", "mpl", "--data", "grid25"],
+         "ganforge: error: Unknown generator 'mpl'. Did you mean 'mlp'? Available: {generators}. Run 'ganforge plugins' to list installed plugins."),
+        (["train", "--data", "grid25", "--batch-size", "0"], "ganforge: error: 'batch_size' must be an integer >= 1 (got 0)"),
+        (["train", "--data", "grid25", "--gen-option", "hidden"],
+         "ganforge: error: --gen-option takes KEY=VALUE (got 'hidden'), e.g. --gen-option norm=instance"),
+        (["train", "--data", "grid25", "--tricks", "soft_labels", "--trick-option", "real_range=[0,1]"],
+         "ganforge: error: --trick-option takes TRICK.KEY=VALUE (got 'real_range=[0,1]'), e.g. soft_labels.real_range=[0.8,1]"),
+        (["train", "--config", "/nonexistent/run.toml"], "ganforge: error: Config file /nonexistent/run.toml does not exist."),
+    ],
+)
+def test_bad_input_is_one_clear_line(argv, message, capsys, tmp_path):
+    assert main([*argv, "--out", str(tmp_path / "r")]) == 2
+    generators = ", ".join(ganforge.get_registry().names("generator"))
+    assert capsys.readouterr().err.strip() == message.format(generators=generators)
+    assert not (tmp_path / "r").exists()
+
+
+def test_plugins_human_and_json(capsys):
+    assert main(["plugins"]) == 0
+    text = capsys.readouterr().out
+    assert "generators:\n  " in text and "\n  mlp " in text and "losses:" in text
+    assert "[ganhacks #6] Random soft D targets" in text
+    assert main(["plugins", "--json", "--kind", "loss"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == ["bce", "minimax"] and all(r["kind"] == "loss" for r in rows)
+
+
+def test_help_shows_examples(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "examples:\n  ganforge train --data grid25" in capsys.readouterr().out
+
+
+def test_python_dash_m_is_the_same_command(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "ganforge", "plugins", "--json", "--kind", "dataset"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert {"grid25", "mnist", "ring8"} <= {r["name"] for r in json.loads(result.stdout)}
+
+
+@pytest.mark.parametrize("text, value", [("3", 3), ("0.5", 0.5), ("true", True), ("[1, 2]", [1, 2]),
+                                         ("(0.7,1.2)", (0.7, 1.2)), ("batch", "batch"), ("null", None)])
+def test_values_are_parsed_as_literals(text, value):
+    assert parse_value(text) == value
