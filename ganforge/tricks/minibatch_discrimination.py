@@ -1,0 +1,95 @@
+"""ganhacks #15: minibatch discrimination (Salimans et al. 2016)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ganforge.errors import ConfigError, IncompatibleError
+from ganforge.interfaces import Discriminator, Generator, Trick
+
+
+def feature_size(disc: Discriminator) -> int:
+    """Width ``F`` of ``disc.features``, found by a probe pass on two zero samples (eval mode, no gradients)."""
+    param = next(disc.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    x = torch.zeros(2, *disc.spec.disc_input_shape, device=device)
+    labels = torch.zeros(2, dtype=torch.long, device=device) if disc.spec.conditional else None
+    was_training = disc.training
+    disc.eval()
+    try:
+        with torch.no_grad():
+            features = disc.features(x, labels)
+    finally:
+        disc.train(was_training)
+    if features.ndim != 2:
+        raise IncompatibleError(
+            f"Discriminator '{disc.name}'.features() returned shape {tuple(features.shape)}; tricks that add "
+            "layers on D's features need (B, F)."
+        )
+    return int(features.shape[1])
+
+
+class MinibatchDiscriminationLayer(nn.Module):
+    """The minibatch discrimination layer of Salimans et al. 2016, section 3.2.
+
+    For features ``f`` of shape ``(N, A)`` and a learned tensor ``T`` of shape
+    ``(A, B, C)``: ``M_i = f_i T`` is a ``B x C`` matrix per sample; for each
+    kernel ``b``, ``c_b(i, j) = exp(-||M_{i,b} - M_{j,b}||_1)``, and
+    ``o(i)_b = sum_j c_b(i, j)`` over the whole batch (``j = i`` included, as
+    in the paper, so ``o`` lies in ``[1, N]``). The output is ``[f, o]`` of
+    shape ``(N, A + B)``. A batch of identical samples gives ``o = N``
+    everywhere: the next layer can see a collapsed batch.
+
+    Args:
+        in_features: ``A``.
+        num_kernels: ``B``.
+        kernel_dim: ``C``.
+        init_std: Standard deviation of T's normal initialisation.
+    """
+
+    def __init__(self, in_features: int, num_kernels: int, kernel_dim: int, init_std: float = 0.1):
+        super().__init__()
+        self.num_kernels, self.kernel_dim = num_kernels, kernel_dim
+        self.T = nn.Parameter(torch.randn(in_features, num_kernels, kernel_dim) * init_std)
+
+    def forward(self, f: Tensor) -> Tensor:
+        m = (f @ self.T.view(self.T.shape[0], -1)).view(-1, self.num_kernels, self.kernel_dim)  # (N, B, C)
+        l1 = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(-1)  # (N, N, B)
+        o = torch.exp(-l1).sum(1)  # (N, B)
+        return torch.cat([f, o.to(f.dtype)], dim=1)
+
+
+class MinibatchDiscrimination(Trick):
+    """Let D compare each sample with the rest of its batch, against mode collapse (ganhacks #15).
+
+    :meth:`modify_models` replaces ``disc.head`` with
+    ``Sequential(MinibatchDiscriminationLayer(F, B, C), Linear(F + B, 1))``,
+    where ``F`` is the width of ``disc.features`` (measured by a probe pass).
+    The new parameters are part of D, so D's optimizer trains them. Real and
+    fake samples are compared within their own batch (two pure batches),
+    unless ``mixed_batches`` puts them in one.
+
+    Options:
+        num_kernels: ``B``, default 100 (our choice; ganhacks gives no number).
+        kernel_dim: ``C``, default 5 (our choice).
+        init_std: Standard deviation of T's initialisation, default 0.1 (our choice).
+    """
+
+    name = "minibatch_discrimination"
+    description = "Salimans et al. 2016 minibatch discrimination layer before D's last layer"
+    ganhacks = 15
+
+    def __init__(self, num_kernels: int = 100, kernel_dim: int = 5, init_std: float = 0.1):
+        for option, value in (("num_kernels", num_kernels), ("kernel_dim", kernel_dim)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{option!r} must be an integer >= 1 (got {value!r})")
+        if isinstance(init_std, bool) or not isinstance(init_std, (int, float)) or not init_std > 0:
+            raise ConfigError(f"'init_std' must be a number > 0 (got {init_std!r})")
+        self.num_kernels, self.kernel_dim, self.init_std = num_kernels, kernel_dim, float(init_std)
+
+    def modify_models(self, gen: Generator, disc: Discriminator) -> tuple[Generator, Discriminator]:
+        width = feature_size(disc)
+        layer = MinibatchDiscriminationLayer(width, self.num_kernels, self.kernel_dim, self.init_std)
+        disc.head = nn.Sequential(layer, nn.Linear(width + self.num_kernels, 1))
+        return gen, disc
