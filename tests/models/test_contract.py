@@ -1,0 +1,94 @@
+"""Every registered generator/discriminator pair: builds from a ModelSpec, fits the data, backpropagates,
+or refuses with a ganforge error (never a raw torch error)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+import ganforge
+from ganforge.interfaces import ModelSpec
+from ganforge.registry import DISABLE_AUTOLOAD_ENV
+
+
+def _builtin_names(kind: str) -> list[str]:
+    """Names registered by ganforge itself (collection happens before the isolation fixture runs)."""
+    before = os.environ.get(DISABLE_AUTOLOAD_ENV)
+    os.environ[DISABLE_AUTOLOAD_ENV] = "1"
+    ganforge.reset_registry()
+    try:
+        return [info.name for info in ganforge.list_plugins(kind)]
+    finally:
+        if before is None:
+            del os.environ[DISABLE_AUTOLOAD_ENV]
+        else:
+            os.environ[DISABLE_AUTOLOAD_ENV] = before
+        ganforge.reset_registry()
+
+
+GENERATORS = _builtin_names("generator")
+DISCRIMINATORS = _builtin_names("discriminator")
+SHAPES = [(2,), (1, 28, 28), (3, 32, 32)]
+#: Model families whose every combination is pinned down here: (name, data shape) pairs in REFUSED must
+#: be refused, all others must build. Other families may refuse what they do not support (PacGAN's
+#: models are unconditional, for example), but only with a ganforge error.
+PINNED = {"mlp", "dcgan"}
+REFUSED = {("dcgan", (2,))}
+BATCH = 4
+
+
+def build(kind, name, spec):
+    """The model, or the ganforge error it raised (any other exception fails the test)."""
+    try:
+        return ganforge.create_plugin(kind, name, spec)
+    except ganforge.GanforgeError as exc:
+        return exc
+
+
+def test_the_builtin_families_are_registered():
+    assert {"mlp", "dcgan"} <= set(GENERATORS) and {"mlp", "dcgan"} <= set(DISCRIMINATORS)
+
+
+@pytest.mark.parametrize("num_classes", [None, 10], ids=["unconditional", "conditional"])
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("disc_name", DISCRIMINATORS)
+@pytest.mark.parametrize("gen_name", GENERATORS)
+def test_pair(gen_name, disc_name, shape, num_classes):
+    torch.manual_seed(0)
+    spec = ModelSpec(shape, latent_dim=16, num_classes=num_classes)
+    gen, disc = build("generator", gen_name, spec), build("discriminator", disc_name, spec)
+    for name, model in ((gen_name, gen), (disc_name, disc)):
+        if name not in PINNED:
+            assert not isinstance(model, ganforge.GanforgeError) or str(model), "an error needs a message"
+        elif isinstance(model, ganforge.GanforgeError):
+            assert (name, shape) in REFUSED, f"{name} refused {shape}: {model}"
+            assert str(shape) in str(model)  # the message names what did not fit
+        else:
+            assert (name, shape) not in REFUSED, f"{name} accepted {shape} but should refuse it"
+    if isinstance(gen, Exception) or isinstance(disc, Exception):
+        return
+    assert isinstance(gen, ganforge.Generator) and isinstance(disc, ganforge.Discriminator)
+    labels = torch.arange(BATCH) % num_classes if num_classes else None
+    x = gen(torch.randn(BATCH, 16), labels)
+    assert x.shape == (BATCH, *shape) and x.dtype == torch.float32
+    if gen.output_bounded:
+        assert x.abs().max() <= 1.0
+    feats = disc.features(x, labels)
+    assert feats.ndim == 2 and feats.shape[0] == BATCH
+    assert disc.head(feats).shape == (BATCH, 1)
+    logits = disc(x, labels)
+    assert logits.shape == (BATCH,) and torch.isfinite(logits).all()
+    # The generator's loss reaches every parameter of both networks.
+    torch.nn.functional.softplus(-logits).mean().backward()
+    for model in (gen, disc):
+        missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+        assert not missing, f"{type(model).__name__}: no finite gradient for {missing}"
+
+
+@pytest.mark.parametrize("kind", ["generator", "discriminator"])
+def test_non_image_shapes_are_refused_clearly(kind):
+    for shape in [(3, 28), (1, 30, 30)]:
+        with pytest.raises(ganforge.DataError, match="image_size|mlp"):
+            ganforge.create_plugin(kind, "dcgan", ModelSpec(shape))
