@@ -103,14 +103,14 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
 def _reason(exc: BaseException) -> tuple[str, str]:
     """``(problem, detail)`` for an exception raised while unpickling a checkpoint."""
     text = _ANSI.sub("", str(exc))
-    found = re.search(r"Unsupported (global|class)[^\n]*?: ([\w.]+)", text)
-    if found or "weights_only" in text.lower() or "WeightsUnpickler" in text:
-        name = found.group(2) if found else "a Python object"
-        return (f"it holds a pickled Python object ({name}) that ganforge refuses to load, since loading it "
-                "could run code (weights_only=True)", "")
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    detail = f"{type(exc).__name__}: {lines[0][:160]}" if lines else type(exc).__name__
-    return "it is truncated or corrupt", detail
+    found = re.search(r"Unsupported (?:global|class)[^\n]*?: (?:GLOBAL )?([\w.]+)", text)
+    if found:
+        return (f"it holds a pickled Python object ({found.group(1)}) that ganforge refuses to load, since "
+                "loading it could run code (weights_only=True)", "")
+    inner = re.search(r"WeightsUnpickler error:\s*([^\n]+(?:\n[^\n]+)*)", text)  # torch's own reason
+    lines = [ln.strip() for ln in (inner.group(1) if inner else text).strip().splitlines() if ln.strip()]
+    detail = f"{type(exc).__name__}: {' '.join(lines)[:160]}" if lines else type(exc).__name__
+    return "it is truncated or corrupt, or was not written by torch.save", detail
 
 
 def load_checkpoint(
@@ -146,9 +146,9 @@ def load_checkpoint(
             "run (checkpoints/step_*.pt) or start the run again."
         ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        what = type(state).__name__ if not isinstance(state, dict) else "dict without the marker"
+        what = "a dict without" if isinstance(state, dict) else f"a {type(state).__name__}, not a dict with"
         raise CheckpointError(
-            f"{path} is not a ganforge checkpoint (a {what}, no format={FORMAT!r} marker); it was made by "
+            f"{path} is not a ganforge checkpoint ({what} the format={FORMAT!r} marker); it was made by "
             "another program. Pass a checkpoint written by 'ganforge train'."
         )
     version = state.get("format_version")
