@@ -66,7 +66,9 @@ class LabelEmbedding(Trick):
     ``label_embedding`` and ``label_map``) of G and D in :meth:`modify_models`
     by a :class:`LowDimEmbedding`: a ``dim``-wide embedding followed by a
     learned linear map back to the original width. The models' other layers
-    are unchanged; the labels reach them through ``dim`` numbers.
+    are unchanged; the labels reach them through ``dim`` numbers. A label
+    module without parameters (``auxiliary_classifier`` blinds D with one)
+    is left alone.
 
     Options:
         dim: The embedding dimension, default 4 (ganhacks only says "low";
@@ -95,6 +97,8 @@ class LabelEmbedding(Trick):
                     stacklevel=2,
                 )
             for attr, module in modules:
+                if next(module.parameters(), None) is None:
+                    continue  # nothing learned to lower (e.g. auxiliary_classifier's label-blind D)
                 if not isinstance(module, nn.Embedding):
                     raise IncompatibleError(
                         f"label_embedding: {role} '{model.name}'.{attr} is a {type(module).__name__}, not an "

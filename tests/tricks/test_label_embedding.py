@@ -50,3 +50,12 @@ def test_dim_must_lower_the_width_and_labels_are_required(tiny):
         LabelEmbedding(dim=0)
     with pytest.raises(ganforge.IncompatibleError, match="needs class labels"):
         ganforge.Trainer(data="grid25", tricks=["label_embedding"], **tiny).setup()
+
+
+@pytest.mark.parametrize("order", [["auxiliary_classifier", "label_embedding"], ["label_embedding", "auxiliary_classifier"]])
+def test_combines_with_the_auxiliary_classifiers_label_blind_d(tiny, order):
+    trainer = ganforge.Trainer(data="grid25", conditional=True, tricks=order, gen_options={"hidden": (16,)},
+                               disc_options={"hidden": (16,)}, **dict(tiny, steps=2, log_every=2))
+    trainer.fit()
+    assert isinstance(trainer.gen.label_embedding, LowDimEmbedding)
+    assert next(trainer.disc.label_embedding.parameters(), None) is None  # D stays blind
