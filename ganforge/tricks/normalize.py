@@ -1,0 +1,203 @@
+"""ganhacks #1: real data in [-1, 1] and a tanh-bounded generator output."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ganforge.errors import ConfigError, DataError
+from ganforge.interfaces import Discriminator, Generator, Trick
+from ganforge.tricks.soft_labels import check_range
+
+#: Slack allowed beyond an interval's ends when checking ranges (float rounding).
+TOLERANCE = 1e-4
+
+
+class RescaledBatches:
+    """Wraps a batch loader so that every real batch is mapped linearly from ``[low, high]`` to ``[-1, 1]``.
+
+    Everything else (``state_dict``, ``__len__``, attributes) is the wrapped loader's.
+    """
+
+    def __init__(self, inner: Any, low: float, high: float):
+        self.inner = inner
+        self.low, self.high = low, high
+        self.scale = 2.0 / (high - low)
+
+    def next(self) -> tuple[Tensor, Tensor | None]:
+        """The wrapped loader's next batch, rescaled to [-1, 1]."""
+        x, y = self.inner.next()
+        return (x - self.low) * self.scale - 1.0, y
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.inner.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.inner.load_state_dict(state)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def observed_range(trainer: Any, probe: int) -> tuple[float, float]:
+    """Smallest and largest real value in model space, as the loader returns it.
+
+    Finite data sets are scanned whole (uint8 images map to [-1, 1] exactly
+    as the loader maps them); distributions are probed with ``probe`` samples
+    drawn under a forked RNG, so the training random stream is not moved.
+    """
+    if trainer.dataset.is_distribution:
+        cuda = [trainer.device] if trainer.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            x, _ = trainer.dataset.sample(probe, trainer.device)
+        low, high = torch.aminmax(x.float())
+        return float(low), float(high)
+    data = getattr(trainer.batches, "data", None)
+    if data is None:  # an unknown loader: look at one batch, then rewind it
+        state = trainer.batches.state_dict()
+        x, _ = trainer.batches.next()
+        trainer.batches.load_state_dict(state)
+        low, high = torch.aminmax(x.float())
+        return float(low), float(high)
+    low, high = torch.aminmax(data.reshape(-1))
+    if data.dtype == torch.uint8:
+        return float(low) / 127.5 - 1.0, float(high) / 127.5 - 1.0
+    return float(low), float(high)
+
+
+class Normalize(Trick):
+    """Real batches in [-1, 1] and a tanh-bounded generator output (ganhacks #1).
+
+    At setup the trick measures the range of the real data in model space
+    (finite data sets: all of it; distributions: ``probe`` samples drawn
+    without moving the training RNG) and then:
+
+    * data within [0, 1] (and ``source_range`` not given) is rescaled to
+      [-1, 1] with ``2 x - 1``;
+    * data within [-1, 1] is left as it is (ganforge's own data sets already
+      arrive there: images map ``[0, 255] -> [-1, 1]``, the 2-D mixtures are
+      divided by their scale);
+    * anything else raises :class:`~ganforge.errors.DataError` naming the
+      measured range and the fix (``source_range``).
+
+    The rescaling wraps the Trainer's batch loader, so every consumer of a
+    real batch (the discriminator, extra-loss terms, extra D updates) sees
+    the [-1, 1] version. It is one multiply-add per batch outside the step.
+
+    It also checks the generator: a model whose class declares
+    ``output_bounded = False`` gets a ``warnings.warn`` naming it and the
+    fix; with ``add_tanh=True`` a ``tanh`` is applied to its output instead
+    (a forward hook, so checkpoints keep the model's own layers). A model that
+    declares a bounded output is probed once on 64 latents and warned about
+    when its output leaves [-1, 1].
+
+    Options:
+        source_range: ``(low, high)`` of the real data in model space, mapped
+            linearly to [-1, 1]. Default None: detect as above.
+        add_tanh: Apply ``tanh`` to the output of a generator that is not
+            bounded, instead of only warning. Default False.
+        probe: Samples drawn from a distribution data set to measure its
+            range, default 4096.
+    """
+
+    name = "normalize"
+    description = "Real batches in [-1, 1] (rescales [0, 1] data), tanh-bounded generator output"
+    ganhacks = 1
+
+    def __init__(self, source_range: Sequence[float] | None = None, add_tanh: bool = False, probe: int = 4096):
+        self.source_range = None if source_range is None else check_range("source_range", source_range)
+        if self.source_range is not None and self.source_range[0] == self.source_range[1]:
+            raise ConfigError(f"'source_range' must have low < high (got {source_range!r})")
+        if not isinstance(add_tanh, bool):
+            raise ConfigError(f"'add_tanh' must be true or false (got {add_tanh!r})")
+        if isinstance(probe, bool) or not isinstance(probe, int) or probe < 1:
+            raise ConfigError(f"'probe' must be an integer >= 1 (got {probe!r})")
+        self.add_tanh, self.probe = add_tanh, probe
+        #: The data range found at setup, and the one mapped to [-1, 1] (None: no rescaling).
+        self.measured: tuple[float, float] | None = None
+        self.rescaled_from: tuple[float, float] | None = None
+
+    # -- generator ------------------------------------------------------------
+
+    def modify_models(self, gen: Generator, disc: Discriminator) -> tuple[Generator, Discriminator]:
+        if not getattr(gen, "output_bounded", True):
+            if self.add_tanh:
+                gen.register_forward_hook(_tanh_output)
+            else:
+                warnings.warn(
+                    f"Generator '{gen.name}' declares output_bounded=False: its output is not tanh-bounded to "
+                    f"[-1, 1], the range of the normalised data (ganhacks #1). End the model with a tanh, or "
+                    f"set trick option normalize.add_tanh=true to apply one.",
+                    stacklevel=2,
+                )
+        return gen, disc
+
+    def _probe_generator(self, trainer: Any) -> None:
+        gen = trainer.gen
+        if not getattr(gen, "output_bounded", True):
+            return  # warned about (or given a tanh) in modify_models
+        z = torch.randn(64, trainer.spec.latent_dim, generator=torch.Generator().manual_seed(0)).to(trainer.device)
+        labels = None
+        if trainer.spec.num_classes is not None:
+            labels = torch.arange(64, device=trainer.device) % trainer.spec.num_classes
+        was_training = gen.training
+        gen.eval()
+        try:
+            with torch.no_grad():
+                out = gen(z, labels).float()
+        finally:
+            gen.train(was_training)
+        low, high = float(out.min()), float(out.max())
+        if low < -1 - TOLERANCE or high > 1 + TOLERANCE:
+            warnings.warn(
+                f"Generator '{gen.name}' declares a bounded output but produced values in [{low:.3g}, {high:.3g}], "
+                f"outside [-1, 1] (ganhacks #1). End the model with a tanh, or set output_bounded = False on its "
+                f"class and use trick option normalize.add_tanh=true.",
+                stacklevel=2,
+            )
+
+    # -- data -------------------------------------------------------------------
+
+    def setup(self, trainer: Any) -> None:
+        self.measured = low, high = observed_range(trainer, self.probe)
+        name = trainer.dataset.name
+        if self.source_range is not None:
+            a, b = self.source_range
+            mapped = ((low - a) * 2 / (b - a) - 1, (high - a) * 2 / (b - a) - 1)
+            if mapped[0] < -1 - TOLERANCE or mapped[1] > 1 + TOLERANCE:
+                raise DataError(
+                    f"Data set '{name}' has values in [{low:.4g}, {high:.4g}], outside normalize.source_range "
+                    f"[{a:g}, {b:g}]; set source_range to the data's true (low, high)."
+                )
+            self.rescaled_from = (a, b)
+        elif low >= 0.0 and high <= 1.0 + TOLERANCE:
+            self.rescaled_from = (0.0, 1.0)
+        elif low >= -1.0 - TOLERANCE and high <= 1.0 + TOLERANCE:
+            self.rescaled_from = None
+        else:
+            raise DataError(
+                f"Data set '{name}' has values in [{low:.4g}, {high:.4g}], neither in [-1, 1] nor in [0, 1] "
+                f"(ganhacks #1). Set trick option normalize.source_range=[low, high] to map that range to "
+                f"[-1, 1], or rescale the data set."
+            )
+        if self.rescaled_from is not None and not isinstance(trainer.batches, RescaledBatches):
+            trainer.batches = RescaledBatches(trainer.batches, *self.rescaled_from)
+        self._probe_generator(trainer)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rescaled_from": None if self.rescaled_from is None else list(self.rescaled_from)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        # The range is measured again at setup; a checkpoint only records it.
+        pass
+
+
+def _tanh_output(module: Any, inputs: Any, output: Tensor) -> Tensor:
+    return torch.tanh(output)
