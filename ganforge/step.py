@@ -189,7 +189,7 @@ class GANStep:
         with self.autocast():
             if self.mixed_batches:
                 x = torch.cat([self._prep(real, True), self._prep(fake, False)])
-                labels = None if real_labels is None else torch.cat([real_labels, fake_labels])
+                labels = None if real_labels is None or fake_labels is None else torch.cat([real_labels, fake_labels])
                 logits = self.disc(x, labels).float()
                 real_logits, fake_logits = logits[: real.shape[0]], logits[real.shape[0] :]
             else:
