@@ -15,8 +15,8 @@ from ganforge.tricks.layer_noise import check_number
 class InstanceNoise(Trick):
     """Gaussian noise on every discriminator input, real and fake, decaying linearly to 0 (ganhacks #13).
 
-    Instance noise (Sønderby et al. 2016, "Amortised MAP inference for image
-    super-resolution"; Arjovsky & Bottou 2017) blurs the real and the fake
+    Instance noise (ganhacks cites Arjovsky et al. and Huszár 2016; see also
+    Sønderby et al. 2016 and Arjovsky & Bottou 2017) blurs the real and the fake
     distribution so that they overlap and D cannot separate them perfectly
     early in training. Before step ``t`` the standard deviation is set to
     ``sigma0 * max(0, 1 - t / anneal_steps)``: ``sigma0`` at step 0, zero from

@@ -16,9 +16,9 @@ from ganforge.tricks.layer_noise import check_number
 class LossBalancing(Trick):
     """``while lossD > A: train D``, bounded: the loss-balancing schedule ganhacks #11 warns against.
 
-    ganhacks #11 says not to balance G and D through the loss statistics
-    ("it's hard [and we've all tried it]"), giving ``while lossD > A: train
-    D`` as the example. This trick implements exactly that so that its
+    ganhacks #11 advises against balancing G and D through loss statistics
+    (a schedule of G versus D updates is hard to find) and, for those who try
+    anyway, gives ``while lossD > A: train D`` as an example. This trick implements exactly that so that its
     effect can be measured against a plain run, not because it is advised.
 
     After each training step (event ``after_step``, on the host) it compares
