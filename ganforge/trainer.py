@@ -403,6 +403,7 @@ class Trainer:
             "tricks": {t.name: t.state_dict() for t in self.tricks},
             "rng": get_rng_state(),
             "history": self.history.to_dict(),
+            "skipped_updates": self.step_fn.skipped,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -418,6 +419,7 @@ class Trainer:
             trick.load_state_dict(state["tricks"].get(trick.name, {}))
         set_rng_state(state["rng"])
         self.history = History.from_dict(state["history"])
+        self.step_fn.skipped = int(state.get("skipped_updates", 0))
         self.step = int(state["step"])
 
     def save_checkpoint(self, path: str | Path | None = None) -> Path:
