@@ -39,12 +39,14 @@ def _one_of(*allowed: Any):
     return check
 
 
-def _int(minimum: int):
+def _int(minimum: int, maximum: int | None = None):
     def check(inst: Any, attr: attrs.Attribute, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{attr.name!r} must be an integer >= {minimum} (got {value!r})")
         if value < minimum:
             raise ConfigError(f"{attr.name!r} must be an integer >= {minimum} (got {value!r})")
+        if maximum is not None and value > maximum:
+            raise ConfigError(f"{attr.name!r} must be an integer from {minimum} to {maximum} (got {value!r})")
 
     return check
 
@@ -52,11 +54,15 @@ def _int(minimum: int):
 def _positive_float(inst: Any, attr: attrs.Attribute, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ConfigError(f"{attr.name!r} must be a number > 0 (got {value!r})")
+    if value == float("inf"):
+        raise ConfigError(f"{attr.name!r} must be finite (got {value!r})")
 
 
 def _nonneg_float(inst: Any, attr: attrs.Attribute, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
         raise ConfigError(f"{attr.name!r} must be a number >= 0 (got {value!r})")
+    if value == float("inf"):
+        raise ConfigError(f"{attr.name!r} must be finite (got {value!r})")
 
 
 def _name(inst: Any, attr: attrs.Attribute, value: Any) -> None:
@@ -226,7 +232,7 @@ class TrainConfig:
     steps: int = attrs.field(default=10_000, validator=_int(1))
     batch_size: int = attrs.field(default=64, validator=_int(1))
     latent_dim: int = attrs.field(default=100, validator=_int(1))
-    seed: int = attrs.field(default=0, validator=_int(0))
+    seed: int = attrs.field(default=0, validator=_int(0, 2**63 - 1))  # torch seeds are 64-bit
     device: str = attrs.field(default="auto", validator=_name)
     out_dir: str | None = attrs.field(default=None, converter=_to_path, validator=_opt_str)
     g_optim: OptimConfig = attrs.field(factory=OptimConfig, converter=_to_optim)
