@@ -20,6 +20,7 @@ BATCH_FILES = {
     "train": tuple(f"data_batch_{i}" for i in range(1, 6)),
     "test": ("test_batch",),
 }
+_DOWNLOAD_OFF = "download=False"
 #: The only globals a CIFAR batch pickle needs (numpy arrays and bytes).
 _ALLOWED_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"),
@@ -127,7 +128,9 @@ class CIFAR10(Dataset):
         files = ", ".join(BATCH_FILES[self.split])
         msg = (f"cifar10 {self.split} split not found. Looked for {files} in: "
                + ", ".join(str(d) for d in self.search_dirs()) + ".")
-        if reason:
+        if reason == _DOWNLOAD_OFF:
+            msg += " Downloading is off (download=False)."
+        elif reason:
             msg += f" Downloading through torchvision failed ({reason})."
         for split in BATCH_FILES:
             if split != self.split and self._find(split):
@@ -139,7 +142,7 @@ class CIFAR10(Dataset):
     def load(self) -> tuple[Tensor, Tensor]:
         paths = self._find(self.split)
         if paths is None:
-            reason = self._download() if self.download else "download=False"
+            reason = self._download() if self.download else _DOWNLOAD_OFF
             paths = self._find(self.split)
             if paths is None:
                 raise self._not_found(reason)
