@@ -204,6 +204,8 @@ class Trick(_Named):
     requires_labels: ClassVar[bool] = False
     #: Discriminator updates per generator update this trick asks for (None: no opinion).
     d_steps: int | None = None
+    #: Keys of the values :meth:`on_log` returns that the progress line shows too.
+    progress_keys: ClassVar[tuple[str, ...]] = ()
     #: True to show the discriminator real and fake samples in one mixed batch
     #: instead of two pure batches (ganhacks #4 contrasts the two).
     mixed_batches: ClassVar[bool] = False

@@ -244,7 +244,7 @@ class Trainer:
                     now = time.perf_counter()
                     record = self._log(buf[: self.step - last_log], (self.step - last_log) / (now - last_time))
                     metrics.write(record)
-                    bar.set_postfix_str(f"g={record['g_loss']:.3f} d={record['d_loss']:.3f}", refresh=False)
+                    bar.set_postfix_str(self._progress_line(record), refresh=False)
                     last_log, last_time = self.step, now
                 if cfg.sample_every and self.step % cfg.sample_every == 0:
                     self.save_samples()
@@ -301,6 +301,14 @@ class Trainer:
                 record.update(extra)
         self.history.records.append(record)
         return record
+
+    def _progress_line(self, record: dict[str, Any]) -> str:
+        parts = [f"g={record['g_loss']:.3f}", f"d={record['d_loss']:.3f}"]
+        for key in (k for t in self.tricks for k in t.progress_keys):
+            if key in record:
+                value = record[key]
+                parts.append(f"{key}={value:.3g}" if isinstance(value, float) else f"{key}={value}")
+        return " ".join(parts)
 
     def _check_parameters(self) -> None:
         for net, module in (("generator", self.gen), ("discriminator", self.disc)):

@@ -68,6 +68,7 @@ class FailureMonitor(Trick):
     name = "failure_monitor"
     description = "Warn/stop/record when D loss -> 0, grad norm > 100, or G loss falls while D wins"
     ganhacks = 10
+    progress_keys = ("failures",)
 
     def __init__(
         self,

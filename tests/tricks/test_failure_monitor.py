@@ -128,3 +128,10 @@ def test_healthy_run_stays_quiet(tiny):
     assert history["failures"] == [0.0] * 6
     assert all(0 < n < 100 for n in history["grad_norm_gen"] + history["grad_norm_disc"])
     assert trainer.tricks[0].findings == []
+
+
+def test_findings_reach_the_progress_line(tiny):
+    trainer = ganforge.Trainer(data="grid25", tricks=["failure_monitor"], **tiny)
+    trainer.setup()
+    line = trainer._progress_line({"g_loss": 1.0, "d_loss": 0.5, "failures": 2.0, "grad_norm_gen": 3.0})
+    assert line == "g=1.000 d=0.500 failures=2"
