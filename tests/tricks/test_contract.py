@@ -1,0 +1,135 @@
+"""The contract every registered trick keeps, and every pair of tricks either works together or is refused.
+
+Parametrized over the registry (builtins only, as the isolation fixture of
+conftest.py sees it), so a trick added as a module of ganforge/tricks/ is
+covered without editing this file.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import itertools
+from typing import Any
+
+import pytest
+import torch
+
+import ganforge
+from ganforge.interfaces import Trick
+from ganforge.registry import Registry, make_plugin_manager, plugin_options
+
+
+def _builtin_tricks() -> dict[str, type]:
+    registry = Registry(*make_plugin_manager(load_entry_points=False))
+    return {info.name: info.cls for info in registry.list("trick")}
+
+
+TRICKS = _builtin_tricks()
+NAMES = sorted(TRICKS)
+PAIRS = list(itertools.combinations(NAMES, 2))
+#: ganhacks #7 ("use DCGAN / hybrid models") is a model family, not a trick.
+NOT_A_TRICK = {7}
+
+
+def run_settings(tmp_path, names, steps: int) -> dict[str, Any]:
+    """A tiny run on grid25: 16-wide models, batch 16, no samples or intermediate checkpoints."""
+    conditional = any(TRICKS[n].requires_labels for n in names)
+    return dict(data="grid25", tricks=list(names), conditional=conditional, steps=steps, batch_size=16,
+                log_every=steps, sample_every=0, checkpoint_every=0, progress=False, device="cpu",
+                out_dir=str(tmp_path / "-".join(names)), gen_options={"hidden": (16,)},
+                disc_options={"hidden": (16,)}, latent_dim=8)
+
+
+def same(a: Any, b: Any) -> bool:
+    if torch.is_tensor(a):
+        return torch.is_tensor(b) and a.shape == b.shape and torch.equal(a.cpu(), b.cpu())
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def test_parametrization_covers_every_registered_trick():
+    assert NAMES == [info.name for info in ganforge.list_plugins("trick")]
+
+
+def test_every_ganhacks_item_but_models_has_a_trick():
+    numbers = {cls.ganhacks for cls in TRICKS.values()} - {None}
+    assert numbers <= set(range(1, 18))
+    assert sorted(set(range(1, 18)) - NOT_A_TRICK - numbers) == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_metadata_and_options(name):
+    cls = TRICKS[name]
+    assert issubclass(cls, Trick) and cls.name == name
+    assert cls.summary() and "\n" not in cls.summary() and len(cls.summary()) <= 120
+    assert cls.ganhacks is None or (isinstance(cls.ganhacks, int) and 1 <= cls.ganhacks <= 17)
+    assert isinstance(cls.conflicts, tuple) and all(c in TRICKS and c != name for c in cls.conflicts)
+    assert isinstance(cls.capturable, bool) and isinstance(cls.requires_labels, bool)
+    options = plugin_options(cls)
+    assert options is not None, f"{name} accepts **kwargs; options must be named keyword arguments"
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    params = [p for p in list(inspect.signature(cls.__init__).parameters.values())[1:] if p.kind in named]
+    assert all(p.default is not inspect.Parameter.empty for p in params), f"{name}: every option needs a default"
+    doc = inspect.getdoc(cls) or ""
+    for option in options:  # the docstring lists every option
+        assert option in doc, f"{name}'s docstring does not mention option {option!r}"
+    with pytest.raises(ganforge.ConfigError, match=f"Unknown option 'no_such_option' for trick '{name}'"):
+        ganforge.create_plugin("trick", name, no_such_option=1)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_runs_three_steps_and_state_round_trips(name, tmp_path):
+    trainer = ganforge.Trainer(**run_settings(tmp_path, [name], steps=3))
+    history = trainer.fit()
+    assert len(history.g_loss) == 3 and all(map(torch.isfinite, torch.tensor(history.d_loss)))
+    trick = trainer.tricks[0]
+    state = trick.state_dict()
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    buf.seek(0)
+    loaded = torch.load(buf, weights_only=True)
+    assert same(loaded, state)
+    trick.load_state_dict(loaded)
+    assert same(trick.state_dict(), state)
+
+
+_REFUSES_CONDITIONAL: dict[str, bool] = {}
+
+
+def refuses_conditional(name: str, tmp_path) -> bool:
+    """True when trick ``name`` on its own refuses conditional training (IncompatibleError before building models)."""
+    if name not in _REFUSES_CONDITIONAL:
+        trainer = ganforge.Trainer(**{**run_settings(tmp_path / "alone", [name], steps=1), "conditional": True})
+        try:
+            trainer.setup()
+            _REFUSES_CONDITIONAL[name] = False
+        except ganforge.IncompatibleError:
+            _REFUSES_CONDITIONAL[name] = trainer.gen is None
+    return _REFUSES_CONDITIONAL[name]
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=["+".join(p) for p in PAIRS])
+def test_pair_runs_together_or_is_refused_up_front(pair, tmp_path):
+    """Two tricks train together, or setup refuses them before building models, saying why.
+
+    Refusal is expected when one trick lists the other in ``conflicts``, and
+    when one needs class labels (so the pair runs conditionally) while the
+    other refuses conditional training on its own (``pack``).
+    """
+    a, b = (TRICKS[n] for n in pair)
+    trainer = ganforge.Trainer(**run_settings(tmp_path, pair, steps=2))
+    if a.name in b.conflicts or b.name in a.conflicts:
+        with pytest.raises(ganforge.IncompatibleError, match="cannot be combined with"):
+            trainer.setup()
+        assert trainer.gen is None  # refused before any model was built
+    elif any(x.requires_labels and refuses_conditional(y.name, tmp_path) for x, y in ((a, b), (b, a))):
+        with pytest.raises(ganforge.IncompatibleError, match="conditional"):
+            trainer.setup()
+        assert trainer.gen is None
+    else:
+        history = trainer.fit()
+        assert len(history.g_loss) == 2
