@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="wrap the models in torch.compile")
     train.add_argument("--overwrite", dest="overwrite", action="store_const", const=True, default=None,
                        help="replace a run already in --out")
+    train.add_argument("--tensorboard", dest="tensorboard", action="store_const", const=True, default=None,
+                       help="also log to TensorBoard in RUN_DIR/tensorboard (pip install 'ganforge[tensorboard]')")
     train.add_argument("--no-progress", dest="progress", action="store_const", const=False, default=None,
                        help="no progress bar or messages")
     train.set_defaults(func=cmd_train)
@@ -141,7 +143,7 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     for _, field, _, _ in _TRAIN_FLAGS:
         if getattr(args, field) is not None:
             settings[field] = getattr(args, field)
-    for flag in ("conditional", "compile", "overwrite", "progress"):
+    for flag in ("conditional", "compile", "overwrite", "progress", "tensorboard"):
         if getattr(args, flag) is not None:
             settings[flag] = getattr(args, flag)
     for flag, field in _OPTION_FLAGS:

@@ -210,6 +210,8 @@ class TrainConfig:
             is NaN or infinite; ``"skip"`` skips such steps (checks every step,
             so the step is not graphed).
         progress: Show a progress bar, default True.
+        tensorboard: Also log to TensorBoard under ``RUN_DIR/tensorboard``
+            (needs ``pip install 'ganforge[tensorboard]'``), default False.
         overwrite: Allow writing into a directory holding another run, default False.
     """
 
@@ -248,6 +250,7 @@ class TrainConfig:
     grad_clip: float | None = attrs.field(default=None, validator=_opt_positive_float)
     nan_policy: str = attrs.field(default="stop", validator=_one_of("stop", "skip"))
     progress: bool = attrs.field(default=True, validator=_bool)
+    tensorboard: bool = attrs.field(default=False, validator=_bool)
     overwrite: bool = attrs.field(default=False, validator=_bool)
 
     @trick_options.validator

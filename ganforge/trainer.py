@@ -35,6 +35,7 @@ from ganforge.registry import check_options, get_registry
 from ganforge.rundir import CONFIG_FILE, METRICS_FILE, SAMPLES_DIR, default_run_dir, prepare_run_dir
 from ganforge.seeding import get_rng_state, seed_everything, set_rng_state
 from ganforge.step import GANStep, overriding, unwrap
+from ganforge.tensorboard import TensorBoardWriter, summary_writer_class
 from ganforge.viz import save_grid, save_scatter
 
 
@@ -78,6 +79,8 @@ class Trainer:
         ] + [("trick", name, cfg.trick_options.get(name, {})) for name in cfg.tricks]
         for kind, name, options in chosen:
             check_options(registry.get(kind, name), options)
+        if cfg.tensorboard:
+            summary_writer_class()  # fail now if the extra is missing
         self.step = 0
         self.history = History()
         self.run_dir: Path | None = None
@@ -219,7 +222,9 @@ class Trainer:
             self.run_dir = Path(cfg.out_dir) if cfg.out_dir else default_run_dir(cfg.gen, cfg.data)
         prepare_run_dir(self.run_dir, overwrite=cfg.overwrite, resuming=resuming)
         self.config.save_json(self.run_dir / CONFIG_FILE)
-        metrics = MetricsWriter(self.run_dir / METRICS_FILE, restart=self.history.records if resuming else None)
+        writers: list[Any] = [MetricsWriter(self.run_dir / METRICS_FILE, restart=self.history.records if resuming else None)]
+        if cfg.tensorboard:
+            writers.append(TensorBoardWriter(self.run_dir))
         self._say(self._describe(resuming))
         buf = torch.zeros(cfg.log_every, 2, device=self.device)
         bar = tqdm(total=cfg.steps, initial=self.step, unit="step", disable=not cfg.progress, dynamic_ncols=True,
@@ -243,7 +248,8 @@ class Trainer:
                         or checkpoint_due):
                     now = time.perf_counter()
                     record = self._log(buf[: self.step - last_log], (self.step - last_log) / (now - last_time))
-                    metrics.write(record)
+                    for writer in writers:
+                        writer.write(record)
                     bar.set_postfix_str(self._progress_line(record), refresh=False)
                     last_log, last_time = self.step, now
                 if cfg.sample_every and self.step % cfg.sample_every == 0:
@@ -253,6 +259,8 @@ class Trainer:
         finally:
             bar.close()
             restore_signals()
+            for writer in writers[1:]:
+                writer.close()
         if self._stop_reason is not None:
             path = self.save_checkpoint()
             self._say(f"Stopped at step {self.step}: {self._stop_reason}. Saved {path}; resume with "
