@@ -26,6 +26,8 @@ from ganforge.errors import CheckpointError
 FORMAT = "ganforge-checkpoint"
 FORMAT_VERSION = 1
 CHECKPOINT_DIR = "checkpoints"
+#: With eval_every, the checkpoint with the best evaluation so far.
+BEST_CHECKPOINT = "best.pt"
 #: Keys every checkpoint written by :meth:`ganforge.Trainer.save_checkpoint` holds.
 TRAINER_KEYS: tuple[str, ...] = (
     "ganforge_version", "torch_version", "config", "step", "gen", "disc", "opt_g", "opt_d", "scaler",
@@ -165,12 +167,13 @@ def load_checkpoint(
     return state
 
 
-#: Settings a resumed run may change. The first group does not alter the
-#: steps' results; ``grad_clip``, ``nan_policy`` and ``precision`` do, on purpose: they
-#: are the remedies for a diverged run. Everything else is fixed by the checkpoint.
+#: Settings a resumed run may change. The first two lines do not alter the
+#: steps' results (evaluation runs on a forked RNG); ``grad_clip``, ``nan_policy`` and
+#: ``precision`` do, on purpose: they are the remedies for a diverged run. Everything
+#: else is fixed by the checkpoint (``eval_metric`` too: the saved best value is in its units).
 RESUME_CHANGEABLE: frozenset[str] = frozenset({
     "steps", "progress", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "overwrite",
-    "data_root", "device", "cuda_graphs", "compile",
+    "data_root", "device", "cuda_graphs", "compile", "tensorboard", "eval_every", "eval_samples",
     "grad_clip", "nan_policy", "precision",
 })
 
