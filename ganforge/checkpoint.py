@@ -34,7 +34,7 @@ TRAINER_KEYS: tuple[str, ...] = (
     "data", "tricks", "rng", "history",
 )
 _STEP_FILE = re.compile(r"^step_(\d+)\.pt$")
-_TMP_FILE = re.compile(r"^\.step_\d+\.pt\..*\.tmp$")
+_TMP_FILE = re.compile(r"^\.[^/]+\.pt\.[^/]*\.tmp$")  # .step_0000010.pt.XXXX.tmp, .best.pt.XXXX.tmp
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _PLAIN_ATOMS = (bool, int, float, complex, str, bytes, type(None), torch.Tensor, torch.dtype, torch.device)
 
@@ -73,7 +73,7 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     """Write ``state`` to ``path`` atomically: a temporary file, flushed and fsynced, then renamed.
 
     A crash at any moment leaves either the old file or the complete new one
-    (at worst plus a hidden ``.step_*.tmp`` file, removed by :func:`prune_checkpoints`).
+    (at worst plus a hidden ``.NAME.pt.*.tmp`` file, removed by :func:`prune_checkpoints`).
 
     Raises:
         CheckpointError: when ``state`` holds an object that safe loading would refuse.

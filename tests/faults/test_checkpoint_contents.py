@@ -142,6 +142,7 @@ def test_prune_removes_temporary_files_left_by_a_crash(tmp_path):
     for step in (5, 10, 15):
         ckpt.save_checkpoint(folder / ckpt.checkpoint_name(step), {"step": step})
     (folder / ".step_0000020.pt.abc123.tmp").write_bytes(b"half a checkpoint")
+    (folder / ".best.pt.x9.tmp").write_bytes(b"half a best checkpoint")
     (folder / "notes.txt").write_text("mine")  # not ours: kept
     ckpt.prune_checkpoints(tmp_path, keep=2)
     assert sorted(os.listdir(folder)) == ["notes.txt", "step_0000010.pt", "step_0000015.pt"]
