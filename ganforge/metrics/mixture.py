@@ -1,7 +1,7 @@
 """Mode-collapse metrics for the 2-D Gaussian mixtures (VEEGAN; PacGAN, Lin et al. 2018).
 
 Protocol (PacGAN section 5.1, after VEEGAN): draw 2,500 samples, assign each
-to its nearest mode centre, and call it *high quality* when it lies within
+to its nearest mode centre, and call it *high quality* when it lies strictly within
 three standard deviations of that centre. Then report
 
 * ``modes``: how many modes are nearest to at least one high-quality sample;
@@ -85,7 +85,7 @@ def mixture_metrics(points: Tensor, modes: Tensor, std: float, threshold: float 
     points = points.detach().cpu()
     finite = torch.isfinite(points).all(dim=1)
     idx, dist = assign_modes(torch.where(finite[:, None], points, torch.zeros_like(points)), modes.cpu())
-    hq = finite & (dist <= threshold * std)
+    hq = finite & (dist < threshold * std)
     counts = torch.bincount(idx[hq], minlength=modes.shape[0])
     return {
         "modes": int((counts > 0).sum()),
