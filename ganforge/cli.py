@@ -19,6 +19,7 @@ examples:
                  --data mnist --data-root ~/data --split test --steps 2000 --out runs/mlp
   ganforge train --config run.toml --steps 5000        # flags override the file
   ganforge train --resume runs/mlp                      # continue a stopped run
+  ganforge train --preset pacgan --steps 20000 --eval-every 2000 --out runs/pacgan
   ganforge train --data grid25 --gen-option norm=none --trick-option soft_labels.real_range=[0.8,1.0]
 """
 
@@ -51,6 +52,9 @@ _TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--image-size", "image_size", int, "resize image data to this size (e.g. 32 for dcgan on MNIST)"),
     ("--grad-clip", "grad_clip", float, "clip each network's gradient norm to this value"),
     ("--nan-policy", "nan_policy", str, "stop (default): error on a NaN/Inf loss; skip: skip such steps"),
+    ("--eval-every", "eval_every", int, "evaluate every N steps into metrics.jsonl, keeping checkpoints/best.pt"),
+    ("--eval-metric", "eval_metric", str, "metric for the best checkpoint (default: the data's primary metric)"),
+    ("--eval-samples", "eval_samples", int, "samples per evaluation (default: the metric's standard count)"),
     ("--precision", "precision", str, "fp32 (default), bf16 or fp16"),
     ("--cuda-graphs", "cuda_graphs", str, "auto (default), on or off"),
     ("--data-placement", "data_placement", str, "auto (default), device or stream"),
@@ -105,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=TRAIN_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     train.add_argument("--config", metavar="TOML", help="read settings from a TOML file (flags override it)")
+    train.add_argument("--preset", metavar="NAME", help="start from a published protocol's settings (pacgan, pacgan4)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR (or from a checkpoint file)")
     for flag, field, typ, help_text in _TRAIN_FLAGS:
         train.add_argument(flag, dest=field, type=typ, default=None, help=help_text)
@@ -167,11 +172,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     if args.resume:
-        if args.config:
-            raise ConfigError("--resume continues a run with its saved settings; drop --config.")
+        if args.config or args.preset:
+            raise ConfigError("--resume continues a run with its saved settings; drop --config and --preset.")
         trainer = Trainer.resume(args.resume, **settings)
     else:
-        base = load_toml(args.config) if args.config else {}
+        from ganforge.presets import get_preset
+
+        base = get_preset(args.preset) if args.preset else {}
+        base.update(load_toml(args.config) if args.config else {})
         for field in ("gen_options", "disc_options", "loss_options", "data_options", "g_optim", "d_optim"):
             if field in settings and isinstance(base.get(field), dict):
                 settings[field] = {**base[field], **settings[field]}

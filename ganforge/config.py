@@ -210,6 +210,12 @@ class TrainConfig:
             is NaN or infinite; ``"skip"`` skips such steps (checks every step,
             so the step is not graphed).
         progress: Show a progress bar, default True.
+        eval_every: Measure the generator with :func:`ganforge.metrics.evaluate`
+            every this many steps (0: never, the default), log the metrics and keep
+            ``checkpoints/best.pt``.
+        eval_metric: The metric that picks the best checkpoint (default: the
+            data's primary metric: reverse_kl, stacked_kl or fid).
+        eval_samples: Samples per evaluation (default: the metric's standard count).
         tensorboard: Also log to TensorBoard under ``RUN_DIR/tensorboard``
             (needs ``pip install 'ganforge[tensorboard]'``), default False.
         overwrite: Allow writing into a directory holding another run, default False.
@@ -251,6 +257,9 @@ class TrainConfig:
     nan_policy: str = attrs.field(default="stop", validator=_one_of("stop", "skip"))
     progress: bool = attrs.field(default=True, validator=_bool)
     tensorboard: bool = attrs.field(default=False, validator=_bool)
+    eval_every: int = attrs.field(default=0, validator=_int(0))
+    eval_metric: str | None = attrs.field(default=None, validator=_opt_str)
+    eval_samples: int | None = attrs.field(default=None, validator=attrs.validators.optional(_int(2)))
     overwrite: bool = attrs.field(default=False, validator=_bool)
 
     @trick_options.validator

@@ -89,6 +89,15 @@ class Trainer:
         self._built = False
         self._resume_state: dict[str, Any] | None = None
         self._stop_reason: str | None = None
+        #: The best evaluation so far: {"metric", "value", "step"} (with eval_every).
+        self.best: dict[str, Any] | None = None
+
+    @classmethod
+    def from_preset(cls, name: str, **settings: Any) -> Trainer:
+        """A Trainer with a published protocol's settings (see :mod:`ganforge.presets`), overridden by ``settings``."""
+        from ganforge.presets import get_preset
+
+        return cls(TrainConfig.from_dict({**get_preset(name), **settings}))
 
     @classmethod
     def resume(cls, run_dir_or_checkpoint: str | Path, **settings: Any) -> Trainer:
@@ -225,6 +234,8 @@ class Trainer:
         writers: list[Any] = [MetricsWriter(self.run_dir / METRICS_FILE, restart=self.history.records if resuming else None)]
         if cfg.tensorboard:
             writers.append(TensorBoardWriter(self.run_dir))
+        if cfg.eval_every:
+            self._eval_metric = self._resolve_eval_metric()
         self._say(self._describe(resuming))
         buf = torch.zeros(cfg.log_every, 2, device=self.device)
         bar = tqdm(total=cfg.steps, initial=self.step, unit="step", disable=not cfg.progress, dynamic_ncols=True,
@@ -254,6 +265,8 @@ class Trainer:
                     last_log, last_time = self.step, now
                 if cfg.sample_every and self.step % cfg.sample_every == 0:
                     self.save_samples()
+                if cfg.eval_every and self.step % cfg.eval_every == 0:
+                    self._evaluate(writers)
                 if checkpoint_due:
                     self.save_checkpoint()
         finally:
@@ -271,6 +284,40 @@ class Trainer:
         grid = self.save_samples()
         self._say(f"Done: {self.step} steps. Samples in {grid}, checkpoints in {self.run_dir / ckpt.CHECKPOINT_DIR}.")
         return self.history
+
+    def _resolve_eval_metric(self) -> str:
+        from ganforge.metrics import HIGHER_IS_BETTER, LOWER_IS_BETTER, primary_metric
+
+        metric = self.config.eval_metric or primary_metric(self)
+        if metric not in LOWER_IS_BETTER | HIGHER_IS_BETTER:
+            known = ", ".join(sorted(LOWER_IS_BETTER | HIGHER_IS_BETTER))
+            raise ConfigError(f"'eval_metric' must be one of {known} (got {metric!r})")
+        return metric
+
+    def _evaluate(self, writers: list[Any]) -> dict[str, Any]:
+        """Measure the generator, log the metrics and keep ``checkpoints/best.pt`` by the chosen metric."""
+        from ganforge.metrics import HIGHER_IS_BETTER, evaluate
+
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            result = evaluate(self, n=self.config.eval_samples)
+        metric = self._eval_metric
+        if metric not in result:
+            raise ConfigError(f"'eval_metric' {metric!r} is not measured for data '{self.config.data}'; "
+                              f"measured: {', '.join(k for k in result if k not in ('kind', 'data', 'step'))}.")
+        record: dict[str, Any] = {"step": self.step}
+        record.update({f"eval_{k}": v for k, v in result.items()
+                       if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "step"})
+        sign = -1.0 if metric in HIGHER_IS_BETTER else 1.0
+        value = float(result[metric])
+        if self.best is None or sign * value < sign * self.best["value"]:
+            self.best = {"metric": metric, "value": value, "step": self.step}
+            ckpt.save_checkpoint(self.run_dir / ckpt.CHECKPOINT_DIR / ckpt.BEST_CHECKPOINT, self.state_dict())
+        record[f"best_{metric}"] = self.best["value"]
+        self.history.records.append(record)
+        for writer in writers:
+            writer.write(record)
+        self._say(f"Step {self.step}: {metric} = {value:.4g} (best {self.best['value']:.4g} at step {self.best['step']}).")
+        return record
 
     def _describe(self, resuming: bool) -> str:
         cfg = self.config
@@ -420,6 +467,7 @@ class Trainer:
             "rng": get_rng_state(),
             "history": self.history.to_dict(),
             "skipped_updates": self.step_fn.skipped,
+            "best": self.best,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -436,6 +484,7 @@ class Trainer:
         set_rng_state(state["rng"])
         self.history = History.from_dict(state["history"])
         self.step_fn.skipped = int(state.get("skipped_updates", 0))
+        self.best = state.get("best")
         self.step = int(state["step"])
 
     def save_checkpoint(self, path: str | Path | None = None) -> Path:
