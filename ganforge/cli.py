@@ -32,7 +32,7 @@ examples:
 
 #: Modules that add subcommands: each has ``add_parser(subparsers)`` which
 #: registers its parser and sets ``func`` (see cmd_train for the shape).
-COMMAND_MODULES: tuple[str, ...] = ("ganforge.metrics.cli",)
+COMMAND_MODULES: tuple[str, ...] = ("ganforge.metrics.cli", "ganforge.commands")
 
 # (flag, config field, type, help) for the plain settings of ``train``.
 _TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
