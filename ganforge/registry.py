@@ -29,6 +29,7 @@ import pluggy
 from ganforge import hookspecs
 from ganforge.errors import (
     ConfigError,
+    GanforgeError,
     DuplicatePluginError,
     PluginError,
     PluginLoadError,
@@ -247,7 +248,16 @@ class Registry:
         """
         info = self.get(kind, name)
         check_options(info, options)
-        return info.cls(*args, **options)
+        try:
+            return info.cls(*args, **options)
+        except GanforgeError:
+            raise
+        except (TypeError, ValueError) as exc:  # e.g. int("abc") on an option value
+            shown = ", ".join(f"{k}={v!r}" for k, v in options.items()) or "no options"
+            raise ConfigError(
+                f"{kind.capitalize()} '{name}' could not be built with {shown}: {type(exc).__name__}: {exc}. "
+                f"Check the option values (the class is {info.cls.__module__}.{info.cls.__qualname__})."
+            ) from exc
 
 
 def plugin_options(cls: type) -> dict[str, Any] | None:

@@ -143,6 +143,11 @@ class Trainer:
         for trick in self.tricks:
             gen, disc = trick.modify_models(gen, disc)
         self.gen, self.disc = gen.to(self.device), disc.to(self.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # static shapes: pick the fastest convolution kernels once
+            for model in (self.gen, self.disc):
+                if any(isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d) for m in model.modules()):
+                    model.to(memory_format=torch.channels_last)  # tensor cores prefer NHWC
         self.loss = registry.create("loss", cfg.loss, **cfg.loss_options)
         self.batches = make_batches(self.dataset, cfg.batch_size, self.device, cfg.data_placement, seed=cfg.seed)
         self.use_graphs = self._graphs_possible()
