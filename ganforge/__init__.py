@@ -27,6 +27,7 @@ from ganforge.errors import (
 )
 from ganforge.history import History
 from ganforge.hookspecs import hookimpl, hookspec
+from ganforge.interpolate import interpolate, lerp, slerp  # the function shadows its module's name here
 from ganforge.interfaces import Dataset, Discriminator, Generator, Loss, ModelSpec, StepBatch, Trick
 from ganforge.registry import (
     PluginInfo,
@@ -71,8 +72,11 @@ __all__ = [
     "get_registry",
     "hookimpl",
     "hookspec",
+    "interpolate",
+    "lerp",
     "list_plugins",
     "register_plugin",
     "reset_registry",
+    "slerp",
     "unregister_plugin",
 ]

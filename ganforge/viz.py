@@ -7,7 +7,6 @@ import os
 
 import torch
 from torch import Tensor
-from torchvision.utils import save_image
 
 # Colours (RGB in [0, 1]) of the scatter plot.
 _BACKGROUND = (1.0, 1.0, 1.0)
@@ -18,6 +17,8 @@ _AXIS = (0.8, 0.8, 0.8)
 
 def save_grid(images: Tensor, path: str | os.PathLike, nrow: int | None = None) -> None:
     """Save images in [-1, 1] of shape ``(N, C, H, W)`` as one PNG grid with 2-pixel padding."""
+    from torchvision.utils import save_image  # imported here: torchvision takes a second to import
+
     nrow = nrow or max(1, int(math.ceil(math.sqrt(images.shape[0]))))
     save_image(images.detach().float().cpu().add(1).div(2).clamp(0, 1), os.fspath(path), nrow=nrow, padding=2,
                pad_value=1.0)
@@ -59,4 +60,6 @@ def scatter_image(points: Tensor, reference: Tensor | None = None, extent: float
 
 def save_scatter(points: Tensor, path: str | os.PathLike, reference: Tensor | None = None, extent: float | None = None) -> None:
     """Save :func:`scatter_image` as a PNG."""
+    from torchvision.utils import save_image
+
     save_image(scatter_image(points, reference, extent), os.fspath(path))
