@@ -297,14 +297,12 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
 
 
 def _pyplot_figure():
+    """matplotlib's Figure and Agg canvas (no pyplot, no display); a ConfigError naming the extra when missing."""
     try:
-        import matplotlib
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
     except ImportError:
         raise ConfigError("ganforge plot needs matplotlib: pip install 'ganforge[plot]'") from None
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    del matplotlib
     return Figure, FigureCanvasAgg
 
 
