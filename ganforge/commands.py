@@ -299,6 +299,7 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
 def _pyplot_figure():
     """matplotlib's Figure and Agg canvas (no pyplot, no display); a ConfigError naming the extra when missing."""
     try:
+        import matplotlib  # noqa: F401  (the package itself first: its submodules may be cached)
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
