@@ -10,13 +10,6 @@ from ganforge.data.mnist import MNIST
 from ganforge.data.stacked_mnist import StackedMNIST
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def test_channels_are_mnist_digits_and_the_label_spells_them(mnist_root):
     digits, digit_labels = MNIST(root=str(mnist_root), split="test").load()

@@ -20,14 +20,6 @@ from ganforge import checkpoint as ckpt
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: these runs are tiny, and CI machines are shared (restored afterwards)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture
 def small(tmp_path):

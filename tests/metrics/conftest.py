@@ -18,13 +18,3 @@ def cache_env(_session_cache, monkeypatch):
     monkeypatch.setenv(CACHE_ENV, str(_session_cache))
     return _session_cache
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One CPU thread per test: on the shared two-core machine more threads made these tests slower."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

@@ -108,10 +108,3 @@ def test_presets_are_valid_configs_and_train(tiny):
     with pytest.raises(ganforge.ConfigError, match="Unknown preset 'pac'; presets are: pacgan, pacgan4"):
         get_preset("pac")
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
