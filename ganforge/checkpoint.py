@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ganforge.atomic import atomic_write
 from ganforge.errors import CheckpointError
 
 FORMAT = "ganforge-checkpoint"
@@ -78,28 +78,8 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     Raises:
         CheckpointError: when ``state`` holds an object that safe loading would refuse.
     """
-    path = Path(path)
     payload = plain({"format": FORMAT, "format_version": FORMAT_VERSION, **state})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:  # pragma: no cover - some file systems refuse fsync on folders
-        pass
-    return path
+    return atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def _reason(exc: BaseException) -> tuple[str, str]:
@@ -174,7 +154,7 @@ def load_checkpoint(
 RESUME_CHANGEABLE: frozenset[str] = frozenset({
     "steps", "progress", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "overwrite",
     "data_root", "device", "cuda_graphs", "compile", "tensorboard", "eval_every", "eval_samples",
-    "grad_clip", "nan_policy", "precision",
+    "grad_clip", "nan_policy", "precision", "strategy", "dist_timeout",
 })
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import attrs
 
+from ganforge.atomic import atomic_write
 from ganforge.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -295,10 +296,9 @@ class TrainConfig:
         return cls.from_dict(load_toml(path))
 
     def save_json(self, path: str | os.PathLike) -> None:
-        """Write the resolved configuration as JSON."""
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, indent=2, sort_keys=True)
-            f.write("\n")
+        """Write the resolved configuration as JSON (atomically: a crash never leaves a torn file)."""
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        atomic_write(path, lambda f: f.write(text), binary=False)
 
 
 def load_toml(path: str | os.PathLike) -> dict[str, Any]:

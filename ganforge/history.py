@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import attrs
+
+from ganforge.atomic import atomic_write
 
 
 @attrs.define
@@ -65,17 +65,7 @@ class MetricsWriter:
     def __init__(self, path: str | os.PathLike | None, restart: Sequence[dict[str, Any]] | None = None):
         self.path = path
         if path is not None and restart is not None:
-            target = Path(path)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    f.writelines(_line(r) for r in restart)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            atomic_write(path, lambda f: f.writelines(_line(r) for r in restart), binary=False)
 
     def write(self, record: dict[str, Any]) -> None:
         """Append ``record`` as one line."""
