@@ -33,6 +33,28 @@ def _widths(option: str, value: Sequence[int]) -> tuple[int, ...]:
     return widths
 
 
+def _label_embedding(spec: ModelSpec, embed_dim: int | None) -> tuple[nn.Embedding | None, int]:
+    """The label embedding of a conditional model (None when unconditional) and its width."""
+    if not spec.conditional:
+        return None, 0
+    embed_dim = int(embed_dim or spec.num_classes)
+    return nn.Embedding(spec.num_classes, embed_dim), embed_dim
+
+
+def _hidden_blocks(in_features: int, widths: tuple[int, ...], norm: str, activation: str, skip_norm_first: bool,
+                   **norm_kwargs: float) -> list[nn.Module]:
+    """Linear -> [norm] -> activation per width; the first block's norm is left out when ``skip_norm_first``."""
+    layers: list[nn.Module] = []
+    for i, width in enumerate(widths):
+        layers.append(nn.Linear(in_features, width))
+        norm_layer = None if (i == 0 and skip_norm_first) else make_norm(norm, width, dims=1, **norm_kwargs)
+        if norm_layer is not None:
+            layers.append(norm_layer)
+        layers.append(make_activation(activation))
+        in_features = width
+    return layers
+
+
 class MLPGenerator(Generator):
     """Fully connected generator: latent -> 128 -> 256 -> 512 -> 1024 -> sample, tanh output.
 
@@ -63,22 +85,10 @@ class MLPGenerator(Generator):
         super().__init__(spec)
         widths = _widths("hidden", hidden)
         self.out_features = math.prod(spec.data_shape)
-        in_features = spec.latent_dim
-        self.label_embedding = None
-        if spec.conditional:
-            embed_dim = int(embed_dim or spec.num_classes)
-            self.label_embedding = nn.Embedding(spec.num_classes, embed_dim)
-            in_features += embed_dim
-        layers: list[nn.Module] = []
-        for i, width in enumerate(widths):
-            layers.append(nn.Linear(in_features, width))
-            if i > 0:
-                norm_layer = make_norm(norm, width, dims=1, eps=bn_eps, momentum=bn_momentum)
-                if norm_layer is not None:
-                    layers.append(norm_layer)
-            layers.append(make_activation(activation))
-            in_features = width
-        layers += [nn.Linear(in_features, self.out_features), nn.Tanh()]
+        self.label_embedding, label_width = _label_embedding(spec, embed_dim)
+        layers = _hidden_blocks(spec.latent_dim + label_width, widths, norm, activation, skip_norm_first=True,
+                                eps=bn_eps, momentum=bn_momentum)
+        layers += [nn.Linear(widths[-1], self.out_features), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
@@ -111,22 +121,11 @@ class MLPDiscriminator(Discriminator):
     ):
         super().__init__(spec)
         widths = _widths("hidden", hidden)
-        in_features = math.prod(spec.disc_input_shape)
-        self.label_embedding = None
-        if spec.conditional:
-            embed_dim = int(embed_dim or spec.num_classes)
-            self.label_embedding = nn.Embedding(spec.num_classes, embed_dim)
-            in_features += embed_dim
-        layers: list[nn.Module] = []
-        for width in widths:
-            layers.append(nn.Linear(in_features, width))
-            norm_layer = make_norm(norm, width, dims=1)
-            if norm_layer is not None:
-                layers.append(norm_layer)
-            layers.append(make_activation(activation))
-            in_features = width
+        self.label_embedding, label_width = _label_embedding(spec, embed_dim)
+        layers = _hidden_blocks(math.prod(spec.disc_input_shape) + label_width, widths, norm, activation,
+                                skip_norm_first=False)
         self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(in_features, 1)
+        self.head = nn.Linear(widths[-1], 1)
 
     def features(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         h = x.reshape(x.shape[0], -1)
