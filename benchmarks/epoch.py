@@ -20,7 +20,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -36,6 +35,9 @@ from torchvision import transforms
 import ganforge
 from ganforge.data.mnist import MNIST
 from ganforge.interfaces import ModelSpec
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from step import machine  # noqa: E402  (the sibling benchmark: one description of the machine)
 
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
 
@@ -121,8 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             runs[name].append(images / seconds)
     result = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": torch.cuda.get_device_name() if args.device.startswith("cuda") else
-        f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+        "machine": machine(args.device),
         "device": args.device, "torch": torch.__version__, "model": args.model, "batch": args.batch_size,
         "command": " ".join(["epoch.py", *(argv if argv is not None else sys.argv[1:])]),
         "img_per_s": {k: round(statistics.median(v), 1) for k, v in runs.items()},
