@@ -51,6 +51,11 @@ class GANStep:
         grad_clip: Clip each network's gradient norm to this (None: off).
         skip_nonfinite: Skip an update whose loss is NaN/Inf (reads the loss
             on the host every update, so the step cannot be graphed).
+        rank, world_size: Data parallelism. ``batch_size`` is then this rank's
+            share; latents and fake labels are drawn for the whole global batch
+            (``batch_size * world_size``) from an RNG seeded alike on every rank,
+            and each rank keeps its own slice, so N processes draw exactly what
+            one process would.
     """
 
     def __init__(
@@ -70,6 +75,8 @@ class GANStep:
         scaler: Any = None,
         grad_clip: float | None = None,
         skip_nonfinite: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
     ):
         self.gen, self.disc, self.loss = gen, disc, loss
         self.opt_g, self.opt_d = opt_g, opt_d
@@ -80,13 +87,14 @@ class GANStep:
         self.scaler = scaler
         self.grad_clip = grad_clip
         self.skip_nonfinite = skip_nonfinite
+        self.rank, self.world_size = rank, world_size
         #: Steps skipped for a non-finite loss (only counted with skip_nonfinite).
         self.skipped = 0
         self.g_params = [p for g in opt_g.param_groups for p in g["params"]]
         self.d_params = [p for g in opt_d.param_groups for p in g["params"]]
         # In the generator's phase D runs unwrapped: its gradients are not wanted
         # (backward(inputs=...) skips them) and DDP must not wait for them.
-        self.disc_for_g = unwrap(disc) if isinstance(disc, nn.parallel.DistributedDataParallel) else disc
+        self.disc_for_g = disc.module if isinstance(disc, nn.parallel.DistributedDataParallel) else disc
         self.d_steps = max([t.d_steps for t in tricks if t.d_steps] or [1])
         self.mixed_batches = any(t.mixed_batches for t in tricks)
         self.ones = torch.ones(batch_size, device=device)
@@ -118,6 +126,12 @@ class GANStep:
         if self.num_classes is None:
             return None
         return torch.randint(0, self.num_classes, (n,), device=self.device)
+
+    def _shard(self, x: Tensor | None, n: int) -> Tensor | None:
+        """This rank's ``n`` rows of a global draw (``x`` itself in a single process)."""
+        if x is None or self.world_size == 1:
+            return x
+        return x[self.rank * n : (self.rank + 1) * n]
 
     def _prep(self, x: Tensor, real: bool) -> Tensor:
         """Apply the tricks' discriminator-input transforms (e.g. instance noise)."""
@@ -162,8 +176,8 @@ class GANStep:
         n = real.shape[0]
         self.opt_g.zero_grad(set_to_none=True)
         with self.autocast():
-            z = self.sample_latent(n)
-            fake_labels = self.sample_labels(n)
+            z = self._shard(self.sample_latent(n * self.world_size), n)
+            fake_labels = self._shard(self.sample_labels(n * self.world_size), n)
             fake = self.gen(z, fake_labels)
             logits = self._disc(self.disc_for_g, fake, fake_labels, real=False)
             ones, zeros = self.ones[:n], self.zeros[:n]
@@ -208,8 +222,8 @@ class GANStep:
     def fresh_fakes(self, n: int) -> tuple[Tensor, Tensor | None]:
         """A new detached fake batch (for discriminator updates after the first)."""
         with torch.no_grad(), self.autocast():
-            labels = self.sample_labels(n)
-            return self.gen(self.sample_latent(n), labels), labels
+            labels = self._shard(self.sample_labels(n * self.world_size), n)
+            return self.gen(self._shard(self.sample_latent(n * self.world_size), n), labels), labels
 
     def __call__(self, batches: list[Batch]) -> Tensor:
         """Run one step over ``d_steps`` real batches; return ``[g_loss, d_loss]`` on the device.

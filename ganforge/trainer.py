@@ -26,6 +26,7 @@ from ganforge.config import TrainConfig
 from ganforge.data.loader import make_batches
 from ganforge.data.resize import ResizedDataset
 from ganforge.device import resolve_device
+from ganforge.distributed import UNSAFE_TRICKS, DistContext, wants_ddp
 from ganforge.errors import ConfigError, IncompatibleError, TrainingDivergedError
 from ganforge.graphs import GraphedStep
 from ganforge.history import History, MetricsWriter
@@ -89,6 +90,9 @@ class Trainer:
         self._built = False
         self._resume_state: dict[str, Any] | None = None
         self._stop_reason: str | None = None
+        self._stop_agreed = False  # under DDP, a stop takes effect once all ranks know of it
+        #: This process's place in a data-parallel run (single process until setup).
+        self.dist = DistContext(False)
         #: The best evaluation so far: {"metric", "value", "step"} (with eval_every).
         self.best: dict[str, Any] | None = None
 
@@ -122,8 +126,11 @@ class Trainer:
         if self._built:
             return self
         cfg, registry = self.config, get_registry()
-        self.device = resolve_device(cfg.device)
-        seed_everything(cfg.seed)
+        device = resolve_device(cfg.device)
+        self.dist = DistContext(wants_ddp(cfg.strategy), device.type, cfg.dist_timeout)
+        self.device = self.dist.device(device)
+        local_batch = self.dist.split_batch(cfg.batch_size)
+        seed_everything(cfg.seed)  # the same on every rank: same initial weights, latents and data order
         self.dataset = registry.create("dataset", cfg.data, root=cfg.data_root, split=cfg.split, **cfg.data_options)
         if cfg.image_size is not None:
             self.dataset = ResizedDataset(self.dataset, cfg.image_size)
@@ -142,6 +149,11 @@ class Trainer:
         disc = registry.create("discriminator", cfg.disc, spec, **cfg.disc_options)
         for trick in self.tricks:
             gen, disc = trick.modify_models(gen, disc)
+        if cfg.sync_batchnorm and self.dist.enabled:
+            if self.device.type != "cuda":
+                raise IncompatibleError("sync_batchnorm=True needs CUDA devices (PyTorch's SyncBatchNorm has no CPU "
+                                        "version); drop --sync-batchnorm on the CPU.")
+            gen, disc = (torch.nn.SyncBatchNorm.convert_sync_batchnorm(m) for m in (gen, disc))
         self.gen, self.disc = gen.to(self.device), disc.to(self.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # static shapes: pick the fastest convolution kernels once
@@ -149,7 +161,8 @@ class Trainer:
                 if any(isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d) for m in model.modules()):
                     model.to(memory_format=torch.channels_last)  # tensor cores prefer NHWC
         self.loss = registry.create("loss", cfg.loss, **cfg.loss_options)
-        self.batches = make_batches(self.dataset, cfg.batch_size, self.device, cfg.data_placement, seed=cfg.seed)
+        self.batches = make_batches(self.dataset, cfg.batch_size, self.device, cfg.data_placement, seed=cfg.seed,
+                                    rank=self.dist.rank, world_size=self.dist.world_size)
         self.use_graphs = self._graphs_possible()
         g_optim, d_optim = cfg.g_optim, cfg.d_optim
         for trick in self.tricks:
@@ -161,11 +174,12 @@ class Trainer:
         gen_run, disc_run = self.gen, self.disc
         if cfg.compile:
             gen_run, disc_run = torch.compile(self.gen), torch.compile(self.disc)
+        gen_run, disc_run = self.dist.wrap(gen_run), self.dist.wrap(disc_run)  # DDP: rank 0's weights everywhere
         self.step_fn = GANStep(
             gen=gen_run, disc=disc_run, loss=self.loss, opt_g=self.opt_g, opt_d=self.opt_d, tricks=self.tricks,
-            batch_size=cfg.batch_size, latent_dim=spec.latent_dim, num_classes=num_classes, device=self.device,
+            batch_size=local_batch, latent_dim=spec.latent_dim, num_classes=num_classes, device=self.device,
             precision=cfg.precision, scaler=self.scaler, grad_clip=cfg.grad_clip,
-            skip_nonfinite=cfg.nan_policy == "skip",
+            skip_nonfinite=cfg.nan_policy == "skip", rank=self.dist.rank, world_size=self.dist.world_size,
         )
         self._run_step = GraphedStep(self.step_fn) if self.use_graphs else self.step_fn
         self._before_step = overriding(self.tricks, "before_step")
@@ -198,6 +212,10 @@ class Trainer:
                     f"Trick '{trick.name}' needs class labels: use a labelled data set and conditional=True "
                     "(--conditional)."
                 )
+        if self.dist.enabled:
+            for trick in (t for t in self.tricks if t.name in UNSAFE_TRICKS):
+                raise IncompatibleError(f"Trick '{trick.name}' cannot run under DDP: {UNSAFE_TRICKS[trick.name]}. "
+                                        "Drop it or train in one process (strategy='none').")
         d_steps = {t.d_steps for t in self.tricks if t.d_steps}
         if len(d_steps) > 1:
             raise IncompatibleError(f"Tricks ask for different numbers of D steps per G step: {sorted(d_steps)}.")
@@ -211,6 +229,8 @@ class Trainer:
             reasons.append("fp16 needs a GradScaler, which synchronises")
         if self.config.compile:
             reasons.append("torch.compile is on")
+        if self.dist.enabled:
+            reasons.append("DDP is on (capturing its gradient all-reduce in the step's graph is not verified)")
         if self.config.nan_policy == "skip":
             reasons.append("nan_policy='skip' checks every loss on the host")
         reasons += [f"trick '{t.name}' is not capturable" for t in self.tricks if not t.capturable]
@@ -232,43 +252,38 @@ class Trainer:
         self.setup()
         cfg = self.config
         resuming = self.step > 0
-        if self.run_dir is None:
-            self.run_dir = Path(cfg.out_dir) if cfg.out_dir else default_run_dir(cfg.gen, cfg.data)
-        prepare_run_dir(self.run_dir, overwrite=cfg.overwrite, resuming=resuming)
-        self.config.save_json(self.run_dir / CONFIG_FILE)
-        writers: list[Any] = [MetricsWriter(self.run_dir / METRICS_FILE, restart=self.history.records if resuming else None)]
-        if cfg.tensorboard:
-            writers.append(TensorBoardWriter(self.run_dir))
+        writers = self._open_run(resuming)
         if cfg.eval_every:
             self._eval_metric = self._resolve_eval_metric()
         self._say(self._describe(resuming))
         buf = torch.zeros(cfg.log_every, 2, device=self.device)
-        bar = tqdm(total=cfg.steps, initial=self.step, unit="step", disable=not cfg.progress, dynamic_ncols=True,
-                   file=sys.stderr)
+        bar = tqdm(total=cfg.steps, initial=self.step, unit="step", disable=not (cfg.progress and self.dist.is_main),
+                   dynamic_ncols=True, file=sys.stderr)
         restore_signals = self._catch_signals()
         last_log, last_time = self.step, time.perf_counter()
         try:
-            while self.step < cfg.steps and self._stop_reason is None:
-                for hook in self._before_step:
-                    hook(self, self.step)
-                losses = self._run_step([self.batches.next() for _ in range(self.step_fn.d_steps)])
+            while self.step < cfg.steps and not self._stopping():
+                losses = self.dist.guard(self._one_step, "running a training step", self.step + 1)
                 buf[(self.step - last_log) % cfg.log_every].copy_(losses)
-                for hook in self._after_step:
-                    hook(self, self.step)
                 self.step += 1
                 bar.update(1)
                 checkpoint_due = bool(cfg.checkpoint_every) and self.step % cfg.checkpoint_every == 0
                 # Losses are checked for NaN/Inf at every log, so log before every checkpoint:
                 # a checkpoint is only written after the steps it holds were found finite.
-                if (self.step - last_log == cfg.log_every or self.step == cfg.steps or self._stop_reason
+                if (self.step - last_log == cfg.log_every or self.step == cfg.steps or self._stopping()
                         or checkpoint_due):
                     now = time.perf_counter()
-                    record = self._log(buf[: self.step - last_log], (self.step - last_log) / (now - last_time))
+                    losses = self.dist.mean_(buf[: self.step - last_log], self.step)  # DDP: one all_reduce per log
+                    record = self._log(losses, (self.step - last_log) / (now - last_time))
                     for writer in writers:
                         writer.write(record)
                     bar.set_postfix_str(self._progress_line(record), refresh=False)
                     last_log, last_time = self.step, now
-                if cfg.sample_every and self.step % cfg.sample_every == 0:
+                    if self.dist.enabled:  # a stop requested on any rank takes effect on all, here
+                        self._stop_agreed = self.dist.any(self._stop_reason is not None, self.step)
+                        if self._stop_agreed and self._stop_reason is None:
+                            self._stop_reason = "another rank was asked to stop"
+                if cfg.sample_every and self.step % cfg.sample_every == 0 and self.dist.is_main:
                     self.save_samples()
                 if cfg.eval_every and self.step % cfg.eval_every == 0:
                     self._evaluate(writers)
@@ -279,16 +294,50 @@ class Trainer:
             restore_signals()
             for writer in writers[1:]:
                 writer.close()
-        if self._stop_reason is not None:
+        if self._stopping():
             path = self.save_checkpoint()
             self._say(f"Stopped at step {self.step}: {self._stop_reason}. Saved {path}; resume with "
                       f"'ganforge train --resume {self.run_dir}'.")
-            return self.history
-        if not cfg.checkpoint_every or self.step % cfg.checkpoint_every:
-            self.save_checkpoint()
-        grid = self.save_samples()
-        self._say(f"Done: {self.step} steps. Samples in {grid}, checkpoints in {self.run_dir / ckpt.CHECKPOINT_DIR}.")
+        else:
+            if not cfg.checkpoint_every or self.step % cfg.checkpoint_every:
+                self.save_checkpoint()
+            if self.dist.is_main:
+                grid = self.save_samples()
+                self._say(f"Done: {self.step} steps. Samples in {grid}, checkpoints in "
+                          f"{self.run_dir / ckpt.CHECKPOINT_DIR}.")
+        self.dist.close(self.step_fn)
         return self.history
+
+    def _open_run(self, resuming: bool) -> list[Any]:
+        """Prepare the run folder and open the log writers: on rank 0 only (other ranks learn the path)."""
+        cfg = self.config
+
+        def prepare() -> str:
+            run_dir = self.run_dir or (Path(cfg.out_dir) if cfg.out_dir else default_run_dir(cfg.gen, cfg.data))
+            prepare_run_dir(run_dir, overwrite=cfg.overwrite, resuming=resuming)
+            cfg.save_json(run_dir / CONFIG_FILE)
+            return str(run_dir)
+
+        self.run_dir = Path(self.dist.on_main(prepare, "preparing the run folder"))
+        if not self.dist.is_main:
+            return []
+        writers: list[Any] = [MetricsWriter(self.run_dir / METRICS_FILE, restart=self.history.records if resuming else None)]
+        if cfg.tensorboard:
+            writers.append(TensorBoardWriter(self.run_dir))
+        return writers
+
+    def _one_step(self) -> Tensor:
+        """The tricks' before_step hooks, one training step, the after_step hooks; the step's losses (device)."""
+        for hook in self._before_step:
+            hook(self, self.step)
+        losses = self._run_step([self.batches.next() for _ in range(self.step_fn.d_steps)])
+        for hook in self._after_step:
+            hook(self, self.step)
+        return losses
+
+    def _stopping(self) -> bool:
+        """A stop was requested (under DDP: and every rank knows, which they check at each log)."""
+        return self._stop_reason is not None and (self._stop_agreed or not self.dist.enabled)
 
     def _resolve_eval_metric(self) -> str:
         from ganforge.metrics import HIGHER_IS_BETTER, LOWER_IS_BETTER, primary_metric
@@ -303,8 +352,11 @@ class Trainer:
         """Measure the generator, log the metrics and keep ``checkpoints/best.pt`` by the chosen metric."""
         from ganforge.metrics import HIGHER_IS_BETTER, evaluate
 
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            result = evaluate(self, n=self.config.eval_samples)
+        def measure() -> dict[str, Any]:
+            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+                return evaluate(self, n=self.config.eval_samples)
+
+        result = self.dist.on_main(measure, "evaluating the generator", self.step)  # rank 0 measures, all learn
         metric = self._eval_metric
         if metric not in result:
             raise ConfigError(f"'eval_metric' {metric!r} is not measured for data '{self.config.data}'; "
@@ -316,7 +368,7 @@ class Trainer:
         value = float(result[metric])
         if self.best is None or sign * value < sign * self.best["value"]:
             self.best = {"metric": metric, "value": value, "step": self.step}
-            ckpt.save_checkpoint(self.run_dir / ckpt.CHECKPOINT_DIR / ckpt.BEST_CHECKPOINT, self.state_dict())
+            self.save_checkpoint(self.run_dir / ckpt.CHECKPOINT_DIR / ckpt.BEST_CHECKPOINT)
         record[f"best_{metric}"] = self.best["value"]
         self.history.records.append(record)
         for writer in writers:
@@ -327,6 +379,8 @@ class Trainer:
     def _describe(self, resuming: bool) -> str:
         cfg = self.config
         path = "CUDA-graph step" if self.use_graphs else f"eager step ({self._path_reason})"
+        if self.dist.enabled:
+            path += f", {self.dist.describe()}, {cfg.batch_size // self.dist.world_size} samples per rank"
         what = f"Resuming at step {self.step} of" if resuming else "Training"
         tricks = f", tricks: {', '.join(cfg.tricks)}" if cfg.tricks else ""
         data = f"{cfg.data} ({'sampled on the fly' if self.dataset.is_distribution else f'{cfg.split} split'})"
@@ -404,7 +458,7 @@ class Trainer:
         return lambda: [signal.signal(s, h) for s, h in previous.items()]
 
     def _say(self, message: str) -> None:
-        if self.config.progress:
+        if self.config.progress and self.dist.is_main:
             tqdm.write(message, file=sys.stderr)
 
     # -- sampling ----------------------------------------------------------------
@@ -484,20 +538,34 @@ class Trainer:
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.batches.load_state_dict(state["data"])
+        # Under DDP each rank restores its own RNG and trick states when the world size matches;
+        # otherwise rank 0's (the RNG streams are the same on every rank by design).
+        ranks = state.get("ranks")
+        own = ranks[self.dist.rank] if ranks and len(ranks) == self.dist.world_size else state
         for trick in self.tricks:
-            trick.load_state_dict(state["tricks"].get(trick.name, {}))
-        set_rng_state(state["rng"])
+            trick.load_state_dict(own["tricks"].get(trick.name, {}))
+        set_rng_state(own["rng"])
         self.history = History.from_dict(state["history"])
         self.step_fn.skipped = int(state.get("skipped_updates", 0))
         self.best = state.get("best")
         self.step = int(state["step"])
 
     def save_checkpoint(self, path: str | Path | None = None) -> Path:
-        """Write a checkpoint atomically (default: ``checkpoints/step_NNNNNNN.pt``, keeping the newest K)."""
-        if path is not None:
-            return ckpt.save_checkpoint(path, self.state_dict())
-        out = ckpt.save_checkpoint(self.run_dir / ckpt.CHECKPOINT_DIR / ckpt.checkpoint_name(self.step),
-                                   self.state_dict())
-        ckpt.prune_checkpoints(self.run_dir, self.config.keep_checkpoints)
-        return out
+        """Write a checkpoint atomically (default: ``checkpoints/step_NNNNNNN.pt``, keeping the newest K).
+
+        Under DDP every rank must call it: each rank's RNG and trick states are
+        gathered into the file (key ``ranks``, by rank) and rank 0 alone writes it.
+        """
+        state = self.state_dict()
+        if self.dist.world_size > 1:
+            state["ranks"] = self.dist.gather_to_main({"rng": state["rng"], "tricks": state["tricks"]}, self.step)
+
+        def write() -> Path:
+            if path is not None:
+                return ckpt.save_checkpoint(path, state)
+            out = ckpt.save_checkpoint(self.run_dir / ckpt.CHECKPOINT_DIR / ckpt.checkpoint_name(self.step), state)
+            ckpt.prune_checkpoints(self.run_dir, self.config.keep_checkpoints)
+            return out
+
+        return Path(self.dist.on_main(write, "writing a checkpoint", self.step))
 

@@ -31,22 +31,38 @@ def to_model_space(x: Tensor) -> Tensor:
     return x.float()
 
 
+def shard(x: Tensor | None, rank: int, world_size: int) -> Tensor | None:
+    """Rank ``rank``'s contiguous slice of ``x`` along dim 0 (``x`` itself when ``world_size`` is 1)."""
+    if x is None or world_size == 1:
+        return x
+    n = x.shape[0] // world_size
+    return x[rank * n : (rank + 1) * n]
+
+
 class DistributionBatches:
-    """Fresh samples from a :class:`Dataset` distribution every batch (uses the global RNG of the device)."""
+    """Fresh samples from a :class:`Dataset` distribution every batch (uses the global RNG of the device).
+
+    Under data parallelism (``world_size > 1``) every rank draws the whole
+    global batch of ``batch_size`` from its RNG, seeded alike on all ranks,
+    and keeps its own slice: the ranks see different samples, and their union
+    is exactly what a single process would draw.
+    """
 
     placement = "device"
 
-    def __init__(self, dataset: Dataset, batch_size: int, device: torch.device):
+    def __init__(self, dataset: Dataset, batch_size: int, device: torch.device, rank: int = 0, world_size: int = 1):
         self.dataset = dataset
         self.batch_size = batch_size
         self.device = device
+        self.rank, self.world_size = rank, world_size
 
     def __len__(self) -> int:
         return 0  # unbounded
 
     def next(self) -> tuple[Tensor, Tensor | None]:
-        """The next batch ``(x, labels)`` on the device."""
-        return self.dataset.sample(self.batch_size, self.device)
+        """The next batch ``(x, labels)`` on the device (this rank's slice of the global batch)."""
+        x, y = self.dataset.sample(self.batch_size, self.device)
+        return shard(x, self.rank, self.world_size), shard(y, self.rank, self.world_size)
 
     def state_dict(self) -> dict[str, Any]:
         return {}
@@ -66,6 +82,11 @@ class TensorBatches:
         placement: ``"device"`` keeps the data on ``device``; ``"stream"`` keeps it
             on the host (pinned when ``device`` is CUDA) and copies each batch.
         seed: Seeds the shuffling generator (independent of model initialisation).
+        rank, world_size: Data parallelism: ``batch_size`` is the global batch;
+            every rank holds the same shuffle order (same ``seed``) and returns
+            its own contiguous slice of ``batch_size // world_size`` samples of
+            each global batch. The position (and so the checkpointed state)
+            is the same on every rank and for every world size.
     """
 
     def __init__(
@@ -76,6 +97,8 @@ class TensorBatches:
         device: torch.device,
         placement: str = "device",
         seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
     ):
         n = data.shape[0]
         if batch_size > n:
@@ -86,6 +109,7 @@ class TensorBatches:
         self.batch_size = batch_size
         self.device = device
         self.placement = placement
+        self.rank, self.world_size = rank, world_size
         store = device if placement == "device" else torch.device("cpu")
         self.data = data.to(store)
         self.labels = labels.to(store) if labels is not None else None
@@ -108,7 +132,7 @@ class TensorBatches:
             self.order = torch.randperm(self.data.shape[0], device=self.order.device, generator=self.generator)
             self.position = 0
             self.epoch += 1
-        idx = self.order[self.position : self.position + self.batch_size]
+        idx = shard(self.order[self.position : self.position + self.batch_size], self.rank, self.world_size)
         self.position += self.batch_size
         x = self.data.index_select(0, idx)
         y = self.labels.index_select(0, idx) if self.labels is not None else None
@@ -140,16 +164,19 @@ def fits_on_device(data: Tensor, device: torch.device, fraction: float = 0.25) -
     return data.numel() * data.element_size() <= fraction * free
 
 
-def make_batches(dataset: Dataset, batch_size: int, device: torch.device, placement: str = "auto", seed: int = 0):
+def make_batches(dataset: Dataset, batch_size: int, device: torch.device, placement: str = "auto", seed: int = 0,
+                 rank: int = 0, world_size: int = 1):
     """The loader for ``dataset``: on-device sampling, resident tensors, or streaming.
 
     ``placement="auto"`` keeps a finite data set on the device when it takes at
     most a quarter of the free device memory, and streams it otherwise.
+    ``batch_size`` is the global batch; with ``world_size > 1`` each call of
+    ``next()`` returns rank ``rank``'s slice of it (see the loaders).
     """
     if placement not in PLACEMENTS:
         raise ConfigError(f"'data_placement' must be one of {PLACEMENTS} (got {placement!r})")
     if dataset.is_distribution:
-        return DistributionBatches(dataset, batch_size, device)
+        return DistributionBatches(dataset, batch_size, device, rank, world_size)
     data, labels = dataset.load()
     if tuple(data.shape[1:]) != tuple(dataset.sample_shape):
         raise DataError(
@@ -158,4 +185,5 @@ def make_batches(dataset: Dataset, batch_size: int, device: torch.device, placem
         )
     if placement == "auto":
         placement = "device" if fits_on_device(data, device) else "stream"
-    return TensorBatches(data, labels, batch_size, device, placement=placement, seed=seed)
+    return TensorBatches(data, labels, batch_size, device, placement=placement, seed=seed, rank=rank,
+                         world_size=world_size)
