@@ -62,6 +62,8 @@ _TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--sample-every", "sample_every", int, "steps between sample grids (default 1000; 0: only at the end)"),
     ("--checkpoint-every", "checkpoint_every", int, "steps between checkpoints (default 1000; 0: only at the end)"),
     ("--keep-checkpoints", "keep_checkpoints", int, "periodic checkpoints kept (default 3)"),
+    ("--strategy", "strategy", str, "auto (default: DDP under torchrun), ddp or none"),
+    ("--dist-timeout", "dist_timeout", float, "seconds a collective waits for a dead or hung rank (default 300)"),
 ]
 
 # (flag, config field) of KEY=VALUE options.
@@ -126,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="replace a run already in --out")
     train.add_argument("--tensorboard", dest="tensorboard", action="store_const", const=True, default=None,
                        help="also log to TensorBoard in RUN_DIR/tensorboard (pip install 'ganforge[tensorboard]')")
+    train.add_argument("--sync-batchnorm", dest="sync_batchnorm", action="store_const", const=True, default=None,
+                       help="under DDP, BatchNorm statistics over the global batch (CUDA only)")
     train.add_argument("--no-progress", dest="progress", action="store_const", const=False, default=None,
                        help="no progress bar or messages")
     train.set_defaults(func=cmd_train)
@@ -148,7 +152,7 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     for _, field, _, _ in _TRAIN_FLAGS:
         if getattr(args, field) is not None:
             settings[field] = getattr(args, field)
-    for flag in ("conditional", "compile", "overwrite", "progress", "tensorboard"):
+    for flag in ("conditional", "compile", "overwrite", "progress", "tensorboard", "sync_batchnorm"):
         if getattr(args, flag) is not None:
             settings[flag] = getattr(args, flag)
     for flag, field in _OPTION_FLAGS:
