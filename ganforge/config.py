@@ -220,6 +220,13 @@ class TrainConfig:
         tensorboard: Also log to TensorBoard under ``RUN_DIR/tensorboard``
             (needs ``pip install 'ganforge[tensorboard]'``), default False.
         overwrite: Allow writing into a directory holding another run, default False.
+        strategy: ``"auto"`` (default: DistributedDataParallel when launched by
+            torchrun, i.e. ``WORLD_SIZE > 1``), ``"ddp"`` (always) or ``"none"``
+            (one process). ``batch_size`` is then the global batch. See docs/distributed.md.
+        sync_batchnorm: Under DDP, turn BatchNorm layers into SyncBatchNorm
+            (statistics over the global batch; CUDA only), default False.
+        dist_timeout: Seconds a collective waits for the other ranks before the
+            run fails with an error naming the likely dead rank, default 300.
     """
 
     gen: str = attrs.field(default="mlp", validator=_name)
@@ -262,6 +269,9 @@ class TrainConfig:
     eval_metric: str | None = attrs.field(default=None, validator=_opt_str)
     eval_samples: int | None = attrs.field(default=None, validator=attrs.validators.optional(_int(2)))
     overwrite: bool = attrs.field(default=False, validator=_bool)
+    strategy: str = attrs.field(default="auto", validator=_one_of("auto", "ddp", "none"))
+    sync_batchnorm: bool = attrs.field(default=False, validator=_bool)
+    dist_timeout: float = attrs.field(default=300.0, validator=_positive_float)
 
     @trick_options.validator
     def _check_trick_options(self, attr: attrs.Attribute, value: dict[str, Any]) -> None:
