@@ -60,7 +60,8 @@ def wants_ddp(strategy: str) -> bool:
                 "or launch without torchrun."
             )
         return False
-    return strategy == "ddp" or launched_distributed() or (dist.is_available() and dist.is_initialized())
+    joined = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1  # the caller's group
+    return strategy == "ddp" or launched_distributed() or joined
 
 
 def free_port() -> int:
@@ -216,12 +217,13 @@ class DistContext:
         self.guard(lambda: dist.gather_object(obj, out, dst=0), "gathering the ranks' states for a checkpoint", step)
         return out
 
-    def close(self, *holders: Any) -> None:
+    def close(self, *holders: Any, barrier: bool = True) -> None:
         """Leave the process group if ganforge created it.
 
         ``holders`` are objects whose ``gen``/``disc`` attributes may hold DDP
         wrappers: these are replaced by the models inside first, since
         destroying the group under a live DDP wrapper can abort the process.
+        ``barrier=False`` skips waiting for the other ranks (after an error).
         """
         for holder in holders:
             for name in ("gen", "disc"):
@@ -233,7 +235,8 @@ class DistContext:
         if self.enabled and self.owns_group and dist.is_initialized():
             # Wait until every rank is done with the group (a rank leaving while rank 0 still
             # writes its last files can abort the others' connections).
-            self.guard(dist.barrier, "finishing the run")
+            if barrier:
+                self.guard(dist.barrier, "finishing the run")
             dist.destroy_process_group()
             self.owns_group = False
 

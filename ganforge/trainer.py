@@ -125,9 +125,17 @@ class Trainer:
         """Build data, models, tricks and optimizers on the device (once; ``fit`` calls it)."""
         if self._built:
             return self
+        device = resolve_device(self.config.device)
+        self.dist = DistContext(wants_ddp(self.config.strategy), device.type, self.config.dist_timeout)
+        try:
+            return self._build(device)
+        except BaseException:
+            if self.dist.world_size == 1:  # a group of one that ganforge made: leave it (more ranks: just exit)
+                self.dist.close(barrier=False)
+            raise
+
+    def _build(self, device: torch.device) -> Trainer:
         cfg, registry = self.config, get_registry()
-        device = resolve_device(cfg.device)
-        self.dist = DistContext(wants_ddp(cfg.strategy), device.type, cfg.dist_timeout)
         self.device = self.dist.device(device)
         local_batch = self.dist.split_batch(cfg.batch_size)
         seed_everything(cfg.seed)  # the same on every rank: same initial weights, latents and data order
@@ -250,6 +258,16 @@ class Trainer:
     def fit(self) -> History:
         """Train until ``config.steps`` steps are done; return the :class:`~ganforge.history.History`."""
         self.setup()
+        try:
+            self._train()
+        except BaseException:
+            if self.dist.world_size == 1:  # a group of one that ganforge made: leave it (more ranks: just exit)
+                self.dist.close(self.step_fn, barrier=False)
+            raise
+        self.dist.close(self.step_fn)
+        return self.history
+
+    def _train(self) -> None:
         cfg = self.config
         resuming = self.step > 0
         writers = self._open_run(resuming)
@@ -298,15 +316,12 @@ class Trainer:
             path = self.save_checkpoint()
             self._say(f"Stopped at step {self.step}: {self._stop_reason}. Saved {path}; resume with "
                       f"'ganforge train --resume {self.run_dir}'.")
-        else:
-            if not cfg.checkpoint_every or self.step % cfg.checkpoint_every:
-                self.save_checkpoint()
-            if self.dist.is_main:
-                grid = self.save_samples()
-                self._say(f"Done: {self.step} steps. Samples in {grid}, checkpoints in "
-                          f"{self.run_dir / ckpt.CHECKPOINT_DIR}.")
-        self.dist.close(self.step_fn)
-        return self.history
+            return
+        if not cfg.checkpoint_every or self.step % cfg.checkpoint_every:
+            self.save_checkpoint()
+        if self.dist.is_main:
+            grid = self.save_samples()
+            self._say(f"Done: {self.step} steps. Samples in {grid}, checkpoints in {self.run_dir / ckpt.CHECKPOINT_DIR}.")
 
     def _open_run(self, resuming: bool) -> list[Any]:
         """Prepare the run folder and open the log writers: on rank 0 only (other ranks learn the path)."""
