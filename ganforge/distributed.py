@@ -115,11 +115,12 @@ class DistContext:
                 )
             torch.cuda.set_device(self.local_rank)
         if not dist.is_initialized():
-            if "MASTER_ADDR" not in os.environ:  # strategy="ddp" without a launcher: a world of one
-                os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()), RANK="0", WORLD_SIZE="1")
             backend = "nccl" if device_type == "cuda" else "gloo"
+            where: dict[str, Any] = {}
+            if "MASTER_ADDR" not in os.environ:  # strategy="ddp" without a launcher: a world of one
+                where = dict(init_method=f"tcp://127.0.0.1:{free_port()}", rank=0, world_size=1)
             try:
-                dist.init_process_group(backend, timeout=timedelta(seconds=self.timeout_s))
+                dist.init_process_group(backend, timeout=timedelta(seconds=self.timeout_s), **where)
             except (RuntimeError, ValueError) as exc:
                 raise DistributedError(
                     f"Could not join the process group ({backend}, MASTER_ADDR={os.environ.get('MASTER_ADDR')}, "
@@ -151,12 +152,10 @@ class DistContext:
             )
         return batch_size // self.world_size
 
-    def wrap(self, module: nn.Module, sync_batchnorm: bool = False) -> nn.Module:
-        """``module`` in DistributedDataParallel (its BatchNorm layers made SyncBatchNorm when asked)."""
+    def wrap(self, module: nn.Module) -> nn.Module:
+        """``module`` in DistributedDataParallel (rank 0's weights and buffers are broadcast to all ranks)."""
         if not self.enabled:
             return module
-        if sync_batchnorm:
-            module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
         ids = [self.local_rank] if next(module.parameters()).device.type == "cuda" else None
         return self.guard(lambda: nn.parallel.DistributedDataParallel(module, device_ids=ids), "wrapping a model")
 
