@@ -55,6 +55,11 @@ class Trainer:
     ``dataset``, ``step`` (steps done), :meth:`update_discriminator` and
     :meth:`request_stop`.
 
+    Under DDP (``strategy``; see docs/distributed.md) ``gen`` and ``disc`` are
+    the plain models and ``step_fn`` holds their DistributedDataParallel
+    wrappers; ``dist`` says which rank this process is. Every rank must call
+    :meth:`fit`, :meth:`save_checkpoint` and :meth:`update_discriminator` alike.
+
     Example::
 
         from ganforge import Trainer
