@@ -27,8 +27,10 @@ from ganforge.data.loader import make_batches
 from ganforge.data.resize import ResizedDataset
 from ganforge.device import resolve_device
 from ganforge.distributed import UNSAFE_TRICKS, DistContext, wants_ddp
-from ganforge.errors import ConfigError, IncompatibleError, TrainingDivergedError
+from ganforge.errors import ConfigError, IncompatibleError
+from ganforge.evaluation import evaluate_and_track, resolve_eval_metric
 from ganforge.graphs import GraphedStep
+from ganforge.health import check_losses, check_parameters
 from ganforge.history import History, MetricsWriter
 from ganforge.interfaces import Discriminator, Generator, ModelSpec, Trick
 from ganforge.optim import build_optimizer
@@ -277,7 +279,7 @@ class Trainer:
         resuming = self.step > 0
         writers = self._open_run(resuming)
         if cfg.eval_every:
-            self._eval_metric = self._resolve_eval_metric()
+            self._eval_metric = resolve_eval_metric(self)
         self._say(self._describe(resuming))
         buf = torch.zeros(cfg.log_every, 2, device=self.device)
         bar = tqdm(total=cfg.steps, initial=self.step, unit="step", disable=not (cfg.progress and self.dist.is_main),
@@ -359,41 +361,15 @@ class Trainer:
         """A stop was requested (under DDP: and every rank knows, which they check at each log)."""
         return self._stop_reason is not None and (self._stop_agreed or not self.dist.enabled)
 
-    def _resolve_eval_metric(self) -> str:
-        from ganforge.metrics import HIGHER_IS_BETTER, LOWER_IS_BETTER, primary_metric
-
-        metric = self.config.eval_metric or primary_metric(self)
-        if metric not in LOWER_IS_BETTER | HIGHER_IS_BETTER:
-            known = ", ".join(sorted(LOWER_IS_BETTER | HIGHER_IS_BETTER))
-            raise ConfigError(f"'eval_metric' must be one of {known} (got {metric!r})")
-        return metric
-
     def _evaluate(self, writers: list[Any]) -> dict[str, Any]:
         """Measure the generator, log the metrics and keep ``checkpoints/best.pt`` by the chosen metric."""
-        from ganforge.metrics import HIGHER_IS_BETTER, evaluate
-
-        def measure() -> dict[str, Any]:
-            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-                return evaluate(self, n=self.config.eval_samples)
-
-        result = self.dist.on_main(measure, "evaluating the generator", self.step)  # rank 0 measures, all learn
-        metric = self._eval_metric
-        if metric not in result:
-            raise ConfigError(f"'eval_metric' {metric!r} is not measured for data '{self.config.data}'; "
-                              f"measured: {', '.join(k for k in result if k not in ('kind', 'data', 'step'))}.")
-        record: dict[str, Any] = {"step": self.step}
-        record.update({f"eval_{k}": v for k, v in result.items()
-                       if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "step"})
-        sign = -1.0 if metric in HIGHER_IS_BETTER else 1.0
-        value = float(result[metric])
-        if self.best is None or sign * value < sign * self.best["value"]:
-            self.best = {"metric": metric, "value": value, "step": self.step}
-            self.save_checkpoint(self.run_dir / ckpt.CHECKPOINT_DIR / ckpt.BEST_CHECKPOINT)
-        record[f"best_{metric}"] = self.best["value"]
+        record = evaluate_and_track(self, self._eval_metric)
         self.history.records.append(record)
         for writer in writers:
             writer.write(record)
-        self._say(f"Step {self.step}: {metric} = {value:.4g} (best {self.best['value']:.4g} at step {self.best['step']}).")
+        metric, best = self._eval_metric, self.best
+        self._say(f"Step {self.step}: {metric} = {record['eval_' + metric]:.4g} "
+                  f"(best {best['value']:.4g} at step {best['step']}).")
         return record
 
     def _describe(self, resuming: bool) -> str:
@@ -409,19 +385,10 @@ class Trainer:
 
     def _log(self, losses: Tensor, steps_per_s: float) -> dict[str, Any]:
         values = losses.cpu()  # the only host synchronisation: once per log interval
-        bad = ~torch.isfinite(values)
-        if self.config.nan_policy == "skip":
-            bad = torch.zeros_like(bad)  # skipped steps are counted, not fatal
-        if not bad.any():
-            self._check_parameters()
-        if bad.any():
-            row, col = (int(i) for i in bad.nonzero()[0])
-            which = ("generator", "discriminator")[col]
-            raise TrainingDivergedError(
-                f"The {which} loss became {values[row, col].item()} at step {self.step - len(values) + row + 1}. "
-                f"The last checkpoint in {self.run_dir / ckpt.CHECKPOINT_DIR} is from before it. Try a lower "
-                "learning rate, precision='fp32', gradient clipping (--grad-clip 1.0), or nan_policy='skip'."
-            )
+        checkpoints = self.run_dir / ckpt.CHECKPOINT_DIR
+        if self.config.nan_policy != "skip":  # with "skip", bad steps were skipped and counted
+            check_losses(values, self.step - len(values) + 1, checkpoints)
+        check_parameters({"generator": self.gen, "discriminator": self.disc}, self.step, checkpoints)
         self.history.g_loss += values[:, 0].tolist()
         self.history.d_loss += values[:, 1].tolist()
         mean = values.mean(dim=0)
@@ -443,16 +410,6 @@ class Trainer:
                 value = record[key]
                 parts.append(f"{key}={value:.3g}" if isinstance(value, float) else f"{key}={value}")
         return " ".join(parts)
-
-    def _check_parameters(self) -> None:
-        for net, module in (("generator", self.gen), ("discriminator", self.disc)):
-            flags = [p.isfinite().all() for p in module.parameters()]
-            if flags and not bool(torch.stack(flags).all()):
-                raise TrainingDivergedError(
-                    f"A {net} parameter became NaN or infinite by step {self.step}. The last checkpoint in "
-                    f"{self.run_dir / ckpt.CHECKPOINT_DIR} is from before it. Try a lower learning rate, "
-                    "precision='fp32', or gradient clipping (grad_clip=1.0, --grad-clip 1.0)."
-                )
 
     def update_discriminator(self) -> Tensor:
         """Run one extra discriminator update on a fresh real and fake batch; return its loss (device)."""
