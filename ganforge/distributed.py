@@ -25,7 +25,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ganforge.errors import ConfigError, GanforgeError, IncompatibleError
+from ganforge.errors import ConfigError, DistributedError, GanforgeError, IncompatibleError
 
 STRATEGIES = ("auto", "ddp", "none")
 
@@ -34,10 +34,6 @@ UNSAFE_TRICKS: dict[str, str] = {
     "loss_balancing": "it decides from each rank's own loss whether to run extra D updates, so ranks would "
     "run different numbers of synchronised updates and wait on each other forever",
 }
-
-
-class DistributedError(GanforgeError, RuntimeError):
-    """A collective operation failed: another rank died, hung or could not be reached."""
 
 
 def launched_distributed() -> bool:

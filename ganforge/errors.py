@@ -59,3 +59,7 @@ class RunDirectoryError(GanforgeError, FileExistsError):
 
 class TrainingDivergedError(GanforgeError, FloatingPointError):
     """A loss or parameter became NaN or infinite."""
+
+
+class DistributedError(GanforgeError, RuntimeError):
+    """Under DDP, a collective operation failed: another rank died, hung or could not be reached."""

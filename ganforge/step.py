@@ -103,7 +103,8 @@ class GANStep:
             self.autocast = nullcontext
         else:
             dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-            self.autocast = lambda: torch.autocast(device.type, dtype=dtype)
+            # No cast cache: a cached cast made during CUDA-graph capture would go stale on replay.
+            self.autocast = lambda: torch.autocast(device.type, dtype=dtype, cache_enabled=False)
         self._latent = overriding(tricks, "latent")
         self._disc_input = overriding(tricks, "disc_input")
         self._fakes_for_disc = overriding(tricks, "fakes_for_disc")
