@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import statistics
 import sys
@@ -37,7 +36,7 @@ from ganforge.data.mnist import MNIST
 from ganforge.interfaces import ModelSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from step import machine  # noqa: E402  (the sibling benchmark: one description of the machine)
+from step import machine, save_json  # noqa: E402  (the sibling benchmark: shared reporting helpers)
 
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
 
@@ -135,9 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ganforge {result['img_per_s']['ganforge']:>10.1f} img/s")
     print(f"plain    {result['img_per_s']['plain']:>10.1f} img/s")
     print(f"ratio    {result['ratio']:>10.3f}")
-    if args.json_path:
-        Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_path).write_text(json.dumps(result, indent=2) + "\n")
+    save_json(args.json_path, result)
     return 0
 
 

@@ -154,6 +154,13 @@ def time_plain(model: str, batch: int, device: str, warmup: int, steps: int, tun
     return (time.perf_counter() - t0) / steps
 
 
+def save_json(path: str | None, result: dict) -> None:
+    """Write a benchmark's result as JSON (nothing when ``path`` is None)."""
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(result, indent=2) + "\n")
+
+
 def machine(device: str) -> str:
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(torch.device(device))
@@ -204,9 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'model':<7}{'batch':>6}  {'loop':<{width}}{'ms/step':>9}{'x plain':>9}")
     for r in rows:
         print(f"{r['model']:<7}{r['batch']:>6}  {r['loop']:<{width}}{r['ms_per_step']:>9.3f}{r['ratio_to_plain']:>9.3f}")
-    if args.json_path:
-        Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_path).write_text(json.dumps(result, indent=2) + "\n")
+    save_json(args.json_path, result)
     return 0
 
 
