@@ -55,8 +55,9 @@ class MinibatchDiscriminationLayer(nn.Module):
 
     def forward(self, f: Tensor) -> Tensor:
         m = (f @ self.T.view(self.T.shape[0], -1)).view(-1, self.num_kernels, self.kernel_dim)  # (N, B, C)
-        l1 = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(-1)  # (N, N, B)
-        o = torch.exp(-l1).sum(1)  # (N, B)
+        per_kernel = m.transpose(0, 1).contiguous()  # (B, N, C): one N x N comparison per kernel
+        l1 = torch.cdist(per_kernel, per_kernel, p=1)  # (B, N, N), without an (N, N, B, C) difference tensor
+        o = torch.exp(-l1).sum(2).t()  # (N, B)
         return torch.cat([f, o.to(f.dtype)], dim=1)
 
 

@@ -32,6 +32,20 @@ def test_layer_output_shape_and_values():
     assert torch.allclose(out[:, 6:], expected, atol=1e-5)
 
 
+def test_layer_gradient_matches_the_broadcast_formula():
+    torch.manual_seed(0)
+    layer = MinibatchDiscriminationLayer(in_features=6, num_kernels=4, kernel_dim=3).double()
+    f = torch.randn(7, 6, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(7, 10, dtype=torch.float64)
+    (layer(f) * weights).sum().backward()
+    got_f, got_t = f.grad.clone(), layer.T.grad.clone()
+    f.grad, layer.T.grad = None, None
+    m = (f @ layer.T.view(6, 12)).view(7, 4, 3)
+    o = torch.exp(-(m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(-1)).sum(1)  # (N, B), every pair at once
+    (torch.cat([f, o], 1) * weights).sum().backward()
+    assert torch.allclose(got_f, f.grad, atol=1e-10) and torch.allclose(got_t, layer.T.grad, atol=1e-10)
+
+
 def test_identical_batch_gives_different_features_than_a_diverse_one():
     torch.manual_seed(0)
     layer = MinibatchDiscriminationLayer(in_features=8, num_kernels=10, kernel_dim=5)
