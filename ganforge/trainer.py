@@ -8,9 +8,7 @@ checkpoint state.
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,17 +24,19 @@ from ganforge.config import TrainConfig
 from ganforge.data.loader import make_batches
 from ganforge.data.resize import ResizedDataset
 from ganforge.device import resolve_device
-from ganforge.distributed import UNSAFE_TRICKS, DistContext, wants_ddp
+from ganforge.compat import check_tricks, graph_path
+from ganforge.distributed import DistContext, wants_ddp
 from ganforge.errors import ConfigError, IncompatibleError
 from ganforge.evaluation import evaluate_and_track, resolve_eval_metric
 from ganforge.graphs import GraphedStep
 from ganforge.health import check_losses, check_parameters
 from ganforge.history import History, MetricsWriter
 from ganforge.interfaces import Discriminator, Generator, ModelSpec, Trick
-from ganforge.optim import build_optimizer
+from ganforge.optim import build_optimizer, load_optimizer_state
 from ganforge.registry import check_options, get_registry
 from ganforge.rundir import CONFIG_FILE, METRICS_FILE, SAMPLES_DIR, default_run_dir, prepare_run_dir
 from ganforge.seeding import get_rng_state, seed_everything, set_rng_state
+from ganforge.signals import catch_stop_signals
 from ganforge.step import GANStep, overriding, unwrap
 from ganforge.tensorboard import TensorBoardWriter, summary_writer_class
 from ganforge.viz import save_grid, save_scatter
@@ -144,6 +144,8 @@ class Trainer:
     def _build(self, device: torch.device) -> Trainer:
         cfg, registry = self.config, get_registry()
         self.device = self.dist.device(device)
+        if self.device.type == "cuda" and self.device.index is not None:
+            torch.cuda.set_device(self.device)  # streams, graphs and RNG calls without a device then mean this one
         local_batch = self.dist.split_batch(cfg.batch_size)
         seed_everything(cfg.seed)  # the same on every rank: same initial weights, latents and data order
         self.dataset = registry.create("dataset", cfg.data, root=cfg.data_root, split=cfg.split, **cfg.data_options)
@@ -152,7 +154,7 @@ class Trainer:
         self.tricks: list[Trick] = [
             registry.create("trick", name, **cfg.trick_options.get(name, {})) for name in cfg.tricks
         ]
-        self._check_tricks()
+        check_tricks(self.tricks, self.dataset, cfg, self.dist.enabled)
         num_classes = self.dataset.num_classes if cfg.conditional else None
         if cfg.conditional and num_classes is None:
             raise ConfigError(f"conditional=True needs a labelled data set; '{cfg.data}' has no labels.")
@@ -178,7 +180,7 @@ class Trainer:
         self.loss = registry.create("loss", cfg.loss, **cfg.loss_options)
         self.batches = make_batches(self.dataset, cfg.batch_size, self.device, cfg.data_placement, seed=cfg.seed,
                                     rank=self.dist.rank, world_size=self.dist.world_size)
-        self.use_graphs = self._graphs_possible()
+        self.use_graphs, self._path_reason = graph_path(cfg, self.device, self.dist.enabled, self.tricks)
         g_optim, d_optim = cfg.g_optim, cfg.d_optim
         for trick in self.tricks:
             g_optim, d_optim = trick.adjust_optimizer("gen", g_optim), trick.adjust_optimizer("disc", d_optim)
@@ -213,47 +215,6 @@ class Trainer:
             self._resume_state = None
         return self
 
-    def _check_tricks(self) -> None:
-        names = [t.name for t in self.tricks]
-        for trick in self.tricks:
-            clash = [n for n in trick.conflicts if n in names]
-            if clash:
-                raise IncompatibleError(
-                    f"Trick '{trick.name}' cannot be combined with {', '.join(repr(c) for c in clash)}; "
-                    "enable only one of them."
-                )
-            if trick.requires_labels and (self.dataset.num_classes is None or not self.config.conditional):
-                raise IncompatibleError(
-                    f"Trick '{trick.name}' needs class labels: use a labelled data set and conditional=True "
-                    "(--conditional)."
-                )
-        if self.dist.enabled:
-            for trick in (t for t in self.tricks if t.name in UNSAFE_TRICKS):
-                raise IncompatibleError(f"Trick '{trick.name}' cannot run under DDP: {UNSAFE_TRICKS[trick.name]}. "
-                                        "Drop it or train in one process (strategy='none').")
-        d_steps = {t.d_steps for t in self.tricks if t.d_steps}
-        if len(d_steps) > 1:
-            raise IncompatibleError(f"Tricks ask for different numbers of D steps per G step: {sorted(d_steps)}.")
-
-    def _graphs_possible(self) -> bool:
-        mode = self.config.cuda_graphs
-        reasons = []
-        if self.device.type != "cuda":
-            reasons.append(f"device is {self.device.type}")
-        if self.config.precision == "fp16":
-            reasons.append("fp16 needs a GradScaler, which synchronises")
-        if self.config.compile:
-            reasons.append("torch.compile is on")
-        if self.dist.enabled:
-            reasons.append("DDP is on (capturing its gradient all-reduce in the step's graph is not verified)")
-        if self.config.nan_policy == "skip":
-            reasons.append("nan_policy='skip' checks every loss on the host")
-        reasons += [f"trick '{t.name}' is not capturable" for t in self.tricks if not t.capturable]
-        if mode == "on" and reasons:
-            raise IncompatibleError(f"cuda_graphs='on' but the step cannot be captured: {'; '.join(reasons)}.")
-        self._path_reason = "; ".join(reasons) if reasons else ("cuda_graphs='off'" if mode == "off" else "")
-        return mode != "off" and not reasons
-
     def _grid_label_batch(self) -> Tensor | None:
         if self.spec.num_classes is None:
             return None
@@ -284,7 +245,7 @@ class Trainer:
         buf = torch.zeros(cfg.log_every, 2, device=self.device)
         bar = tqdm(total=cfg.steps, initial=self.step, unit="step", disable=not (cfg.progress and self.dist.is_main),
                    dynamic_ncols=True, file=sys.stderr)
-        restore_signals = self._catch_signals()
+        restore_signals = catch_stop_signals(self.request_stop)
         last_log, last_time = self.step, time.perf_counter()
         try:
             while self.step < cfg.steps and not self._stopping():
@@ -421,19 +382,6 @@ class Trainer:
         """Stop after the current step, saving a checkpoint (used by monitors and signal handlers)."""
         self._stop_reason = reason
 
-    def _catch_signals(self):
-        """SIGINT/SIGTERM finish the current step, save a checkpoint and return (main thread only)."""
-        if threading.current_thread() is not threading.main_thread():
-            return lambda: None
-        previous = {}
-
-        def handler(signum, frame):
-            self.request_stop(f"received {signal.Signals(signum).name}")
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, handler)
-        return lambda: [signal.signal(s, h) for s, h in previous.items()]
-
     def _say(self, message: str) -> None:
         if self.config.progress and self.dist.is_main:
             tqdm.write(message, file=sys.stderr)
@@ -510,8 +458,10 @@ class Trainer:
         """Restore :meth:`state_dict` into a built Trainer."""
         unwrap(self.gen).load_state_dict(state["gen"])
         unwrap(self.disc).load_state_dict(state["disc"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
+        if self.use_graphs:  # a captured graph would keep using the optimizer state tensors replaced below
+            self._run_step = GraphedStep(self.step_fn)
+        load_optimizer_state(self.opt_g, state["opt_g"])
+        load_optimizer_state(self.opt_d, state["opt_d"])
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.batches.load_state_dict(state["data"])
