@@ -10,6 +10,12 @@ cd "$(dirname "$0")/.."
 OUT="${OUT:-./gpu-results}"
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
+# The repository on the path, so the benchmarks import ganforge even if the editable install fails.
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+# MNIST for the data tests and the epoch benchmark: $GANFORGE_DATA, else ../shared/data/mnist.
+if [ -z "${GANFORGE_DATA:-}" ] && [ ! -d ../shared/data/mnist ]; then
+    echo "gpu_check: no MNIST (set GANFORGE_DATA=/path/to/mnist): its tests skip and epoch.py fails" | tee "$OUT/warnings.txt"
+fi
 python3 -m pip install --quiet --no-deps --no-build-isolation -e . >"$OUT/install.log" 2>&1 || cat "$OUT/install.log"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv >"$OUT/gpu.txt" 2>&1
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())" | tee -a "$OUT/gpu.txt"

@@ -29,7 +29,9 @@ class GraphedStep:
         self.graph: torch.cuda.CUDAGraph | None = None
         self.static_in: list[tuple[Tensor, Tensor | None]] = []
         self.static_out: Tensor | None = None
-        self.side_stream = torch.cuda.Stream()
+        # Streams belong to a device: make them on the step's own (the current device may be another).
+        self.device = step.device
+        self.side_stream = torch.cuda.Stream(device=self.device)
 
     def _copy_in(self, batches: list[Batch]) -> None:
         for (sx, sy), (x, y) in zip(self.static_in, batches):
@@ -38,6 +40,10 @@ class GraphedStep:
                 sy.copy_(y, non_blocking=True)
 
     def __call__(self, batches: list[Batch]) -> Tensor:
+        with torch.cuda.device(self.device):
+            return self._call(batches)
+
+    def _call(self, batches: list[Batch]) -> Tensor:
         if self.graph is not None:
             self._copy_in(batches)
             self.graph.replay()
@@ -53,7 +59,7 @@ class GraphedStep:
         self.step.opt_g.zero_grad(set_to_none=True)
         self.step.opt_d.zero_grad(set_to_none=True)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        with torch.cuda.graph(graph, stream=self.side_stream):
             self.static_out = self.step(self.static_in)
         self.graph = graph
         graph.replay()  # capture records the work without running it

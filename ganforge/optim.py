@@ -33,4 +33,30 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], config: OptimConfig, d
             return cls(params, **kwargs)
     if config.name == "sgd":
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    return torch.optim.RMSprop(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    return torch.optim.RMSprop(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
+                               capturable=capturable)
+
+
+#: Param-group settings that say how an optimizer runs, not what it computes.
+IMPLEMENTATION_FLAGS = ("capturable", "fused", "foreach", "differentiable")
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """Load a saved optimizer state, keeping how ``optimizer`` was built to run here.
+
+    ``Optimizer.load_state_dict`` also takes the saved run's implementation
+    flags (``capturable``, ``fused``...) and keeps each state tensor's memory
+    layout. A checkpoint from a CPU or eager run resumed as a CUDA-graphed run
+    would then lose ``capturable`` (and capture fails), and moments saved from
+    contiguous weights would not match channels_last weights (fused Adam needs
+    equal layouts). So this restores the flags this optimizer was built with and
+    gives every state tensor shaped like its parameter that parameter's layout.
+    """
+    built = [{k: g[k] for k in IMPLEMENTATION_FLAGS if k in g} for g in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    for group, flags in zip(optimizer.param_groups, built):
+        group.update(flags)
+    for param, param_state in optimizer.state.items():
+        for key, value in param_state.items():
+            if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                param_state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)

@@ -158,6 +158,9 @@ class GANStep:
                 self.scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_(params, self.grad_clip, foreach=True)
         if self.scaler is not None:
+            # update() after every optimizer step, not once per training step: with d_steps > 1 (or
+            # extra D updates) an optimizer steps again before the next update(), and unscale_()
+            # (for grad_clip) may only run once per optimizer between updates.
             self.scaler.step(opt)
             self.scaler.update()
         else:

@@ -116,20 +116,25 @@ class TensorBatches:
         if placement == "stream" and device.type == "cuda":
             self.data = self.data.pin_memory()
             self.labels = self.labels.pin_memory() if self.labels is not None else None
-        self.generator = torch.Generator(device=store)
-        self.generator.manual_seed(seed)
+        # The shuffle is drawn on the CPU whatever the placement: a CUDA generator would give a
+        # different order for the same seed, and its state would not load into a CPU one on resume.
+        self.generator = torch.Generator().manual_seed(seed)
         self.epoch = 0
         self.position = 0
-        self.order = torch.randperm(n, device=store, generator=self.generator)
+        self.order = self._shuffle()
 
     def __len__(self) -> int:
         """Full batches per epoch."""
         return self.data.shape[0] // self.batch_size
 
+    def _shuffle(self) -> Tensor:
+        """A new epoch's order, next to the data (one small copy per epoch when the data is on the GPU)."""
+        return torch.randperm(self.data.shape[0], generator=self.generator).to(self.data.device)
+
     def next(self) -> tuple[Tensor, Tensor | None]:
         """The next batch ``(x in [-1, 1] or model space, labels)`` on the device."""
         if self.position + self.batch_size > self.data.shape[0]:
-            self.order = torch.randperm(self.data.shape[0], device=self.order.device, generator=self.generator)
+            self.order = self._shuffle()
             self.position = 0
             self.epoch += 1
         idx = shard(self.order[self.position : self.position + self.batch_size], self.rank, self.world_size)
@@ -152,7 +157,7 @@ class TensorBatches:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.epoch = int(state["epoch"])
         self.position = int(state["position"])
-        self.order = state["order"].to(self.order.device)
+        self.order = state["order"].to(self.data.device)
         self.generator.set_state(state["generator"])
 
 

@@ -77,6 +77,17 @@ def test_stream_and_resident_placement_give_the_same_batches():
         assert torch.equal(resident.next()[0], stream.next()[0])
 
 
+def test_shuffle_order_is_the_cpu_generators_on_every_device():
+    """The order comes from a CPU generator seeded with ``seed``, so CPU and GPU runs see the same batches."""
+    batches = TensorBatches(torch.zeros(10, 2), torch.arange(10), 5, torch.device("cpu"), seed=7)
+    assert batches.generator.device.type == "cpu"
+    reference = torch.Generator().manual_seed(7)
+    for _epoch in range(3):
+        expected = torch.randperm(10, generator=reference)
+        got = torch.cat([batches.next()[1] for _ in range(2)])
+        assert torch.equal(got, expected)
+
+
 def test_batch_larger_than_the_data_is_refused():
     with pytest.raises(ganforge.DataError, match="batch_size 64 is larger than the data set \\(10 samples\\); choose batch_size <= 10"):
         TensorBatches(torch.zeros(10, 2), None, 64, torch.device("cpu"))
