@@ -91,3 +91,20 @@ def test_graphed_step_on_a_second_gpu_trains(tmp_path):
     trainer, history = _run(tmp_path, "gpu1", device="cuda:1", cuda_graphs="on")
     assert trainer.use_graphs and next(trainer.gen.parameters()).device == torch.device("cuda", 1)
     assert len(set(history.g_loss[5:])) > 20  # replays change the losses step after step
+
+
+def test_streamed_batches_through_pinned_buffers_match_resident_ones():
+    """Batches held across several next() calls (as d_steps does) are not overwritten by the buffer reuse."""
+    from ganforge.data.loader import TensorBatches
+
+    data = torch.randint(0, 255, (64, 1, 4, 4), dtype=torch.uint8)
+    labels = torch.arange(64)
+    cuda = torch.device("cuda")
+    resident = TensorBatches(data, labels, 8, cuda, placement="device", seed=1)
+    stream = TensorBatches(data, labels, 8, cuda, placement="stream", seed=1)
+    assert stream.staging is not None and stream.staging[0].buffers[0].is_pinned()
+    for _ in range(6):  # 18 batches: past two epochs
+        held = [stream.next() for _ in range(3)]
+        for x, y in held:
+            rx, ry = resident.next()
+            assert torch.equal(x, rx) and torch.equal(y, ry)

@@ -3,7 +3,7 @@
 * :class:`DistributionBatches` draws fresh samples on the device (mixtures).
 * :class:`TensorBatches` serves a finite data set held as one tensor, either
   resident on the training device (loaded once, shuffled and indexed there)
-  or kept in (pinned) host memory and copied batch by batch ("stream").
+  or kept in host memory and copied batch by batch through pinned buffers ("stream").
 
 uint8 images are stored as uint8 (a quarter of the memory of float32) and
 mapped to [-1, 1] on the device as each batch is taken. Every loader can
@@ -71,6 +71,33 @@ class DistributionBatches:
         pass
 
 
+class PinnedStaging:
+    """Two pinned host buffers that streamed batches are gathered into before going to the GPU.
+
+    Gathering rows of a pinned tensor (``index_select``) makes a new, pageable
+    tensor, and a ``non_blocking`` copy from pageable memory waits for the host.
+    Gathering into a pinned buffer keeps the copy asynchronous. The two buffers
+    alternate; one is refilled only once the copy out of it (two batches
+    earlier) has finished, which an event recorded after that copy tells.
+    """
+
+    def __init__(self, source: Tensor, rows: int):
+        self.buffers = [torch.empty((rows, *source.shape[1:]), dtype=source.dtype).pin_memory() for _ in range(2)]
+        self.copied: list[torch.cuda.Event | None] = [None, None]
+        self.slot = 0
+
+    def gather(self, source: Tensor, idx: Tensor, device: torch.device) -> Tensor:
+        """``source[idx]`` on ``device``, copied asynchronously from a pinned buffer."""
+        i, self.slot = self.slot, 1 - self.slot
+        if self.copied[i] is not None:
+            self.copied[i].synchronize()
+        torch.index_select(source, 0, idx, out=self.buffers[i])
+        out = self.buffers[i].to(device, non_blocking=True)
+        self.copied[i] = torch.cuda.Event()
+        self.copied[i].record()
+        return out
+
+
 class TensorBatches:
     """Shuffled mini-batches of a finite data set, without replacement, dropping the last partial batch.
 
@@ -80,7 +107,8 @@ class TensorBatches:
         batch_size: Samples per batch.
         device: The training device; batches are returned there.
         placement: ``"device"`` keeps the data on ``device``; ``"stream"`` keeps it
-            on the host (pinned when ``device`` is CUDA) and copies each batch.
+            on the host and copies each batch (through pinned buffers when
+            ``device`` is CUDA, see :class:`PinnedStaging`).
         seed: Seeds the shuffling generator (independent of model initialisation).
         rank, world_size: Data parallelism: ``batch_size`` is the global batch;
             every rank holds the same shuffle order (same ``seed``) and returns
@@ -113,9 +141,12 @@ class TensorBatches:
         store = device if placement == "device" else torch.device("cpu")
         self.data = data.to(store)
         self.labels = labels.to(store) if labels is not None else None
+        self.staging: list[PinnedStaging] | None = None
         if placement == "stream" and device.type == "cuda":
-            self.data = self.data.pin_memory()
-            self.labels = self.labels.pin_memory() if self.labels is not None else None
+            rows = batch_size // world_size
+            self.staging = [PinnedStaging(self.data, rows)]
+            if self.labels is not None:
+                self.staging.append(PinnedStaging(self.labels, rows))
         # The shuffle is drawn on the CPU whatever the placement: a CUDA generator would give a
         # different order for the same seed, and its state would not load into a CPU one on resume.
         self.generator = torch.Generator().manual_seed(seed)
@@ -139,11 +170,14 @@ class TensorBatches:
             self.epoch += 1
         idx = shard(self.order[self.position : self.position + self.batch_size], self.rank, self.world_size)
         self.position += self.batch_size
-        x = self.data.index_select(0, idx)
-        y = self.labels.index_select(0, idx) if self.labels is not None else None
-        if self.placement == "stream":
-            x = x.to(self.device, non_blocking=True)
-            y = y.to(self.device, non_blocking=True) if y is not None else None
+        if self.staging is not None:  # streaming to a GPU: through pinned buffers, asynchronously
+            x = self.staging[0].gather(self.data, idx, self.device)
+            y = self.staging[1].gather(self.labels, idx, self.device) if self.labels is not None else None
+        else:
+            x = self.data.index_select(0, idx)
+            y = self.labels.index_select(0, idx) if self.labels is not None else None
+            x = x.to(self.device)  # no copy unless streaming
+            y = y.to(self.device) if y is not None else None
         return to_model_space(x), y
 
     def state_dict(self) -> dict[str, Any]:
