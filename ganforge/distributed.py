@@ -14,6 +14,7 @@ See ``docs/distributed.md``.
 from __future__ import annotations
 
 import gc
+import inspect
 import os
 import socket
 import time
@@ -34,6 +35,15 @@ UNSAFE_TRICKS: dict[str, str] = {
     "loss_balancing": "it decides from each rank's own loss whether to run extra D updates, so ranks would "
     "run different numbers of synchronised updates and wait on each other forever",
 }
+
+
+#: DDP's switch for "do not broadcast buffers before every forward pass": ``forward_sync_buffers``
+#: in recent PyTorch (which deprecates ``broadcast_buffers``), ``broadcast_buffers`` before it.
+NO_FORWARD_BUFFER_SYNC: dict[str, bool] = (
+    {"forward_sync_buffers": False}
+    if "forward_sync_buffers" in inspect.signature(nn.parallel.DistributedDataParallel.__init__).parameters
+    else {"broadcast_buffers": False}
+)
 
 
 def launched_distributed() -> bool:
@@ -149,11 +159,21 @@ class DistContext:
         return batch_size // self.world_size
 
     def wrap(self, module: nn.Module) -> nn.Module:
-        """``module`` in DistributedDataParallel (rank 0's weights and buffers are broadcast to all ranks)."""
+        """``module`` in DistributedDataParallel (rank 0's weights are broadcast to all ranks).
+
+        Buffers are not broadcast before every forward pass
+        (:data:`NO_FORWARD_BUFFER_SYNC`): D runs forward twice (real, fake) before
+        one backward, and the in-place broadcast of rank 0's BatchNorm running
+        statistics between the two broke that backward in PyTorch releases
+        before the fix of pytorch/pytorch#175024. Running statistics are not
+        used in training mode; each rank keeps its own, and rank 0's, which
+        the broadcast would have imposed anyway, are the ones saved and sampled with.
+        """
         if not self.enabled:
             return module
         ids = [self.local_rank] if next(module.parameters()).device.type == "cuda" else None
-        return self.guard(lambda: nn.parallel.DistributedDataParallel(module, device_ids=ids), "wrapping a model")
+        return self.guard(lambda: nn.parallel.DistributedDataParallel(module, device_ids=ids, **NO_FORWARD_BUFFER_SYNC),
+                          "wrapping a model")
 
     # -- collectives -------------------------------------------------------------
 

@@ -50,7 +50,8 @@ class GANStep:
         scaler: A ``torch.amp.GradScaler`` for fp16, else None.
         grad_clip: Clip each network's gradient norm to this (None: off).
         skip_nonfinite: Skip an update whose loss is NaN/Inf (reads the loss
-            on the host every update, so the step cannot be graphed).
+            on the host every update, so the step cannot be graphed; under DDP
+            every rank skips when any rank's loss is not finite).
         rank, world_size: Data parallelism. ``batch_size`` is then this rank's
             share; latents and fake labels are drawn for the whole global batch
             (``batch_size * world_size``) from an RNG seeded alike on every rank,
@@ -143,8 +144,19 @@ class GANStep:
     def _disc(self, disc: nn.Module, x: Tensor, labels: Tensor | None, real: bool) -> Tensor:
         return disc(self._prep(x, real), labels).float()
 
+    def _finite_everywhere(self, loss: Tensor) -> bool:
+        """True when ``loss`` is finite on every rank (a host sync; one tiny all_reduce under DDP).
+
+        Ranks must agree: one rank skipping a backward pass that the others run
+        would leave DDP's gradient all-reduce waiting for it.
+        """
+        finite = torch.isfinite(loss.detach()).float().reshape(1)
+        if self.world_size > 1:
+            torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
+        return bool(finite.item())
+
     def _backward(self, loss: Tensor, params: list[Tensor], opt: torch.optim.Optimizer, net: str, module: nn.Module) -> None:
-        if self.skip_nonfinite and not bool(torch.isfinite(loss)):
+        if self.skip_nonfinite and not self._finite_everywhere(loss):
             self.skipped += 1
             return
         if self.scaler is not None:

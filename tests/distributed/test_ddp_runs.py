@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -97,3 +98,59 @@ def test_a_dead_or_hung_rank_ends_the_run_with_an_error(fault, bound, tmp_path, 
     assert last.startswith("ganforge: error: Rank 0 of 2: a collective failed while")
     assert "rank 1 died or hung" in last and "dist_timeout=4s (--dist-timeout)" in last
     assert ckpt.list_checkpoints(out)[0][0] == 10  # what was saved before the failure stays resumable
+
+
+AGREEMENT_SCRIPT = '''
+import os, sys
+import torch
+import ganforge
+
+
+class NanOnRank1(ganforge.Trick):
+    """A test fault: rank 1's generator loss is NaN in the third step."""
+
+    name = "nan_on_rank1"
+    description = "test fault"
+
+    def __init__(self):
+        self.calls = 0
+
+    def extra_loss(self, net, batch):
+        if net != "gen":
+            return None
+        self.calls += 1
+        return torch.tensor(float("nan")) if os.environ["RANK"] == "1" and self.calls == 3 else None
+
+
+class Plugin:
+    @ganforge.hookimpl
+    def ganforge_register_tricks(self):
+        return [NanOnRank1]
+
+
+ganforge.register_plugin(Plugin(), name="test-fault")
+trainer = ganforge.Trainer(data="grid25", batch_size=16, latent_dim=8, gen_options={"hidden": (16, 16), "norm": "none"},
+                           disc_options={"hidden": (16, 16), "norm": "batch"}, tricks=["nan_on_rank1"],
+                           nan_policy="skip", steps=6, log_every=2, sample_every=0, checkpoint_every=0,
+                           device="cpu", progress=False, out_dir=sys.argv[1])
+trainer.fit()
+print(f"rank {os.environ['RANK']} world {trainer.dist.world_size} skipped {trainer.step_fn.skipped}", flush=True)
+'''
+
+
+def test_ranks_agree_on_skipping_a_nonfinite_update_with_a_batchnorm_discriminator(tmp_path, dist_helpers):
+    """One rank's NaN loss makes every rank skip that update (else DDP's all-reduce would wait for it).
+
+    The discriminator has BatchNorm and runs forward twice (real, fake) before one backward through
+    DDP, which breaks when DDP broadcasts buffers before each forward (pytorch/pytorch#175024).
+    """
+    script = tmp_path / "agree.py"
+    script.write_text(AGREEMENT_SCRIPT)
+    argv = dist_helpers.torchrun(2, "train")
+    argv = argv[: argv.index("-m", 3)] + [str(script), str(tmp_path / "run")]
+    proc = subprocess.run(argv, env=dist_helpers.env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    reports = re.findall(r"rank \d world \d skipped \d+", proc.stdout)  # the two ranks' lines may interleave
+    assert sorted(reports) == ["rank 0 world 2 skipped 1", "rank 1 world 2 skipped 1"]
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r.get("skipped_updates") for r in records] == [None, 1, 1]

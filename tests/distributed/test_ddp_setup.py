@@ -76,6 +76,18 @@ def test_log_line_names_the_path_and_the_world(tmp_path, capsys, dist_helpers):
     assert not dist.is_initialized()
 
 
+def test_ddp_wrappers_do_not_broadcast_buffers_before_each_forward(tmp_path, dist_helpers):
+    """D runs forward twice before one backward; an in-place buffer broadcast in between breaks it on older PyTorch."""
+    trainer = ganforge.Trainer(**dist_helpers.tiny_settings(tmp_path / "run"), steps=2, strategy="ddp").setup()
+    try:
+        for wrapper in (trainer.step_fn.gen, trainer.step_fn.disc):
+            assert isinstance(wrapper, torch.nn.parallel.DistributedDataParallel)
+            assert getattr(wrapper, "forward_sync_buffers", getattr(wrapper, "broadcast_buffers", None)) is False
+    finally:
+        trainer.dist.close(trainer.step_fn)
+    assert not dist.is_initialized()
+
+
 @pytest.mark.filterwarnings(r"ignore:Step \d+:")
 @pytest.mark.parametrize("trick", TRICKS)
 def test_each_trick_under_ddp_equals_one_process(trick, tmp_path, dist_helpers):
