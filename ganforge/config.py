@@ -201,7 +201,11 @@ class TrainConfig:
         precision: ``"fp32"`` (default), ``"bf16"`` or ``"fp16"`` (autocast; fp16 adds a GradScaler).
         cuda_graphs: ``"auto"`` (capture the step on CUDA when possible), ``"on"``, ``"off"``.
         compile: Wrap the models in ``torch.compile``, default False.
-        data_placement: ``"auto"``, ``"device"`` (resident) or ``"stream"``.
+        data_placement: ``"auto"``, ``"device"`` (resident), ``"stream"`` (host
+            memory, copied per batch) or ``"files"`` (read per sample by
+            DataLoader workers; per-item data sets such as ``image-folder``).
+        data_workers: DataLoader worker processes for ``"files"`` (None: the
+            usable CPU cores, at most 8; 0: read in the training process).
         log_every: Steps between reading losses to the host and logging, default 100.
         sample_every: Steps between sample grids, default 1,000 (0: only at the end).
         checkpoint_every: Steps between checkpoints, default 1,000 (0: only at the end).
@@ -256,7 +260,8 @@ class TrainConfig:
     precision: str = attrs.field(default="fp32", validator=_one_of("fp32", "bf16", "fp16"))
     cuda_graphs: str = attrs.field(default="auto", validator=_one_of("auto", "on", "off"))
     compile: bool = attrs.field(default=False, validator=_bool)
-    data_placement: str = attrs.field(default="auto", validator=_one_of("auto", "device", "stream"))
+    data_placement: str = attrs.field(default="auto", validator=_one_of("auto", "device", "stream", "files"))
+    data_workers: int | None = attrs.field(default=None, validator=attrs.validators.optional(_int(0)))
     log_every: int = attrs.field(default=100, validator=_int(1))
     sample_every: int = attrs.field(default=1000, validator=_int(0))
     checkpoint_every: int = attrs.field(default=1000, validator=_int(0))

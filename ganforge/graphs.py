@@ -59,7 +59,8 @@ class GraphedStep:
         self.step.opt_g.zero_grad(set_to_none=True)
         self.step.opt_d.zero_grad(set_to_none=True)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, stream=self.side_stream):
+        # thread_local: work in other threads (a DataLoader pinning the next batch) may go on during capture.
+        with torch.cuda.graph(graph, stream=self.side_stream, capture_error_mode="thread_local"):
             self.static_out = self.step(self.static_in)
         self.graph = graph
         graph.replay()  # capture records the work without running it

@@ -316,11 +316,19 @@ class Dataset(_Named):
     (``is_distribution = True``, e.g. the 2-D Gaussian mixtures) draws fresh
     samples on the device with :meth:`sample`.
 
+    A finite data set too large to hold in memory can also offer its samples
+    one at a time (``per_item = True``, :meth:`num_items`, :meth:`load_item`);
+    the Trainer then reads them from storage in DataLoader worker processes
+    (``data_placement="files"``, chosen automatically when the decoded data
+    would take more than half of the free host memory).
+
     Subclasses accept ``root`` and ``split`` keyword arguments (they may
     ignore them) plus their own options.
     """
 
     is_distribution: ClassVar[bool] = False
+    #: True when :meth:`num_items` and :meth:`load_item` read single samples (finite data sets only).
+    per_item: ClassVar[bool] = False
 
     def __init__(self, root: str | None = None, split: str = "train", **options: Any):
         if options:
@@ -344,6 +352,18 @@ class Dataset(_Named):
         ``samples`` is ``(N, *sample_shape)``, either uint8 in [0, 255]
         (images; the loader maps them to [-1, 1] on the device) or float
         already in model space. ``labels`` is int64 ``(N,)`` or None.
+        """
+        raise NotImplementedError
+
+    def num_items(self) -> int:  # pragma: no cover
+        """Per-item data sets: the number of samples, without reading them."""
+        raise NotImplementedError
+
+    def load_item(self, index: int) -> tuple[Tensor, int | None]:  # pragma: no cover
+        """Per-item data sets: sample ``index`` (shaped and typed like one row of :meth:`load`) and its label.
+
+        Called in DataLoader worker processes, so it must not rely on state
+        that only the main process has.
         """
         raise NotImplementedError
 

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 import ganforge
 from ganforge import checkpoint as ckpt
 from ganforge.config import TrainConfig
-from ganforge.data.loader import make_batches
+from ganforge.data.loader import describe_placement, make_batches
 from ganforge.data.resize import ResizedDataset
 from ganforge.device import resolve_device
 from ganforge.compat import check_tricks, graph_path
@@ -179,7 +179,7 @@ class Trainer:
                     model.to(memory_format=torch.channels_last)  # tensor cores prefer NHWC
         self.loss = registry.create("loss", cfg.loss, **cfg.loss_options)
         self.batches = make_batches(self.dataset, cfg.batch_size, self.device, cfg.data_placement, seed=cfg.seed,
-                                    rank=self.dist.rank, world_size=self.dist.world_size)
+                                    rank=self.dist.rank, world_size=self.dist.world_size, workers=cfg.data_workers)
         self.use_graphs, self._path_reason = graph_path(cfg, self.device, self.dist.enabled, self.tricks)
         g_optim, d_optim = cfg.g_optim, cfg.d_optim
         for trick in self.tricks:
@@ -278,6 +278,7 @@ class Trainer:
         finally:
             bar.close()
             restore_signals()
+            self.batches.close()  # DataLoader workers, if any, are not needed between fits
             for writer in writers[1:]:
                 writer.close()
         if self._stopping():
@@ -340,7 +341,8 @@ class Trainer:
             path += f", {self.dist.describe()}, {cfg.batch_size // self.dist.world_size} samples per rank"
         what = f"Resuming at step {self.step} of" if resuming else "Training"
         tricks = f", tricks: {', '.join(cfg.tricks)}" if cfg.tricks else ""
-        data = f"{cfg.data} ({'sampled on the fly' if self.dataset.is_distribution else f'{cfg.split} split'})"
+        data = f"{cfg.data} ({'sampled on the fly' if self.dataset.is_distribution else f'{cfg.split} split'}"
+        data += f", {describe_placement(self.batches)})" if not self.dataset.is_distribution else ")"
         return (f"{what} {cfg.steps} steps: {cfg.gen} generator / {cfg.disc} discriminator, {cfg.loss} loss"
                 f"{tricks}, on {data}, batch {cfg.batch_size}, {self.device}, {path}. Writing to {self.run_dir}.")
 

@@ -133,6 +133,17 @@ class ImageFolder(Dataset):
                 "its subfolders). Pass the folder that holds the images with data_root=DIR (--data-root DIR)."
             )
 
+    per_item = True
+
+    def num_items(self) -> int:
+        self._scan()
+        return len(self._files)
+
+    def load_item(self, index: int) -> tuple[Tensor, int | None]:
+        self._scan()
+        label = self._labels[index] if self._labels is not None else None
+        return torch.tensor(load_image(self._files[index], self.image_size, self.channels)), label
+
     def load(self) -> tuple[Tensor, Tensor | None]:
         self._scan()
         images = np.stack([load_image(p, self.image_size, self.channels) for p in self._files])

@@ -4,6 +4,8 @@
 * :class:`TensorBatches` serves a finite data set held as one tensor, either
   resident on the training device (loaded once, shuffled and indexed there)
   or kept in host memory and copied batch by batch through pinned buffers ("stream").
+* :class:`ItemBatches` reads a finite data set too large for memory sample by
+  sample from its files, in DataLoader worker processes ("files").
 
 uint8 images are stored as uint8 (a quarter of the memory of float32) and
 mapped to [-1, 1] on the device as each batch is taken. Every loader can
@@ -13,15 +15,18 @@ sees the same batches as an uninterrupted one.
 
 from __future__ import annotations
 
+import math
+import os
 from typing import Any
 
 import torch
+import torch.utils.data
 from torch import Tensor
 
 from ganforge.errors import ConfigError, DataError
 from ganforge.interfaces import Dataset
 
-PLACEMENTS = ("auto", "device", "stream")
+PLACEMENTS = ("auto", "device", "stream", "files")
 
 
 def to_model_space(x: Tensor) -> Tensor:
@@ -70,6 +75,9 @@ class DistributionBatches:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
 
+    def close(self) -> None:
+        """Nothing to release."""
+
 
 class PinnedStaging:
     """Two pinned host buffers that streamed batches are gathered into before going to the GPU.
@@ -98,23 +106,77 @@ class PinnedStaging:
         return out
 
 
+class ShuffledOrder:
+    """Which samples of a finite data set come next: a new random order each epoch, and the position in it.
+
+    The order is drawn by a CPU generator seeded with ``seed`` whatever the
+    device (a CUDA generator would give another order for the same seed, and
+    its state would not load into a CPU one on resume), then kept on
+    ``device``. Each global batch is ``batch_size`` consecutive entries; the
+    last partial batch of an epoch is dropped. Under data parallelism every
+    rank holds the same order and takes its own contiguous slice
+    (:func:`shard`), so the position (and the checkpointed state) is the same
+    on every rank and for every world size.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int = 0, rank: int = 0, world_size: int = 1,
+                 device: torch.device | None = None):
+        if batch_size > n:
+            raise DataError(f"batch_size {batch_size} is larger than the data set ({n} samples); "
+                            f"choose batch_size <= {n}.")
+        self.n, self.batch_size = n, batch_size
+        self.rank, self.world_size = rank, world_size
+        self.device = device or torch.device("cpu")
+        self.generator = torch.Generator().manual_seed(seed)
+        self.epoch = 0
+        self.position = 0
+        self.order = self._shuffle()
+
+    def _shuffle(self) -> Tensor:
+        return torch.randperm(self.n, generator=self.generator).to(self.device)
+
+    def start_epoch_if_done(self) -> None:
+        """Begin the next epoch (a new order, position 0) when no full batch is left in this one."""
+        if self.position + self.batch_size > self.n:
+            self.order = self._shuffle()
+            self.position = 0
+            self.epoch += 1
+
+    def batch_at(self, position: int) -> Tensor:
+        """This rank's indices of the global batch starting at ``position`` of the current order."""
+        return shard(self.order[position : position + self.batch_size], self.rank, self.world_size)
+
+    def take(self) -> Tensor:
+        """This rank's indices of the next global batch; the position moves past it."""
+        self.start_epoch_if_done()
+        idx = self.batch_at(self.position)
+        self.position += self.batch_size
+        return idx
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "position": self.position, "order": self.order.cpu(),
+                "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch = int(state["epoch"])
+        self.position = int(state["position"])
+        self.order = state["order"].to(self.device)
+        self.generator.set_state(state["generator"])
+
+
 class TensorBatches:
-    """Shuffled mini-batches of a finite data set, without replacement, dropping the last partial batch.
+    """Shuffled mini-batches of a finite data set held as one tensor (order: :class:`ShuffledOrder`).
 
     Args:
         data: ``(N, ...)`` uint8 or float tensor.
         labels: ``(N,)`` int64 tensor or None.
-        batch_size: Samples per batch.
+        batch_size: Samples per global batch.
         device: The training device; batches are returned there.
         placement: ``"device"`` keeps the data on ``device``; ``"stream"`` keeps it
             on the host and copies each batch (through pinned buffers when
             ``device`` is CUDA, see :class:`PinnedStaging`).
-        seed: Seeds the shuffling generator (independent of model initialisation).
-        rank, world_size: Data parallelism: ``batch_size`` is the global batch;
-            every rank holds the same shuffle order (same ``seed``) and returns
-            its own contiguous slice of ``batch_size // world_size`` samples of
-            each global batch. The position (and so the checkpointed state)
-            is the same on every rank and for every world size.
+        seed: Seeds the shuffle (independent of model initialisation).
+        rank, world_size: Data parallelism: each rank gets its slice of every global batch.
     """
 
     def __init__(
@@ -128,16 +190,9 @@ class TensorBatches:
         rank: int = 0,
         world_size: int = 1,
     ):
-        n = data.shape[0]
-        if batch_size > n:
-            raise DataError(
-                f"batch_size {batch_size} is larger than the data set ({n} samples); "
-                f"choose batch_size <= {n}."
-            )
         self.batch_size = batch_size
         self.device = device
         self.placement = placement
-        self.rank, self.world_size = rank, world_size
         store = device if placement == "device" else torch.device("cpu")
         self.data = data.to(store)
         self.labels = labels.to(store) if labels is not None else None
@@ -147,29 +202,19 @@ class TensorBatches:
             self.staging = [PinnedStaging(self.data, rows)]
             if self.labels is not None:
                 self.staging.append(PinnedStaging(self.labels, rows))
-        # The shuffle is drawn on the CPU whatever the placement: a CUDA generator would give a
-        # different order for the same seed, and its state would not load into a CPU one on resume.
-        self.generator = torch.Generator().manual_seed(seed)
-        self.epoch = 0
-        self.position = 0
-        self.order = self._shuffle()
+        self.index = ShuffledOrder(data.shape[0], batch_size, seed, rank, world_size, device=store)
 
     def __len__(self) -> int:
         """Full batches per epoch."""
         return self.data.shape[0] // self.batch_size
 
-    def _shuffle(self) -> Tensor:
-        """A new epoch's order, next to the data (one small copy per epoch when the data is on the GPU)."""
-        return torch.randperm(self.data.shape[0], generator=self.generator).to(self.data.device)
+    @property
+    def epoch(self) -> int:
+        return self.index.epoch
 
     def next(self) -> tuple[Tensor, Tensor | None]:
         """The next batch ``(x in [-1, 1] or model space, labels)`` on the device."""
-        if self.position + self.batch_size > self.data.shape[0]:
-            self.order = self._shuffle()
-            self.position = 0
-            self.epoch += 1
-        idx = shard(self.order[self.position : self.position + self.batch_size], self.rank, self.world_size)
-        self.position += self.batch_size
+        idx = self.index.take()
         if self.staging is not None:  # streaming to a GPU: through pinned buffers, asynchronously
             x = self.staging[0].gather(self.data, idx, self.device)
             y = self.staging[1].gather(self.labels, idx, self.device) if self.labels is not None else None
@@ -181,18 +226,112 @@ class TensorBatches:
         return to_model_space(x), y
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "epoch": self.epoch,
-            "position": self.position,
-            "order": self.order.cpu(),
-            "generator": self.generator.get_state(),
-        }
+        return self.index.state_dict()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.epoch = int(state["epoch"])
-        self.position = int(state["position"])
-        self.order = state["order"].to(self.data.device)
-        self.generator.set_state(state["generator"])
+        self.index.load_state_dict(state)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class _Items(torch.utils.data.Dataset):
+    """A ganforge per-item data set seen by a DataLoader."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return self.dataset.num_items()
+
+    def __getitem__(self, index: int) -> tuple[Tensor, int | None]:
+        return self.dataset.load_item(index)
+
+
+def _collate(items: list[tuple[Tensor, int | None]]) -> tuple[Tensor, Tensor | None]:
+    images = torch.stack([x for x, _ in items])
+    labels = None if items[0][1] is None else torch.tensor([y for _, y in items], dtype=torch.int64)
+    return images, labels
+
+
+def default_workers() -> int:
+    """DataLoader worker processes when ``data_workers`` is not set: the usable CPU cores, at most 8."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(8, cores))
+
+
+class ItemBatches:
+    """Shuffled mini-batches read sample by sample from storage by DataLoader workers (``"files"``).
+
+    For finite data sets too large to hold in memory (``Dataset.per_item``).
+    The order is the same :class:`ShuffledOrder` as for resident data, so for
+    the same seed the batches are the same as with ``"device"`` or
+    ``"stream"``. Each epoch, a DataLoader is given the index lists of the
+    rest of the epoch (this rank's slices); ``workers`` processes decode
+    samples ahead of the training step, into pinned memory when training on
+    CUDA. The position counts the batches handed to training, not those
+    decoded ahead, so a checkpoint resumes exactly.
+
+    Args:
+        dataset: A data set with ``per_item = True``.
+        batch_size, device, seed, rank, world_size: As for :class:`TensorBatches`.
+        workers: DataLoader worker processes (None: :func:`default_workers`; 0: in this process).
+    """
+
+    placement = "files"
+
+    def __init__(self, dataset: Dataset, batch_size: int, device: torch.device, seed: int = 0, rank: int = 0,
+                 world_size: int = 1, workers: int | None = None):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.device = device
+        self.workers = default_workers() if workers is None else workers
+        self.index = ShuffledOrder(dataset.num_items(), batch_size, seed, rank, world_size)
+        self._batches: Any = None  # the DataLoader iterator over the rest of the epoch
+
+    def __len__(self) -> int:
+        """Full batches per epoch."""
+        return self.index.n // self.batch_size
+
+    @property
+    def epoch(self) -> int:
+        return self.index.epoch
+
+    def _start(self) -> None:
+        self.index.start_epoch_if_done()
+        step = self.batch_size
+        rest = [self.index.batch_at(p).tolist() for p in range(self.index.position, self.index.n - step + 1, step)]
+        # The DataLoader draws its workers' base seed from `generator`; without one it would draw from
+        # the global RNG and change the training's random numbers (latents, tricks) at every epoch.
+        loader = torch.utils.data.DataLoader(
+            _Items(self.dataset), batch_sampler=rest, num_workers=self.workers, collate_fn=_collate,
+            pin_memory=self.device.type == "cuda", generator=torch.Generator().manual_seed(self.index.epoch),
+        )
+        self._batches = iter(loader)
+
+    def next(self) -> tuple[Tensor, Tensor | None]:
+        """The next batch ``(x in [-1, 1] or model space, labels)`` on the device."""
+        if self._batches is None or self.index.position + self.batch_size > self.index.n:
+            self._start()
+        x, y = next(self._batches)
+        self.index.position += self.batch_size
+        x = x.to(self.device, non_blocking=True)
+        y = y.to(self.device, non_blocking=True) if y is not None else None
+        return to_model_space(x), y
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.index.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.index.load_state_dict(state)
+        self.close()  # decoded-ahead batches belong to the old position
+
+    def close(self) -> None:
+        """Stop the worker processes (they restart on the next ``next()``)."""
+        self._batches = None
 
 
 def fits_on_device(data: Tensor, device: torch.device, fraction: float = 0.25) -> bool:
@@ -203,19 +342,63 @@ def fits_on_device(data: Tensor, device: torch.device, fraction: float = 0.25) -
     return data.numel() * data.element_size() <= fraction * free
 
 
-def make_batches(dataset: Dataset, batch_size: int, device: torch.device, placement: str = "auto", seed: int = 0,
-                 rank: int = 0, world_size: int = 1):
-    """The loader for ``dataset``: on-device sampling, resident tensors, or streaming.
+def describe_placement(batches: Any) -> str:
+    """Where a loader's batches come from, for the run's first log line."""
+    if isinstance(batches, ItemBatches):
+        workers = batches.workers
+        return f"read from its files by {workers} DataLoader worker{'s' if workers != 1 else ''}" if workers \
+            else "read from its files in this process"
+    if getattr(batches, "placement", "device") == "stream":
+        return "in host memory, copied per batch"
+    return f"resident on {batches.device}"
 
-    ``placement="auto"`` keeps a finite data set on the device when it takes at
-    most a quarter of the free device memory, and streams it otherwise.
-    ``batch_size`` is the global batch; with ``world_size > 1`` each call of
-    ``next()`` returns rank ``rank``'s slice of it (see the loaders).
+
+def available_host_memory() -> int | None:
+    """Bytes of host memory available for new data (Linux's MemAvailable), or None when unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def too_big_for_host(dataset: Dataset, fraction: float = 0.5) -> bool:
+    """True when ``dataset`` decoded as uint8 would take more than ``fraction`` of the available host memory."""
+    free = available_host_memory()
+    if free is None:
+        return False
+    size = dataset.num_items() * math.prod(dataset.sample_shape)
+    return size > fraction * free
+
+
+def make_batches(dataset: Dataset, batch_size: int, device: torch.device, placement: str = "auto", seed: int = 0,
+                 rank: int = 0, world_size: int = 1, workers: int | None = None):
+    """The loader for ``dataset``: on-device sampling, resident tensors, streaming, or reading files.
+
+    ``placement="auto"``: a per-item data set (an image folder) whose decoded
+    samples would take more than half the available host memory is read from
+    its files by DataLoader workers (``"files"``); any other finite data set is
+    loaded once and kept on the device when it takes at most a quarter of the
+    free device memory (``"device"``), else on the host (``"stream"``). All
+    placements give the same batches for the same seed. ``batch_size`` is the
+    global batch; with ``world_size > 1`` each call of ``next()`` returns rank
+    ``rank``'s slice of it. ``workers`` is for ``"files"`` only.
     """
     if placement not in PLACEMENTS:
         raise ConfigError(f"'data_placement' must be one of {PLACEMENTS} (got {placement!r})")
     if dataset.is_distribution:
         return DistributionBatches(dataset, batch_size, device, rank, world_size)
+    if placement == "files" and not dataset.per_item:
+        raise ConfigError(f"data_placement='files' reads samples one at a time, which data set '{dataset.name}' "
+                          "cannot (it loads all at once); use 'auto', 'device' or 'stream'.")
+    if placement == "files" or (placement == "auto" and dataset.per_item and too_big_for_host(dataset)):
+        return ItemBatches(dataset, batch_size, device, seed=seed, rank=rank, world_size=world_size, workers=workers)
     data, labels = dataset.load()
     if tuple(data.shape[1:]) != tuple(dataset.sample_shape):
         raise DataError(

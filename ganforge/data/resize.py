@@ -49,6 +49,17 @@ class ResizedDataset(Dataset):
     def num_classes(self) -> int | None:
         return self.inner.num_classes
 
+    @property
+    def per_item(self) -> bool:  # type: ignore[override]
+        return self.inner.per_item
+
+    def num_items(self) -> int:
+        return self.inner.num_items()
+
+    def load_item(self, index: int) -> tuple[Tensor, int | None]:
+        image, label = self.inner.load_item(index)
+        return resize_images(image[None], self.size)[0], label
+
     def load(self) -> tuple[Tensor, Tensor | None]:
         data, labels = self.inner.load()
         return resize_images(data, self.size), labels

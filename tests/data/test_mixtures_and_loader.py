@@ -80,7 +80,7 @@ def test_stream_and_resident_placement_give_the_same_batches():
 def test_shuffle_order_is_the_cpu_generators_on_every_device():
     """The order comes from a CPU generator seeded with ``seed``, so CPU and GPU runs see the same batches."""
     batches = TensorBatches(torch.zeros(10, 2), torch.arange(10), 5, torch.device("cpu"), seed=7)
-    assert batches.generator.device.type == "cpu"
+    assert batches.index.generator.device.type == "cpu"
     reference = torch.Generator().manual_seed(7)
     for _epoch in range(3):
         expected = torch.randperm(10, generator=reference)

@@ -59,8 +59,8 @@ def test_loader_position_is_saved_across_epochs(small, tiny_idx, tmp_path):
     # 64 samples, batch 16: 4 batches an epoch, so step 7 is the 3rd batch of epoch 1.
     assert (data["epoch"], data["position"]) == (1, 48)
     assert sorted(data["order"].tolist()) == list(range(64))
-    assert torch.equal(data["order"], trainer.batches.order)
-    assert torch.equal(data["generator"], trainer.batches.generator.get_state())
+    assert torch.equal(data["order"], trainer.batches.index.order)
+    assert torch.equal(data["generator"], trainer.batches.index.generator.get_state())
 
 
 def test_rng_states_round_trip_through_a_file(tmp_path):

@@ -64,7 +64,7 @@ def test_python_resume_on_mnist_is_bitwise_identical(small, mnist_root, tmp_path
     small.update(data="mnist", data_root=str(mnist_root), split="test", batch_size=16)
     full, resumed = _full_and_resumed(small, tmp_path)
     helpers.assert_same_run(full, resumed)
-    assert resumed.batches.position == full.batches.position == 2 * N * 16
+    assert resumed.batches.index.position == full.batches.index.position == 2 * N * 16
 
 
 def test_resume_across_an_epoch_boundary(small, tiny_idx, tmp_path, helpers):
