@@ -28,6 +28,6 @@ python3 benchmarks/step.py --device cuda --model mlp --batch-sizes 64 --steps 50
     --tricks soft_labels,noisy_labels,instance_noise --json "$OUT/step-tricks.json" 2>&1 | tee "$OUT/step-tricks.log" || status=1
 python3 benchmarks/step.py --device cuda --model dcgan --batch-sizes 64,512 --steps 300 --repeats 3 \
     --json "$OUT/step-dcgan.json" 2>&1 | tee "$OUT/step-dcgan.log" || status=1
-python3 benchmarks/epoch.py --device cuda --repeats 3 --json "$OUT/epoch.json" 2>&1 | tee "$OUT/epoch.log" || status=1
+python3 benchmarks/epoch.py --device cuda --repeats 3 --files 8 --json "$OUT/epoch.json" 2>&1 | tee "$OUT/epoch.log" || status=1
 echo "gpu_check: exit status $status; results in $OUT"
 exit $status
