@@ -53,9 +53,10 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None:
     gives every state tensor shaped like its parameter that parameter's layout.
     """
     built = [{k: g[k] for k in IMPLEMENTATION_FLAGS if k in g} for g in optimizer.param_groups]
-    optimizer.load_state_dict(state)
-    for group, flags in zip(optimizer.param_groups, built):
-        group.update(flags)
+    # Put the flags into the saved groups before loading: PyTorch places each loaded ``step``
+    # counter (on the parameter's device, or not) by the flags of the groups it loads.
+    groups = [{**saved, **flags} for saved, flags in zip(state["param_groups"], built)]
+    optimizer.load_state_dict({**state, "param_groups": groups})
     for param, param_state in optimizer.state.items():
         for key, value in param_state.items():
             if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():

@@ -71,17 +71,20 @@ def test_cuda_resident_batches_match_the_cpu_order():
         assert torch.equal(on_cpu.next()[0], resumed.next()[0].cpu())
 
 
-def test_cpu_checkpoint_resumes_as_a_graphed_channels_last_run(tmp_path, mnist_root):
-    """Optimizer flags and moment layouts are fixed up on load, so capture works after a CPU checkpoint."""
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])
+def test_cpu_checkpoint_resumes_as_a_graphed_channels_last_run(tmp_path, mnist_root, optimizer):
+    """Optimizer flags, step counters and moment layouts are fixed up on load, so capture works after a CPU checkpoint."""
     conv = dict(data="mnist", data_root=str(mnist_root), split="test", gen="dcgan", disc="dcgan", image_size=32,
-                gen_options={"width": 16}, disc_options={"width": 16})
+                gen_options={"width": 16}, disc_options={"width": 16},
+                g_optim={"name": optimizer, "lr": 2e-4}, d_optim={"name": optimizer, "lr": 2e-4})
     first, _ = _run(tmp_path, "cpu", device="cpu", steps=10, checkpoint_every=10, **conv)
     trainer = ganforge.Trainer.resume(first.run_dir, device="cuda", steps=20, cuda_graphs="on", progress=False)
     history = trainer.fit()
     assert trainer.use_graphs and trainer.step == 20 and len(history) == 20
     assert trainer.opt_d.param_groups[0]["capturable"] is True
     weight = next(m.weight for m in trainer.disc.modules() if isinstance(m, torch.nn.Conv2d))
-    assert trainer.opt_d.state[weight]["exp_avg"].is_contiguous(memory_format=torch.channels_last)
+    moment = "exp_avg" if optimizer == "adam" else "square_avg"
+    assert trainer.opt_d.state[weight][moment].is_contiguous(memory_format=torch.channels_last)
     assert all(torch.isfinite(torch.tensor(history.d_loss)))
 
 

@@ -60,6 +60,23 @@ def test_loading_keeps_the_flags_the_optimizer_was_built_with():
     assert plain.param_groups[0]["capturable"] is False  # what load_optimizer_state guards against
 
 
+def test_loaded_step_counters_are_placed_by_the_built_flags():
+    """PyTorch moves ``step`` by the loaded groups' flags: a capturable RMSprop must get a float32 tensor step."""
+    param = torch.nn.Parameter(torch.randn(3))
+    eager = torch.optim.RMSprop([param], capturable=False)
+    param.grad = torch.ones(3)
+    eager.step()
+    saved = copy.deepcopy(eager.state_dict())
+    saved["state"][0]["step"] = torch.tensor(1, dtype=torch.int64)  # not how a capturable optimizer keeps it
+    opt = torch.optim.RMSprop([torch.nn.Parameter(torch.randn(3))], capturable=True)
+    load_optimizer_state(opt, saved)
+    step = next(iter(opt.state.values()))["step"]
+    assert opt.param_groups[0]["capturable"] is True and step.dtype == torch.float32
+    plain = torch.optim.RMSprop([torch.nn.Parameter(torch.randn(3))], capturable=True)
+    plain.load_state_dict(copy.deepcopy(saved))
+    assert next(iter(plain.state.values()))["step"].dtype == torch.int64  # left as saved
+
+
 def test_moments_follow_the_parameters_memory_layout():
     """Moments saved from contiguous weights, resumed into channels_last weights (CPU checkpoint -> CUDA run)."""
     conv, state, x = trained_conv()

@@ -4,8 +4,9 @@
 * :class:`TensorBatches` serves a finite data set held as one tensor, either
   resident on the training device (loaded once, shuffled and indexed there)
   or kept in host memory and copied batch by batch through pinned buffers ("stream").
-* :class:`ItemBatches` reads a finite data set too large for memory sample by
-  sample from its files, in DataLoader worker processes ("files").
+* :class:`~ganforge.data.files.ItemBatches` (in :mod:`ganforge.data.files`)
+  reads a finite data set too large for memory sample by sample from its
+  files, in DataLoader worker processes ("files").
 
 uint8 images are stored as uint8 (a quarter of the memory of float32) and
 mapped to [-1, 1] on the device as each batch is taken. Every loader can
@@ -15,15 +16,12 @@ sees the same batches as an uninterrupted one.
 
 from __future__ import annotations
 
-import math
-import os
 from typing import Any
 
 import torch
-import torch.utils.data
 from torch import Tensor
 
-from ganforge.errors import ConfigError, DataError
+from ganforge.errors import CheckpointError, ConfigError, DataError
 from ganforge.interfaces import Dataset
 
 PLACEMENTS = ("auto", "device", "stream", "files")
@@ -70,10 +68,11 @@ class DistributionBatches:
         return shard(x, self.rank, self.world_size), shard(y, self.rank, self.world_size)
 
     def state_dict(self) -> dict[str, Any]:
+        """Nothing: the samples come from the global RNG, which checkpoints save."""
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
+        """Nothing to restore."""
 
     def close(self) -> None:
         """Nothing to release."""
@@ -154,14 +153,25 @@ class ShuffledOrder:
         return idx
 
     def state_dict(self) -> dict[str, Any]:
+        """``epoch``, ``position``, this epoch's ``order`` and the shuffle ``generator``'s state."""
         return {"epoch": self.epoch, "position": self.position, "order": self.order.cpu(),
                 "generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict`; the data set must have as many samples as when it was saved."""
+        if len(state["order"]) != self.n:
+            raise DataError(f"The data set has {self.n} samples but the checkpoint's shuffle order covers "
+                            f"{len(state['order'])}: the data changed since it was saved. Resume with the same data "
+                            "(data_root, split, folder contents), or start a new run.")
+        try:
+            self.generator.set_state(state["generator"])
+        except RuntimeError as exc:
+            raise CheckpointError(f"The checkpoint's shuffle generator state does not load into a CPU generator "
+                                  f"({exc}); it was written by an older ganforge that shuffled on the GPU. "
+                                  "Start a new run.") from None
         self.epoch = int(state["epoch"])
         self.position = int(state["position"])
         self.order = state["order"].to(self.device)
-        self.generator.set_state(state["generator"])
 
 
 class TensorBatches:
@@ -210,7 +220,18 @@ class TensorBatches:
 
     @property
     def epoch(self) -> int:
+        """Epochs completed."""
         return self.index.epoch
+
+    @property
+    def position(self) -> int:
+        """Samples of this epoch's order already served (``index.position``)."""
+        return self.index.position
+
+    @property
+    def order(self) -> Tensor:
+        """This epoch's order (``index.order``)."""
+        return self.index.order
 
     def next(self) -> tuple[Tensor, Tensor | None]:
         """The next batch ``(x in [-1, 1] or model space, labels)`` on the device."""
@@ -226,112 +247,15 @@ class TensorBatches:
         return to_model_space(x), y
 
     def state_dict(self) -> dict[str, Any]:
+        """The position in the data (:meth:`ShuffledOrder.state_dict`)."""
         return self.index.state_dict()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a saved position."""
         self.index.load_state_dict(state)
 
     def close(self) -> None:
         """Nothing to release."""
-
-
-class _Items(torch.utils.data.Dataset):
-    """A ganforge per-item data set seen by a DataLoader."""
-
-    def __init__(self, dataset: Dataset):
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return self.dataset.num_items()
-
-    def __getitem__(self, index: int) -> tuple[Tensor, int | None]:
-        return self.dataset.load_item(index)
-
-
-def _collate(items: list[tuple[Tensor, int | None]]) -> tuple[Tensor, Tensor | None]:
-    images = torch.stack([x for x, _ in items])
-    labels = None if items[0][1] is None else torch.tensor([y for _, y in items], dtype=torch.int64)
-    return images, labels
-
-
-def default_workers() -> int:
-    """DataLoader worker processes when ``data_workers`` is not set: the usable CPU cores, at most 8."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(8, cores))
-
-
-class ItemBatches:
-    """Shuffled mini-batches read sample by sample from storage by DataLoader workers (``"files"``).
-
-    For finite data sets too large to hold in memory (``Dataset.per_item``).
-    The order is the same :class:`ShuffledOrder` as for resident data, so for
-    the same seed the batches are the same as with ``"device"`` or
-    ``"stream"``. Each epoch, a DataLoader is given the index lists of the
-    rest of the epoch (this rank's slices); ``workers`` processes decode
-    samples ahead of the training step, into pinned memory when training on
-    CUDA. The position counts the batches handed to training, not those
-    decoded ahead, so a checkpoint resumes exactly.
-
-    Args:
-        dataset: A data set with ``per_item = True``.
-        batch_size, device, seed, rank, world_size: As for :class:`TensorBatches`.
-        workers: DataLoader worker processes (None: :func:`default_workers`; 0: in this process).
-    """
-
-    placement = "files"
-
-    def __init__(self, dataset: Dataset, batch_size: int, device: torch.device, seed: int = 0, rank: int = 0,
-                 world_size: int = 1, workers: int | None = None):
-        self.dataset = dataset
-        self.batch_size = batch_size
-        self.device = device
-        self.workers = default_workers() if workers is None else workers
-        self.index = ShuffledOrder(dataset.num_items(), batch_size, seed, rank, world_size)
-        self._batches: Any = None  # the DataLoader iterator over the rest of the epoch
-
-    def __len__(self) -> int:
-        """Full batches per epoch."""
-        return self.index.n // self.batch_size
-
-    @property
-    def epoch(self) -> int:
-        return self.index.epoch
-
-    def _start(self) -> None:
-        self.index.start_epoch_if_done()
-        step = self.batch_size
-        rest = [self.index.batch_at(p).tolist() for p in range(self.index.position, self.index.n - step + 1, step)]
-        # The DataLoader draws its workers' base seed from `generator`; without one it would draw from
-        # the global RNG and change the training's random numbers (latents, tricks) at every epoch.
-        loader = torch.utils.data.DataLoader(
-            _Items(self.dataset), batch_sampler=rest, num_workers=self.workers, collate_fn=_collate,
-            pin_memory=self.device.type == "cuda", generator=torch.Generator().manual_seed(self.index.epoch),
-        )
-        self._batches = iter(loader)
-
-    def next(self) -> tuple[Tensor, Tensor | None]:
-        """The next batch ``(x in [-1, 1] or model space, labels)`` on the device."""
-        if self._batches is None or self.index.position + self.batch_size > self.index.n:
-            self._start()
-        x, y = next(self._batches)
-        self.index.position += self.batch_size
-        x = x.to(self.device, non_blocking=True)
-        y = y.to(self.device, non_blocking=True) if y is not None else None
-        return to_model_space(x), y
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.index.state_dict()
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.index.load_state_dict(state)
-        self.close()  # decoded-ahead batches belong to the old position
-
-    def close(self) -> None:
-        """Stop the worker processes (they restart on the next ``next()``)."""
-        self._batches = None
 
 
 def fits_on_device(data: Tensor, device: torch.device, fraction: float = 0.25) -> bool:
@@ -344,37 +268,14 @@ def fits_on_device(data: Tensor, device: torch.device, fraction: float = 0.25) -
 
 def describe_placement(batches: Any) -> str:
     """Where a loader's batches come from, for the run's first log line."""
-    if isinstance(batches, ItemBatches):
+    placement = getattr(batches, "placement", "device")
+    if placement == "files":
         workers = batches.workers
         return f"read from its files by {workers} DataLoader worker{'s' if workers != 1 else ''}" if workers \
             else "read from its files in this process"
-    if getattr(batches, "placement", "device") == "stream":
+    if placement == "stream":
         return "in host memory, copied per batch"
     return f"resident on {batches.device}"
-
-
-def available_host_memory() -> int | None:
-    """Bytes of host memory available for new data (Linux's MemAvailable), or None when unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def too_big_for_host(dataset: Dataset, fraction: float = 0.5) -> bool:
-    """True when ``dataset`` decoded as uint8 would take more than ``fraction`` of the available host memory."""
-    free = available_host_memory()
-    if free is None:
-        return False
-    size = dataset.num_items() * math.prod(dataset.sample_shape)
-    return size > fraction * free
 
 
 def make_batches(dataset: Dataset, batch_size: int, device: torch.device, placement: str = "auto", seed: int = 0,
@@ -397,8 +298,12 @@ def make_batches(dataset: Dataset, batch_size: int, device: torch.device, placem
     if placement == "files" and not dataset.per_item:
         raise ConfigError(f"data_placement='files' reads samples one at a time, which data set '{dataset.name}' "
                           "cannot (it loads all at once); use 'auto', 'device' or 'stream'.")
-    if placement == "files" or (placement == "auto" and dataset.per_item and too_big_for_host(dataset)):
-        return ItemBatches(dataset, batch_size, device, seed=seed, rank=rank, world_size=world_size, workers=workers)
+    if placement == "files" or (placement == "auto" and dataset.per_item):
+        from ganforge.data.files import ItemBatches, too_big_for_host  # (files.py builds on this module)
+
+        if placement == "files" or too_big_for_host(dataset):
+            return ItemBatches(dataset, batch_size, device, seed=seed, rank=rank, world_size=world_size,
+                               workers=workers)
     data, labels = dataset.load()
     if tuple(data.shape[1:]) != tuple(dataset.sample_shape):
         raise DataError(

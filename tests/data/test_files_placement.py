@@ -14,9 +14,10 @@ import torch
 from PIL import Image
 
 import ganforge
-from ganforge.data import loader
+from ganforge.data import files as files_module
 from ganforge.data.image_folder import ImageFolder
-from ganforge.data.loader import ItemBatches, TensorBatches, make_batches
+from ganforge.data.files import ItemBatches
+from ganforge.data.loader import TensorBatches, make_batches
 from ganforge.data.resize import ResizedDataset
 from ganforge.errors import ConfigError
 from ganforge.interfaces import Dataset
@@ -80,9 +81,9 @@ def test_resized_folder_reads_items_like_the_whole_load(folder):
 
 def test_auto_reads_files_only_when_the_decoded_data_would_not_fit(folder, monkeypatch):
     assert isinstance(make_batches(dataset(folder), 6, CPU), TensorBatches)
-    monkeypatch.setattr(loader, "available_host_memory", lambda: 2 * 40 * 64 - 1)  # 40 images of 64 bytes
+    monkeypatch.setattr(files_module, "available_host_memory", lambda: 2 * 40 * 64 - 1)  # 40 images of 64 bytes
     assert isinstance(make_batches(dataset(folder), 6, CPU), ItemBatches)
-    monkeypatch.setattr(loader, "available_host_memory", lambda: None)  # unknown: load as before
+    monkeypatch.setattr(files_module, "available_host_memory", lambda: None)  # unknown: load as before
     assert isinstance(make_batches(dataset(folder), 6, CPU), TensorBatches)
 
 
@@ -122,3 +123,40 @@ def test_an_unreadable_file_found_by_a_worker_is_named(folder):
     batches = ItemBatches(dataset(folder), 41, CPU, seed=0, workers=1)  # one batch holds every file
     with pytest.raises(ganforge.DataError, match=r"Cannot read image .*999\.png"):
         batches.next()
+
+
+def test_a_failed_read_leaves_the_loader_consistent(folder):
+    (folder / "a" / "999.png").write_bytes(b"not a png")
+    batches = ItemBatches(dataset(folder), 41, CPU, seed=0, workers=0)
+    for _ in range(2):  # the same batch fails again: the position did not move past it
+        with pytest.raises(ganforge.DataError, match="999.png"):
+            batches.next()
+    assert batches.index.position == 0
+
+
+def test_a_changed_data_set_is_refused_on_resume(folder):
+    state = ItemBatches(dataset(folder), 6, CPU, workers=0).state_dict()
+    (folder / "a" / "001.png").unlink()
+    with pytest.raises(ganforge.DataError, match="The data set has 39 samples but the checkpoint's shuffle order "
+                                                 "covers 40: the data changed since it was saved"):
+        ItemBatches(dataset(folder), 6, CPU, workers=0).load_state_dict(state)
+
+
+def test_processes_on_one_machine_share_workers_and_memory(folder, monkeypatch):
+    monkeypatch.setattr(files_module, "available_host_memory", lambda: 4 * 40 * 64)  # room for 2 copies
+    monkeypatch.setattr(files_module.os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert files_module.default_workers() == 8 and not files_module.too_big_for_host(dataset(folder))
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")  # torchrun --nproc_per_node=4: four copies, 16 cores
+    assert files_module.default_workers() == 4 and files_module.too_big_for_host(dataset(folder))
+
+
+def test_load_item_must_match_the_declared_shape(folder):
+    class Liar(ImageFolder):
+        @property
+        def sample_shape(self):
+            return (1, 9, 9)
+
+    with pytest.raises(ganforge.DataError, match=r"declares samples of shape \(1, 9, 9\) but load_item\(0\) "
+                                                 r"returned \(1, 8, 8\)"):
+        ItemBatches(Liar(root=str(folder), image_size=8, channels=1), 6, CPU, workers=0)

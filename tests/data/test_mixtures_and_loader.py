@@ -77,8 +77,8 @@ def test_stream_and_resident_placement_give_the_same_batches():
         assert torch.equal(resident.next()[0], stream.next()[0])
 
 
-def test_shuffle_order_is_the_cpu_generators_on_every_device():
-    """The order comes from a CPU generator seeded with ``seed``, so CPU and GPU runs see the same batches."""
+def test_shuffle_order_is_drawn_by_a_cpu_generator():
+    """The order comes from a CPU generator seeded with ``seed`` (tests/test_gpu.py checks a GPU run's is the same)."""
     batches = TensorBatches(torch.zeros(10, 2), torch.arange(10), 5, torch.device("cpu"), seed=7)
     assert batches.index.generator.device.type == "cpu"
     reference = torch.Generator().manual_seed(7)

@@ -142,7 +142,8 @@ def test_ranks_agree_on_skipping_a_nonfinite_update_with_a_batchnorm_discriminat
     """One rank's NaN loss makes every rank skip that update (else DDP's all-reduce would wait for it).
 
     The discriminator has BatchNorm and runs forward twice (real, fake) before one backward through
-    DDP, which breaks when DDP broadcasts buffers before each forward (pytorch/pytorch#175024).
+    DDP, which breaks when DDP broadcasts buffers before each forward on PyTorch releases without the
+    fix of pytorch/pytorch#175024 (releases with it pass either way; test_ddp_setup checks the setting).
     """
     script = tmp_path / "agree.py"
     script.write_text(AGREEMENT_SCRIPT)

@@ -167,7 +167,7 @@ def test_cli_resume_from_a_bad_file_prints_one_line(kind, good, tmp_path, capsys
     status = main(["train", "--resume", str(path), "--no-progress"])
     err = capsys.readouterr().err
     assert status == 1
-    assert err.startswith(f"ganforge: error: ") and problem in err and str(path) in err
+    assert err.startswith("ganforge: error: ") and problem in err and str(path) in err
     assert err.count("\n") == 1
     assert not (tmp_path / "pwned").exists()
 
