@@ -58,7 +58,7 @@ _TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--precision", "precision", str, "fp32 (default), bf16 or fp16"),
     ("--cuda-graphs", "cuda_graphs", str, "auto (default), on or off"),
     ("--data-placement", "data_placement", str, "auto (default), device, stream or files"),
-    ("--data-workers", "data_workers", int, "DataLoader workers for --data-placement files (default: CPU cores, <= 8)"),
+    ("--data-workers", "data_workers", int, "DataLoader workers for --data-placement files (default: CPU cores per process, 1-8)"),
     ("--log-every", "log_every", int, "steps between log lines (default 100)"),
     ("--sample-every", "sample_every", int, "steps between sample grids (default 1000; 0: only at the end)"),
     ("--checkpoint-every", "checkpoint_every", int, "steps between checkpoints (default 1000; 0: only at the end)"),

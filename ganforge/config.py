@@ -205,7 +205,8 @@ class TrainConfig:
             memory, copied per batch) or ``"files"`` (read per sample by
             DataLoader workers; per-item data sets such as ``image-folder``).
         data_workers: DataLoader worker processes for ``"files"`` (None: the
-            usable CPU cores, at most 8; 0: read in the training process).
+            usable CPU cores divided among this machine's training
+            processes, 1 to 8; 0: read in the training process).
         log_every: Steps between reading losses to the host and logging, default 100.
         sample_every: Steps between sample grids, default 1,000 (0: only at the end).
         checkpoint_every: Steps between checkpoints, default 1,000 (0: only at the end).
