@@ -122,5 +122,7 @@ def test_sigint_and_sigterm_save_a_checkpoint_and_exit_cleanly(sig, tmp_path, he
                       rf"'ganforge train --resume {re.escape(str(run))}'", stderr)
     assert match, stderr[-2000:]
     step, path = int(match.group(1)), match.group(2)
-    assert step > 50 and ckpt.load_checkpoint(path)["step"] == step
+    # The signal may land while step 50's periodic checkpoint is still being finished: then the run
+    # stops at step 50 itself, which is as correct as stopping later.
+    assert step >= 50 and ckpt.load_checkpoint(path)["step"] == step
     assert ckpt.list_checkpoints(run)[-1] == (step, run / ckpt.CHECKPOINT_DIR / ckpt.checkpoint_name(step))
