@@ -111,3 +111,20 @@ def test_streamed_batches_through_pinned_buffers_match_resident_ones():
         for x, y in held:
             rx, ry = resident.next()
             assert torch.equal(x, rx) and torch.equal(y, ry)
+
+
+def test_files_placement_feeds_a_graphed_step(tmp_path):
+    """DataLoader workers pinning batches in another thread while the step is captured (thread_local capture)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for k in range(96):
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8), mode="L").save(folder / f"{k:03d}.png")
+    trainer, history = _run(tmp_path, "files", data="image-folder", data_root=str(folder),
+                            data_options={"image_size": 8, "channels": 1}, data_placement="files", data_workers=2,
+                            batch_size=16, cuda_graphs="on")
+    assert trainer.use_graphs and trainer.batches.placement == "files" and len(history) == 30
+    assert all(torch.isfinite(torch.tensor(history.d_loss)))
