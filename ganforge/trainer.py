@@ -20,11 +20,11 @@ from tqdm.auto import tqdm
 
 import ganforge
 from ganforge import checkpoint as ckpt
+from ganforge.compat import check_tricks, graph_path
 from ganforge.config import TrainConfig
 from ganforge.data.loader import describe_placement, make_batches
 from ganforge.data.resize import ResizedDataset
 from ganforge.device import resolve_device
-from ganforge.compat import check_tricks, graph_path
 from ganforge.distributed import DistContext, wants_ddp
 from ganforge.errors import ConfigError, IncompatibleError
 from ganforge.evaluation import evaluate_and_track, resolve_eval_metric
@@ -341,8 +341,9 @@ class Trainer:
             path += f", {self.dist.describe()}, {cfg.batch_size // self.dist.world_size} samples per rank"
         what = f"Resuming at step {self.step} of" if resuming else "Training"
         tricks = f", tricks: {', '.join(cfg.tricks)}" if cfg.tricks else ""
-        data = f"{cfg.data} ({'sampled on the fly' if self.dataset.is_distribution else f'{cfg.split} split'}"
-        data += f", {describe_placement(self.batches)})" if not self.dataset.is_distribution else ")"
+        where = ("sampled on the fly" if self.dataset.is_distribution
+                 else f"{cfg.split} split, {describe_placement(self.batches)}")
+        data = f"{cfg.data} ({where})"
         return (f"{what} {cfg.steps} steps: {cfg.gen} generator / {cfg.disc} discriminator, {cfg.loss} loss"
                 f"{tricks}, on {data}, batch {cfg.batch_size}, {self.device}, {path}. Writing to {self.run_dir}.")
 
