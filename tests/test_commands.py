@@ -11,7 +11,7 @@ from PIL import Image
 
 from ganforge import Trainer
 from ganforge.cli import main
-from ganforge.commands import group_keys, read_metrics
+from ganforge.cli.plot import group_keys, read_metrics
 
 SMALL = dict(steps=20, batch_size=32, log_every=5, sample_every=0, checkpoint_every=0, progress=False,
              device="cpu", gen_options={"hidden": [32, 32]}, disc_options={"hidden": [32, 32]})

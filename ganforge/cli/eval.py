@@ -24,7 +24,7 @@ Higher is better: modes, hq_percent, precision, recall, classes, stacked_modes.
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register the ``eval`` subcommand on ``subparsers`` (from ``ganforge.cli.build_parser``)."""
+    """Register the ``eval`` subcommand on ``subparsers`` (from :func:`ganforge.cli.build_parser`)."""
     p = subparsers.add_parser(
         "eval", help="measure a trained run (mode coverage, FID, KID, precision/recall)",
         description="Load a run's latest checkpoint (or the given one), generate samples, compute the metrics "

@@ -1,16 +1,12 @@
-"""The ``ganforge`` command line (also ``python -m ganforge``)."""
+"""``ganforge train``: settings from flags, a TOML file or a preset, then :meth:`ganforge.Trainer.fit`."""
 
 from __future__ import annotations
 
 import argparse
-import ast
-import importlib
-import json
-import sys
-from collections.abc import Sequence
 from typing import Any
 
-from ganforge.errors import ConfigError, GanforgeError, UnknownPluginError
+from ganforge.cli.common import parse_assignment
+from ganforge.errors import ConfigError
 
 TRAIN_EXAMPLE = """\
 examples:
@@ -22,17 +18,6 @@ examples:
   ganforge train --preset pacgan --steps 20000 --eval-every 2000 --out runs/pacgan
   ganforge train --data grid25 --gen-option norm=none --trick-option soft_labels.real_range=[0.8,1.0]
 """
-
-PLUGINS_EXAMPLE = """\
-examples:
-  ganforge plugins
-  ganforge plugins --kind trick
-  ganforge plugins --json
-"""
-
-#: Modules that add subcommands: each has ``add_parser(subparsers)`` which
-#: registers its parser and sets ``func`` (see cmd_train for the shape).
-COMMAND_MODULES: tuple[str, ...] = ("ganforge.metrics.cli", "ganforge.commands")
 
 # (flag, config field, type, help) for the plain settings of ``train``.
 _TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
@@ -78,35 +63,8 @@ _OPTION_FLAGS = [
 ]
 
 
-def parse_value(text: str) -> Any:
-    """Read a command-line value: JSON or a Python literal when it parses as one, else the string."""
-    for parse in (json.loads, ast.literal_eval):
-        try:
-            return parse(text)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            continue
-    return text
-
-
-def parse_assignment(flag: str, text: str) -> tuple[str, Any]:
-    """Split ``KEY=VALUE``; raise :class:`ConfigError` naming the flag otherwise."""
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"{flag} takes KEY=VALUE (got {text!r}), e.g. {flag} norm=instance")
-    return key.strip(), parse_value(value)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from ganforge import __version__
-
-    parser = argparse.ArgumentParser(
-        prog="ganforge",
-        description="Train GANs from interchangeable plugins: models, losses and the ganhacks tricks.",
-    )
-    parser.add_argument("--version", action="version", version=f"ganforge {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
-
+def add_parser(sub: Any) -> None:
+    """Register ``train`` on ``sub`` (from :func:`ganforge.cli.build_parser`)."""
     train = sub.add_parser(
         "train", help="train a GAN", description="Train a GAN; writes config, metrics, samples and checkpoints.",
         epilog=TRAIN_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -134,17 +92,6 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-progress", dest="progress", action="store_const", const=False, default=None,
                        help="no progress bar or messages")
     train.set_defaults(func=cmd_train)
-
-    plugins = sub.add_parser(
-        "plugins", help="list installed plugins", description="List every registered plugin by kind.",
-        epilog=PLUGINS_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    plugins.add_argument("--json", action="store_true", help="print JSON for machines")
-    plugins.add_argument("--kind", choices=["generator", "discriminator", "loss", "trick", "dataset"])
-    plugins.set_defaults(func=cmd_plugins)
-    for modname in COMMAND_MODULES:
-        importlib.import_module(modname).add_parser(sub)
-    return parser
 
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -196,40 +143,3 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer = Trainer(TrainConfig.from_dict({**base, **settings}))
     trainer.fit()
     return 0
-
-
-def cmd_plugins(args: argparse.Namespace) -> int:
-    from ganforge.registry import list_plugins
-
-    infos = list_plugins(kind=args.kind)
-    if args.json:
-        print(json.dumps([info.to_json() for info in infos], indent=2))
-        return 0
-    kind = None
-    width = max((len(i.name) for i in infos), default=0)
-    for info in infos:
-        if info.kind != kind:
-            kind = info.kind
-            plural = "losses" if kind == "loss" else f"{kind}s"
-            print(f"{'' if info is infos[0] else chr(10)}{plural}:")
-        tag = f"[ganhacks #{info.ganhacks}] " if info.ganhacks else ""
-        source = "" if info.plugin.startswith("ganforge.") else f"  ({info.source})"
-        print(f"  {info.name:<{width}}  {tag}{info.description}{source}")
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (2 for bad input, 1 for other failures)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (ConfigError, UnknownPluginError) as exc:
-        print(f"ganforge: error: {exc}", file=sys.stderr)
-        return 2
-    except GanforgeError as exc:
-        print(f"ganforge: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("ganforge: interrupted", file=sys.stderr)
-        return 130

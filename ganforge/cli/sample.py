@@ -1,25 +1,21 @@
-"""Everyday commands on a saved run: ``ganforge sample``, ``ganforge interpolate`` and ``ganforge plot``.
+"""``ganforge sample`` and ``ganforge interpolate``: draw from a trained run.
 
-``sample`` and ``interpolate`` load the run's latest checkpoint (or the
-checkpoint file given) with :meth:`ganforge.Trainer.resume` and draw with the
-trained generator; image data becomes a PNG grid, 2-D data a scatter plot
-over the data set's modes. ``plot`` draws the curves of ``metrics.jsonl``
-and needs matplotlib (``pip install 'ganforge[plot]'``).
+Both load the run's latest checkpoint (or the checkpoint file given) with
+:meth:`ganforge.Trainer.resume` and draw with the trained generator; image
+data becomes a PNG grid, 2-D data a scatter plot over the data set's modes.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import math
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from ganforge.cli.common import out_path, positive
 from ganforge.errors import ConfigError, DataError
-from ganforge.rundir import METRICS_FILE
 
 SAMPLE_EXAMPLE = """\
 examples:
@@ -35,24 +31,13 @@ examples:
   ganforge interpolate runs/grid25 --rows 16 --out paths.png                    # 2-D data: paths as points
 """
 
-PLOT_EXAMPLE = """\
-examples:
-  ganforge plot runs/grid25 --out curves.png
-  ganforge plot runs/grid25/metrics.jsonl --keys failures,grad_norm_disc --out monitor.png
-
-Needs matplotlib: pip install 'ganforge[plot]'.
-"""
-
 #: Points drawn by ``ganforge sample`` on 2-D data when ``-n`` is not given.
 DEFAULT_POINTS = 2048
 #: Images drawn by ``ganforge sample`` when ``-n`` is not given.
 DEFAULT_IMAGES = 64
-#: Logged values ``ganforge plot`` leaves out unless asked for by ``--keys``.
-NOT_PLOTTED = ("step", "g_loss", "d_loss", "steps_per_s")
-
 
 def add_parser(subparsers: Any) -> None:
-    """Register ``sample``, ``interpolate`` and ``plot`` on ``subparsers`` (from ``ganforge.cli.build_parser``)."""
+    """Register ``sample`` and ``interpolate`` on ``subparsers`` (from :func:`ganforge.cli.build_parser`)."""
     raw = argparse.RawDescriptionHelpFormatter
     run_help = "a run folder (its newest checkpoint is used) or a checkpoint file"
 
@@ -92,19 +77,6 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--device", default="cpu", help="device to generate on (default cpu)")
     p.set_defaults(func=cmd_interpolate)
 
-    p = subparsers.add_parser(
-        "plot", help="plot a run's loss and metric curves into a PNG (needs matplotlib)",
-        description="Read RUN_DIR/metrics.jsonl and plot the generator and discriminator losses against the "
-                    "step, with one more panel per other logged value (trick outputs such as failures).",
-        epilog=PLOT_EXAMPLE, formatter_class=raw,
-    )
-    p.add_argument("run", metavar="RUN_DIR", help="a run folder, or its metrics.jsonl")
-    p.add_argument("--out", default=None, help="PNG to write (default RUN_DIR/curves.png)")
-    p.add_argument("--keys", default=None,
-                   help="comma-separated logged values to plot beside the losses (default: all numeric ones "
-                        f"except {', '.join(NOT_PLOTTED[3:])}); '' for the losses only")
-    p.set_defaults(func=cmd_plot)
-
 
 # -- loading -------------------------------------------------------------------------
 
@@ -118,23 +90,6 @@ def load_run(path: str | Path, device: str = "cpu") -> Any:
     from ganforge.trainer import Trainer
 
     return Trainer.resume(path, progress=False, device=device).setup()
-
-
-def _out_path(out: str | None, trainer_or_dir: Any, default: str) -> Path:
-    if out is not None:
-        path = Path(out)
-    else:
-        run_dir = getattr(trainer_or_dir, "run_dir", trainer_or_dir)
-        path = Path(run_dir) / default
-    if path.suffix.lower() != ".png":
-        raise ConfigError(f"--out must name a .png file (got {str(path)!r})")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _positive(flag: str, value: int | None) -> None:
-    if value is not None and value < 1:
-        raise ConfigError(f"{flag} must be an integer >= 1 (got {value})")
 
 
 def _labels(trainer: Any, label: int | None, n: int) -> Tensor | None:
@@ -189,8 +144,8 @@ def sample_to_png(trainer: Any, path: str | Path, n: int | None = None, seed: in
     """
     points = trainer.spec.data_shape == (2,)
     n = n if n is not None else (DEFAULT_POINTS if points else DEFAULT_IMAGES)
-    _positive("-n", n)
-    _positive("--nrow", nrow)
+    positive("-n", n)
+    positive("--nrow", nrow)
     labels = _labels(trainer, label, n)
     with torch.random.fork_rng(devices=[trainer.device] if trainer.device.type == "cuda" else []):
         torch.manual_seed(seed)
@@ -206,9 +161,9 @@ def sample_to_png(trainer: Any, path: str | Path, n: int | None = None, seed: in
 
 def cmd_sample(args: argparse.Namespace) -> int:
     """Run ``ganforge sample``; returns the exit status."""
-    _positive("-n", args.n)
+    positive("-n", args.n)
     trainer = load_run(args.run, device=args.device)
-    out = _out_path(args.out, trainer, "sample.png")
+    out = out_path(args.out, trainer, "sample.png")
     samples = sample_to_png(trainer, out, n=args.n, seed=args.seed, label=args.label, nrow=args.nrow)
     print(f"Wrote {len(samples)} samples of step {trainer.step} to {out}")
     return 0
@@ -227,7 +182,7 @@ def interpolation_rows(trainer: Any, rows: int = 8, steps: int = 10, method: str
     """
     from ganforge.interpolate import interpolate
 
-    _positive("--rows", rows)
+    positive("--rows", rows)
     _labels(trainer, label, 1)  # checks --class
     classes = trainer.spec.num_classes
     gen = torch.Generator().manual_seed(seed)
@@ -241,11 +196,11 @@ def interpolation_rows(trainer: Any, rows: int = 8, steps: int = 10, method: str
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
     """Run ``ganforge interpolate``; returns the exit status."""
-    _positive("--rows", args.rows)
+    positive("--rows", args.rows)
     if args.steps < 2:
         raise ConfigError(f"--steps must be an integer >= 2 (got {args.steps})")
     trainer = load_run(args.run, device=args.device)
-    out = _out_path(args.out, trainer, f"interp_{args.method}.png")
+    out = out_path(args.out, trainer, f"interp_{args.method}.png")
     samples = interpolation_rows(trainer, rows=args.rows, steps=args.steps, method=args.method, seed=args.seed,
                                  label=args.label)
     if _is_points(samples):
@@ -255,139 +210,4 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
         save_grid(_as_images(samples), out, nrow=args.steps)
     print(f"Wrote {args.rows} {args.method} paths of {args.steps} samples (step {trainer.step}) to {out}")
-    return 0
-
-
-# -- plot ----------------------------------------------------------------------------------
-
-
-def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """The records of a run's ``metrics.jsonl`` (``path`` is the run folder or the file).
-
-    A half-written last line (a run killed while logging) is skipped.
-
-    Raises:
-        DataNotFoundError: when there is no such file.
-        DataError: when a line other than the last is not a JSON object.
-    """
-    from ganforge.errors import DataNotFoundError
-
-    path = Path(path)
-    file = path / METRICS_FILE if path.is_dir() else path
-    if not file.is_file():
-        where = f"{path} is not a run folder holding {METRICS_FILE}" if path.exists() else f"{path} does not exist"
-        raise DataNotFoundError(f"No metrics to plot: {where}. Pass the folder a 'ganforge train --out' wrote.")
-    lines = file.read_text(encoding="utf-8").splitlines()
-    records = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            if i == len(lines) - 1:
-                break  # cut off by a crash
-            raise DataError(f"{file} line {i + 1} is not JSON: {line[:60]!r}") from None
-        if not isinstance(record, dict) or "step" not in record:
-            raise DataError(f"{file} line {i + 1} is not a metrics record with a 'step': {line[:60]!r}")
-        records.append(record)
-    if not records:
-        raise DataError(f"{file} holds no records yet; a run logs every log_every steps.")
-    return records
-
-
-def _pyplot_figure():
-    """matplotlib's Figure and Agg canvas (no pyplot, no display); a ConfigError naming the extra when missing."""
-    try:
-        import matplotlib  # noqa: F401  (the package itself first: its submodules may be cached)
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ConfigError("ganforge plot needs matplotlib: pip install 'ganforge[plot]'") from None
-    return Figure, FigureCanvasAgg
-
-
-def _numeric(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def plot_keys(records: list[dict[str, Any]], keys: list[str] | None = None) -> list[str]:
-    """The values plotted beside the losses: ``keys`` (checked), or every numeric logged value not in :data:`NOT_PLOTTED`."""
-    present: list[str] = []
-    for record in records:
-        present += [k for k, v in record.items() if k not in present and (_numeric(v) or v is None)]
-    if keys is None:
-        return [k for k in present if k not in NOT_PLOTTED]
-    unknown = [k for k in keys if k not in present]
-    if unknown:
-        raise ConfigError(f"--keys names values this run did not log: {', '.join(unknown)}. "
-                          f"Logged: {', '.join(k for k in present if k != 'step')}.")
-    return keys
-
-
-def group_keys(keys: list[str]) -> list[tuple[str, list[str]]]:
-    """Panels for ``keys``: keys sharing the part before their first ``_`` with another key share a panel.
-
-    ``grad_norm_gen`` and ``grad_norm_disc`` go together (titled ``grad_norm``); a
-    key alone keeps its own panel. Returns ``(title, keys)`` in first-seen order.
-    """
-    import os.path
-
-    heads: dict[str, list[str]] = {}
-    for key in keys:
-        heads.setdefault(key.split("_", 1)[0], []).append(key)
-    panels = []
-    for members in heads.values():
-        if len(members) == 1:
-            panels.append((members[0], members))
-        else:
-            title = os.path.commonprefix(members).rstrip("_") or members[0]
-            panels.append((title, members))
-    return panels
-
-
-def plot_metrics(records: list[dict[str, Any]], path: str | Path, keys: list[str] | None = None,
-                 title: str | None = None) -> list[str]:
-    """Draw the losses (top panel) and the other logged values in ``keys`` against the step; save a PNG.
-
-    Values are grouped into panels by :func:`group_keys`; every curve is
-    labelled. Non-finite values (written as null) leave gaps. Returns the
-    titles of the panels, ``"loss"`` first.
-
-    Raises:
-        ConfigError: when matplotlib is not installed (``pip install 'ganforge[plot]'``).
-    """
-    Figure, Canvas = _pyplot_figure()
-    panels = [("loss", ["g_loss", "d_loss"])] + group_keys(plot_keys(records, keys))
-    fig = Figure(figsize=(8, 1.2 + 2.4 * len(panels)), dpi=100, layout="constrained")
-    Canvas(fig)
-    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
-    names = {"g_loss": "generator loss", "d_loss": "discriminator loss"}
-    colours = ["tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple", "tab:brown", "tab:gray"]
-    style = {"marker": "." if len(records) < 40 else None, "linewidth": 1.4}
-    for ax, (panel, members) in zip(axes, panels):
-        for i, key in enumerate(members):
-            pts = [(r["step"], r[key]) for r in records if key in r]
-            values = [math.nan if v is None else float(v) for _, v in pts]
-            ax.plot([s for s, _ in pts], values, color=colours[i % len(colours)], label=names.get(key, key), **style)
-        ax.set_ylabel("loss (interval mean)" if panel == "loss" else panel)
-        ax.legend(loc="best", frameon=False, fontsize="small")
-        ax.grid(True, alpha=0.3)
-    axes[-1].set_xlabel("step")
-    if title:
-        fig.suptitle(title)
-    fig.savefig(Path(path))
-    return [panel for panel, _ in panels]
-
-
-def cmd_plot(args: argparse.Namespace) -> int:
-    """Run ``ganforge plot``; returns the exit status."""
-    _pyplot_figure()  # fail first when matplotlib is missing
-    records = read_metrics(args.run)
-    run = Path(args.run)
-    run_dir = run if run.is_dir() else run.parent
-    keys = None if args.keys is None else [k.strip() for k in args.keys.split(",") if k.strip()]
-    out = _out_path(args.out, run_dir, "curves.png")
-    panels = plot_metrics(records, out, keys=keys, title=f"{run_dir.name} ({records[-1]['step']} steps)")
-    print(f"Wrote {', '.join(panels)} curves over {len(records)} log records to {out}")
     return 0
