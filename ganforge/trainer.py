@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,12 @@ class Trainer:
     Args:
         config: A :class:`~ganforge.config.TrainConfig`, a mapping of its
             fields, or None for the defaults.
+        callbacks: Objects told about the run as it goes, for code that drives
+            the Trainer (a hyper-parameter search, a dashboard); not part of the
+            configuration. Each may define ``on_log(trainer, record)`` (every
+            ``log_every`` steps) and ``on_evaluate(trainer, record)`` (every
+            ``eval_every`` steps, with the ``eval_*`` values); a callback may call
+            :meth:`request_stop`.
         **settings: Fields of :class:`~ganforge.config.TrainConfig` that
             override ``config`` (``gen="mlp"``, ``tricks=["soft_labels"]``, ...).
 
@@ -68,7 +74,8 @@ class Trainer:
         history = Trainer(data="grid25", steps=500, tricks=["soft_labels"]).fit()
     """
 
-    def __init__(self, config: TrainConfig | Mapping[str, Any] | None = None, **settings: Any):
+    def __init__(self, config: TrainConfig | Mapping[str, Any] | None = None, *, callbacks: Sequence[Any] = (),
+                 **settings: Any):
         if config is None:
             config = TrainConfig()
         elif isinstance(config, Mapping):
@@ -89,6 +96,7 @@ class Trainer:
             check_options(registry.get(kind, name), options)
         if cfg.tensorboard:
             summary_writer_class()  # fail now if the extra is missing
+        self.callbacks = list(callbacks)
         self.step = 0
         self.history = History()
         self.run_dir: Path | None = None
@@ -111,7 +119,7 @@ class Trainer:
         return cls(TrainConfig.from_dict({**get_preset(name), **settings}))
 
     @classmethod
-    def resume(cls, run_dir_or_checkpoint: str | Path, **settings: Any) -> Trainer:
+    def resume(cls, run_dir_or_checkpoint: str | Path, *, callbacks: Sequence[Any] = (), **settings: Any) -> Trainer:
         """A Trainer that continues a saved run toward its total ``steps``.
 
         ``settings`` may change fields that do not alter the computation
@@ -120,7 +128,7 @@ class Trainer:
         path = ckpt.latest_checkpoint(run_dir_or_checkpoint)
         state = ckpt.load_checkpoint(path)
         config = TrainConfig.from_dict(state["config"])
-        trainer = cls(config, **settings)
+        trainer = cls(config, callbacks=callbacks, **settings)
         ckpt.check_resume_changes(config.to_dict(), trainer.config.to_dict(), path)
         trainer._resume_state = state
         trainer.run_dir = path.parent.parent if path.parent.name == ckpt.CHECKPOINT_DIR else path.parent
@@ -329,6 +337,7 @@ class Trainer:
         self.history.records.append(record)
         for writer in writers:
             writer.write(record)
+        self._notify("on_evaluate", record)
         metric, best = self._eval_metric, self.best
         self._say(f"Step {self.step}: {metric} = {record['eval_' + metric]:.4g} "
                   f"(best {best['value']:.4g} at step {best['step']}).")
@@ -365,7 +374,15 @@ class Trainer:
             if extra:
                 record.update(extra)
         self.history.records.append(record)
+        self._notify("on_log", record)
         return record
+
+    def _notify(self, event: str, record: dict[str, Any]) -> None:
+        """Call ``event(self, record)`` on every callback that defines it."""
+        for callback in self.callbacks:
+            method = getattr(callback, event, None)
+            if method is not None:
+                method(self, record)
 
     def _progress_line(self, record: dict[str, Any]) -> str:
         parts = [f"g={record['g_loss']:.3f}", f"d={record['d_loss']:.3f}"]

@@ -196,3 +196,23 @@ def test_bf16_autocast_on_the_cpu_runs_in_bf16_and_tracks_fp32(tiny, tmp_path):
     # bf16 keeps 8 bits of mantissa: the losses agree to about 1 %, not bit for bit.
     torch.testing.assert_close(torch.tensor(b_hist.g_loss), torch.tensor(f_hist.g_loss), rtol=0.03, atol=0.02)
     assert b_hist.g_loss != f_hist.g_loss
+
+
+def test_callbacks_see_every_log_and_evaluation_and_may_stop_the_run(tiny):
+    seen: list[tuple[str, int]] = []
+
+    class Recorder:
+        def on_log(self, trainer, record):
+            seen.append(("log", record["step"]))
+
+        def on_evaluate(self, trainer, record):
+            seen.append(("eval", record["step"]))
+            assert "eval_reverse_kl" in record
+            if record["step"] >= 20:
+                trainer.request_stop("enough")
+
+    trainer = Trainer(**{**tiny, "steps": 40, "eval_every": 10, "eval_samples": 200}, data="grid25",
+                      callbacks=[Recorder()])
+    trainer.fit()
+    assert seen == [("log", 10), ("eval", 10), ("log", 20), ("eval", 20)]
+    assert trainer.step == 20
