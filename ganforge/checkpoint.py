@@ -174,6 +174,12 @@ def check_resume_changes(saved: dict[str, Any], new: dict[str, Any], path: str |
     from ganforge.errors import ConfigError
 
     changed = sorted(k for k in new if k not in RESUME_CHANGEABLE and new.get(k) != saved.get(k))
+    # A changed plugin brings its own recorded options: name the choice, not both.
+    for choice, options in (("gen", "gen_options"), ("disc", "disc_options"), ("loss", "loss_options"),
+                            ("data", "data_options"), ("tricks", "trick_options"),
+                            ("regularizers", "regularizer_options")):
+        if choice in changed and options in changed:
+            changed.remove(options)
     if changed:
         detail = "; ".join(f"{k}: {saved.get(k)!r} -> {new.get(k)!r}" for k in changed)
         raise ConfigError(

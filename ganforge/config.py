@@ -91,6 +91,22 @@ def _bool(inst: Any, attr: attrs.Attribute, value: Any) -> None:
         raise ConfigError(f"{attr.name!r} must be true or false (got {value!r})")
 
 
+def _device(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{attr.name!r} must be a device such as 'auto', 'cpu', 'cuda' or 'cuda:1' (got {value!r})")
+
+
+def _opt_metric(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ConfigError(f"{attr.name!r} must be a metric name such as 'fid' or 'reverse_kl', or None "
+                          f"(got {value!r})")
+
+
+def _opt_unit_open(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1):
+        raise ConfigError(f"{attr.name!r} must be None or a number between 0 and 1, exclusive (got {value!r})")
+
+
 def _options(inst: Any, attr: attrs.Attribute, value: Any) -> None:
     if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
         raise ConfigError(f"{attr.name!r} must be a mapping of option names to values (got {value!r})")
@@ -99,32 +115,67 @@ def _options(inst: Any, attr: attrs.Attribute, value: Any) -> None:
 # -- converters ----------------------------------------------------------------
 
 
-def _to_tricks(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        value = [v for v in (s.strip() for s in value.split(",")) if v]
-    try:
-        out = tuple(value)
-    except TypeError:
-        raise ConfigError(f"'tricks' must be a list of trick names (got {value!r})") from None
-    for name in out:
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"'tricks' must be a list of trick names (got {value!r})")
-    if len(set(out)) != len(out):
-        dup = sorted({n for n in out if out.count(n) > 1})
-        raise ConfigError(f"'tricks' lists {', '.join(dup)} more than once (got {list(out)!r})")
-    return out
+def _names(field: str, kind: str):
+    """Converter to a tuple of plugin names (a comma-separated string is accepted), each listed once."""
+
+    def convert(value: Any) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = [v for v in (s.strip() for s in value.split(",")) if v]
+        try:
+            out = tuple(value)
+        except TypeError:
+            raise ConfigError(f"{field!r} must be a list of {kind} names (got {value!r})") from None
+        for name in out:
+            if not isinstance(name, str) or not name:
+                raise ConfigError(f"{field!r} must be a list of {kind} names (got {value!r})")
+        if len(set(out)) != len(out):
+            dup = sorted({n for n in out if out.count(n) > 1})
+            raise ConfigError(f"{field!r} lists {', '.join(dup)} more than once (got {list(out)!r})")
+        return out
+
+    return convert
+
+
+_to_tricks = _names("tricks", "trick")
+
+
+class FrozenDict(dict):
+    """A dict that cannot be changed after it is made, and can be hashed (values are frozen too).
+
+    :class:`TrainConfig` keeps its option mappings in these, so a frozen
+    configuration stays frozen all the way down: ``config.gen_options["x"] = 1``
+    raises ``TypeError`` instead of silently changing a run's recorded settings.
+    """
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("a TrainConfig is frozen: use config.evolve(...) to make a changed copy")
+
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = __ior__ = _refuse  # type: ignore[assignment]
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items(), key=lambda kv: str(kv[0]))))
+
+    def __reduce__(self) -> tuple[Any, ...]:  # copy, deepcopy and pickle rebuild it whole
+        return (FrozenDict, (dict(self),))
+
+
+def freeze(value: Any) -> Any:
+    """``value`` with every mapping made a :class:`FrozenDict` and every list a tuple, recursively."""
+    if isinstance(value, Mapping):
+        return FrozenDict({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    return value
 
 
 def _to_dict(value: Any) -> Any:
-    return dict(value) if isinstance(value, Mapping) else value
+    return freeze(value) if isinstance(value, Mapping) else value
 
 
 def _to_trick_options(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: dict(v) if isinstance(v, Mapping) else v for k, v in value.items()}
-    return value
+    return freeze(value) if isinstance(value, Mapping) else value
 
 
 def _to_path(value: Any) -> Any:
@@ -156,6 +207,17 @@ class OptimConfig:
         betas: Adam's (beta1, beta2), default (0.5, 0.999) as in DCGAN.
         momentum: SGD/RMSprop momentum, default 0.
         weight_decay: Default 0.
+        schedule: How the learning rate changes over the run: ``"constant"``
+            (default), ``"linear"`` (from ``lr`` down to ``final_lr`` at the last
+            step) or ``"cosine"`` (half a cosine from ``lr`` to ``final_lr``).
+        final_lr: The learning rate at the last step for ``"linear"`` and
+            ``"cosine"``, default 0.
+        warmup: Steps over which the learning rate first rises linearly from
+            0 to ``lr`` (the decay then runs over the remaining steps), default 0.
+
+    With a schedule or a warm-up the learning rate is a tensor on the training
+    device, set inside the step from the step count, so a CUDA-graphed step
+    follows it and a resumed run continues it exactly.
     """
 
     name: str = attrs.field(default="adam", validator=_one_of("adam", "adamw", "sgd", "rmsprop"))
@@ -163,6 +225,14 @@ class OptimConfig:
     betas: tuple[float, float] = attrs.field(default=(0.5, 0.999), converter=_to_pair, validator=_betas)
     momentum: float = attrs.field(default=0.0, validator=_nonneg_float)
     weight_decay: float = attrs.field(default=0.0, validator=_nonneg_float)
+    schedule: str = attrs.field(default="constant", validator=_one_of("constant", "linear", "cosine"))
+    final_lr: float = attrs.field(default=0.0, validator=_nonneg_float)
+    warmup: int = attrs.field(default=0, validator=_int(0))
+
+    @property
+    def scheduled(self) -> bool:
+        """True when the learning rate changes during the run (a schedule or a warm-up)."""
+        return self.schedule != "constant" or self.warmup > 0
 
 
 def _to_optim(value: Any) -> Any:
@@ -186,6 +256,9 @@ class TrainConfig:
         gen_options, disc_options, loss_options, data_options: Keyword options
             for the chosen plugin (e.g. ``{"norm": "instance"}``).
         trick_options: Per-trick options, ``{"soft_labels": {"real_range": (0.8, 1.0)}}``.
+        regularizers: Regularizer plugin names (penalties such as ``"r1"`` added
+            to a network's loss); a comma-separated string is accepted. Default none.
+        regularizer_options: Per-regularizer options, ``{"r1": {"gamma": 10.0}}``.
         data: Data set plugin name, default ``"mnist"``.
         data_root: Folder holding data files (default: ``$GANFORGE_DATA`` or ``./data``).
         split: ``"train"`` (default) or ``"test"``.
@@ -197,7 +270,17 @@ class TrainConfig:
         seed: Random seed, default 0. Same seed, same run on CPU.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
         out_dir: Run directory; default ``runs/<gen>-<data>-<N>``, a fresh one.
-        g_optim, d_optim: :class:`OptimConfig` for each network.
+        g_optim, d_optim: :class:`OptimConfig` for each network (learning
+            rates, schedules; different rates for G and D make the two
+            time-scale update rule, Heusel et al. 2017).
+        ema_decay: Keep an exponential moving average of the generator's
+            weights with this decay (e.g. 0.999; None: no average, the
+            default). Sampling, evaluation and ``best.pt`` then use the
+            averaged generator (``ema=False`` or ``--no-ema`` picks the raw one).
+        ema_start: Steps before the average starts; until then it copies the
+            generator, default 0.
+        ema_warmup: Steps after ``ema_start`` over which the decay rises
+            linearly from 0 to ``ema_decay``, default 0 (full decay at once).
         precision: ``"fp32"`` (default), ``"bf16"`` or ``"fp16"`` (autocast; fp16 adds a GradScaler).
         cuda_graphs: ``"auto"`` (capture the step on CUDA when possible), ``"on"``, ``"off"``.
         compile: Wrap the models in ``torch.compile``, default False.
@@ -244,6 +327,10 @@ class TrainConfig:
     trick_options: dict[str, dict[str, Any]] = attrs.field(
         factory=dict, converter=_to_trick_options, validator=_options
     )
+    regularizers: tuple[str, ...] = attrs.field(default=(), converter=_names("regularizers", "regularizer"))
+    regularizer_options: dict[str, dict[str, Any]] = attrs.field(
+        factory=dict, converter=_to_trick_options, validator=_options
+    )
     data: str = attrs.field(default="mnist", validator=_name)
     data_root: str | None = attrs.field(default=None, converter=_to_path, validator=_opt_str)
     split: str = attrs.field(default="train", validator=_one_of("train", "test"))
@@ -254,10 +341,13 @@ class TrainConfig:
     batch_size: int = attrs.field(default=64, validator=_int(1))
     latent_dim: int = attrs.field(default=100, validator=_int(1))
     seed: int = attrs.field(default=0, validator=_int(0, 2**63 - 1))  # torch seeds are 64-bit
-    device: str = attrs.field(default="auto", validator=_name)
+    device: str = attrs.field(default="auto", validator=_device)
     out_dir: str | None = attrs.field(default=None, converter=_to_path, validator=_opt_str)
     g_optim: OptimConfig = attrs.field(factory=OptimConfig, converter=_to_optim)
     d_optim: OptimConfig = attrs.field(factory=OptimConfig, converter=_to_optim)
+    ema_decay: float | None = attrs.field(default=None, validator=_opt_unit_open)
+    ema_start: int = attrs.field(default=0, validator=_int(0))
+    ema_warmup: int = attrs.field(default=0, validator=_int(0))
     precision: str = attrs.field(default="fp32", validator=_one_of("fp32", "bf16", "fp16"))
     cuda_graphs: str = attrs.field(default="auto", validator=_one_of("auto", "on", "off"))
     compile: bool = attrs.field(default=False, validator=_bool)
@@ -272,7 +362,7 @@ class TrainConfig:
     progress: bool = attrs.field(default=True, validator=_bool)
     tensorboard: bool = attrs.field(default=False, validator=_bool)
     eval_every: int = attrs.field(default=0, validator=_int(0))
-    eval_metric: str | None = attrs.field(default=None, validator=_opt_str)
+    eval_metric: str | None = attrs.field(default=None, validator=_opt_metric)
     eval_samples: int | None = attrs.field(default=None, validator=attrs.validators.optional(_int(2)))
     overwrite: bool = attrs.field(default=False, validator=_bool)
     strategy: str = attrs.field(default="auto", validator=_one_of("auto", "ddp", "none"))
@@ -281,14 +371,11 @@ class TrainConfig:
 
     @trick_options.validator
     def _check_trick_options(self, attr: attrs.Attribute, value: dict[str, Any]) -> None:
-        for name, opts in value.items():
-            if not isinstance(opts, Mapping):
-                raise ConfigError(f"'trick_options' for {name!r} must be a mapping (got {opts!r})")
-            if name not in self.tricks:
-                raise ConfigError(
-                    f"'trick_options' sets options for {name!r}, which is not among the enabled tricks "
-                    f"{list(self.tricks)}; add it to 'tricks'."
-                )
+        _check_named_options(attr.name, value, self.tricks, "tricks")
+
+    @regularizer_options.validator
+    def _check_regularizer_options(self, attr: attrs.Attribute, value: dict[str, Any]) -> None:
+        _check_named_options(attr.name, value, self.regularizers, "regularizers")
 
     # -- construction and serialisation ----------------------------------------
 
@@ -315,6 +402,17 @@ class TrainConfig:
         """Write the resolved configuration as JSON (atomically: a crash never leaves a torn file)."""
         text = json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
         atomic_write(path, lambda f: f.write(text), binary=False)
+
+
+def _check_named_options(field: str, value: Mapping[str, Any], enabled: tuple[str, ...], kinds: str) -> None:
+    for name, opts in value.items():
+        if not isinstance(opts, Mapping):
+            raise ConfigError(f"{field!r} for {name!r} must be a mapping (got {opts!r})")
+        if name not in enabled:
+            raise ConfigError(
+                f"{field!r} sets options for {name!r}, which is not among the enabled {kinds} "
+                f"{list(enabled)}; add it to {kinds!r}."
+            )
 
 
 def load_toml(path: str | os.PathLike) -> dict[str, Any]:

@@ -30,13 +30,6 @@ from ganforge.errors import ConfigError, DistributedError, GanforgeError, Incomp
 
 STRATEGIES = ("auto", "ddp", "none")
 
-#: Tricks that cannot run under DDP, with the reason.
-UNSAFE_TRICKS: dict[str, str] = {
-    "loss_balancing": "it decides from each rank's own loss whether to run extra D updates, so ranks would "
-    "run different numbers of synchronised updates and wait on each other forever",
-}
-
-
 #: DDP's switch for "do not broadcast buffers before every forward pass": ``forward_sync_buffers``
 #: in recent PyTorch (which deprecates ``broadcast_buffers``), ``broadcast_buffers`` before it.
 NO_FORWARD_BUFFER_SYNC: dict[str, bool] = (

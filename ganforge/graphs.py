@@ -10,6 +10,8 @@ optimizers built with ``capturable=True``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -20,48 +22,58 @@ from ganforge.step import Batch, GANStep
 WARMUP_STEPS = 3
 
 
-class GraphedStep:
-    """Runs ``step`` eagerly for :data:`WARMUP_STEPS` calls, then captures it and replays the graph."""
+class _Captured:
+    """One captured variant of the step: its graph, static inputs and output."""
 
-    def __init__(self, step: GANStep):
-        self.step = step
+    def __init__(self) -> None:
         self.calls = 0
         self.graph: torch.cuda.CUDAGraph | None = None
         self.static_in: list[tuple[Tensor, Tensor | None]] = []
         self.static_out: Tensor | None = None
+
+
+class GraphedStep:
+    """Runs ``step`` eagerly for :data:`WARMUP_STEPS` calls, then captures it and replays the graph.
+
+    A step's shape of work can vary: the number of discriminator updates
+    (``d_steps_at`` of a trick) and the lazy regularizers due. Each variant
+    gets its own graph, warmed up and captured the first times it runs.
+    """
+
+    def __init__(self, step: GANStep):
+        self.step = step
+        self.variants: dict[tuple[int, tuple[int, ...]], _Captured] = {}
         # Streams belong to a device: make them on the step's own (the current device may be another).
         self.device = step.device
         self.side_stream = torch.cuda.Stream(device=self.device)
 
-    def _copy_in(self, batches: list[Batch]) -> None:
-        for (sx, sy), (x, y) in zip(self.static_in, batches):
-            sx.copy_(x, non_blocking=True)
-            if sy is not None:
-                sy.copy_(y, non_blocking=True)
-
-    def __call__(self, batches: list[Batch]) -> Tensor:
+    def __call__(self, batches: list[Batch], lazy: Sequence[int] = ()) -> Tensor:
         with torch.cuda.device(self.device):
-            return self._call(batches)
+            return self._call(batches, tuple(lazy))
 
-    def _call(self, batches: list[Batch]) -> Tensor:
-        if self.graph is not None:
-            self._copy_in(batches)
-            self.graph.replay()
-            return self.static_out
-        self.calls += 1
-        if self.calls <= WARMUP_STEPS:
+    def _call(self, batches: list[Batch], lazy: tuple[int, ...]) -> Tensor:
+        v = self.variants.setdefault((len(batches), lazy), _Captured())
+        if v.graph is not None:
+            for (sx, sy), (x, y) in zip(v.static_in, batches):
+                sx.copy_(x, non_blocking=True)
+                if sy is not None:
+                    sy.copy_(y, non_blocking=True)
+            v.graph.replay()
+            return v.static_out
+        v.calls += 1
+        if v.calls <= WARMUP_STEPS:
             self.side_stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(self.side_stream):
-                out = self.step(batches)
+                out = self.step(batches, lazy)
             torch.cuda.current_stream().wait_stream(self.side_stream)
             return out
-        self.static_in = [(x.clone(), None if y is None else y.clone()) for x, y in batches]
+        v.static_in = [(x.clone(), None if y is None else y.clone()) for x, y in batches]
         self.step.opt_g.zero_grad(set_to_none=True)
         self.step.opt_d.zero_grad(set_to_none=True)
         graph = torch.cuda.CUDAGraph()
         # thread_local: work in other threads (a DataLoader pinning the next batch) may go on during capture.
         with torch.cuda.graph(graph, stream=self.side_stream, capture_error_mode="thread_local"):
-            self.static_out = self.step(self.static_in)
-        self.graph = graph
+            v.static_out = self.step(v.static_in, lazy)
+        v.graph = graph
         graph.replay()  # capture records the work without running it
-        return self.static_out
+        return v.static_out

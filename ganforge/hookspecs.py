@@ -89,6 +89,23 @@ def ganforge_register_losses():
 
 
 @hookspec
+def ganforge_register_regularizers():
+    """Return a list of :class:`~ganforge.interfaces.Regularizer` subclasses.
+
+    Same rules as :func:`ganforge_register_generators`. A regularizer adds a
+    penalty that needs the discriminator and the batches (a gradient penalty,
+    a consistency term) to one network's loss; users enable it by name
+    (``regularizers=["r1"]``, ``--regularizers r1``) with any loss.
+
+    Example::
+
+        @ganforge.hookimpl
+        def ganforge_register_regularizers():
+            return [GradientPenalty]
+    """
+
+
+@hookspec
 def ganforge_register_tricks():
     """Return a list of :class:`~ganforge.interfaces.Trick` subclasses.
 

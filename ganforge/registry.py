@@ -17,7 +17,6 @@ import difflib
 import fnmatch
 import importlib
 import importlib.metadata
-import inspect
 import os
 import threading
 from collections.abc import Iterable
@@ -36,6 +35,7 @@ from ganforge.errors import (
     UnknownPluginError,
 )
 from ganforge.interfaces import PLUGIN_KINDS
+from ganforge.options import accepted_options, check_option_names
 
 ENTRY_POINT_GROUP = "ganforge"
 DISABLE_AUTOLOAD_ENV = "GANFORGE_DISABLE_PLUGIN_AUTOLOAD"
@@ -45,6 +45,7 @@ ALLOW_LIST_ENV = "GANFORGE_PLUGINS"
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "ganforge.models",
     "ganforge.losses",
+    "ganforge.regularizers",
     "ganforge.tricks",
     "ganforge.data",
 )
@@ -54,6 +55,7 @@ KIND_HOOKS: dict[str, str] = {
     "generator": "ganforge_register_generators",
     "discriminator": "ganforge_register_discriminators",
     "loss": "ganforge_register_losses",
+    "regularizer": "ganforge_register_regularizers",
     "trick": "ganforge_register_tricks",
     "dataset": "ganforge_register_datasets",
 }
@@ -261,35 +263,13 @@ class Registry:
 
 
 def plugin_options(cls: type) -> dict[str, Any] | None:
-    """The keyword options ``cls`` accepts with their defaults (None: accepts any)."""
-    sig = inspect.signature(cls.__init__)
-    out: dict[str, Any] = {}
-    for i, (pname, p) in enumerate(sig.parameters.items()):
-        if i == 0:  # self
-            continue
-        if p.kind is inspect.Parameter.VAR_KEYWORD:
-            if cls.__init__ in {base.__init__ for base in PLUGIN_KINDS.values()}:
-                continue  # the interface's own **options: the plugin takes none
-            return None
-        if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
-            if p.default is not inspect.Parameter.empty:
-                out[pname] = p.default
-    return out
+    """The keyword options ``cls`` accepts with their defaults (None: accepts any); see :mod:`ganforge.options`."""
+    return accepted_options(cls)
 
 
 def check_options(info: PluginInfo, options: dict[str, Any]) -> None:
     """Raise :class:`ConfigError` for options ``info``'s class does not accept."""
-    accepted = plugin_options(info.cls)
-    if accepted is None:
-        return
-    for key in options:
-        if key not in accepted:
-            msg = f"Unknown option {key!r} for {info.kind} '{info.name}'."
-            close = difflib.get_close_matches(key, list(accepted), n=1)
-            if close:
-                msg += f" Did you mean {close[0]!r}?"
-            msg += f" Accepted options: {', '.join(sorted(accepted)) if accepted else '(none)'}."
-            raise ConfigError(msg)
+    check_option_names(info.cls, options)
 
 
 def _check_kind(kind: str) -> str:

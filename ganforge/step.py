@@ -2,30 +2,35 @@
 
 The step is written so it can be captured whole in a CUDA graph: it only
 launches device work (no ``.item()``, no host randomness), generates the
-fake batch once and reuses it (detached) for the discriminator, and returns
-both losses as one device tensor that the Trainer reads only every
+fake batch once and reuses it (detached) for the discriminator, keeps its
+step count, learning-rate schedules and generator EMA in device tensors, and
+returns both losses as one device tensor that the Trainer reads only every
 ``log_every`` steps. Tricks act at the events of
 :class:`~ganforge.interfaces.Trick`; only tricks that override an event are
-called for it, in the order the user listed them.
+called for it, in the order the user listed them. Losses and regularizers
+receive a :class:`~ganforge.interfaces.LossContext`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import nullcontext
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from ganforge.interfaces import Discriminator, Generator, Loss, StepBatch, Trick
+from ganforge.ema import GeneratorEMA
+from ganforge.interfaces import Discriminator, Generator, Loss, LossContext, Regularizer, Trick
+from ganforge.schedules import LRSchedule
 
 Batch = tuple[Tensor, "Tensor | None"]
 
 
-def overriding(tricks: list[Trick], event: str) -> list[Any]:
-    """Bound ``event`` methods of the tricks that override it, in order."""
-    base = getattr(Trick, event)
-    return [getattr(t, event) for t in tricks if getattr(type(t), event) is not base]
+def overriding(plugins: Sequence[Any], event: str, base: type = Trick) -> list[Any]:
+    """Bound ``event`` methods of the plugins that override ``base``'s, in order."""
+    default = getattr(base, event)
+    return [getattr(p, event) for p in plugins if getattr(type(p), event) is not default]
 
 
 def unwrap(module: nn.Module) -> nn.Module:
@@ -35,7 +40,7 @@ def unwrap(module: nn.Module) -> nn.Module:
 
 
 class GANStep:
-    """Callable training step over a list of ``d_steps`` real batches.
+    """Callable training step over a list of real batches (one per discriminator update).
 
     Args:
         gen, disc: The models (possibly DDP- or compile-wrapped).
@@ -57,6 +62,9 @@ class GANStep:
             (``batch_size * world_size``) from an RNG seeded alike on every rank,
             and each rank keeps its own slice, so N processes draw exactly what
             one process would.
+        regularizers: Enabled regularizers, in the configured order.
+        ema: The generator's weight average, updated after each G update, or None.
+        schedules: Learning-rate schedules applied at the start of every step.
     """
 
     def __init__(
@@ -78,6 +86,9 @@ class GANStep:
         skip_nonfinite: bool = False,
         rank: int = 0,
         world_size: int = 1,
+        regularizers: Sequence[Regularizer] = (),
+        ema: GeneratorEMA | None = None,
+        schedules: Sequence[LRSchedule] = (),
     ):
         self.gen, self.disc, self.loss = gen, disc, loss
         self.opt_g, self.opt_d = opt_g, opt_d
@@ -89,13 +100,20 @@ class GANStep:
         self.grad_clip = grad_clip
         self.skip_nonfinite = skip_nonfinite
         self.rank, self.world_size = rank, world_size
+        self.regularizers = list(regularizers)
+        self.ema = ema
+        self.schedules = list(schedules)
         #: Steps skipped for a non-finite loss (only counted with skip_nonfinite).
         self.skipped = 0
+        #: Steps done, on the device (schedules and lazy terms read it there); the Trainer sets it on resume.
+        self.step_count = torch.zeros((), dtype=torch.int64, device=device)
         self.g_params = [p for g in opt_g.param_groups for p in g["params"]]
         self.d_params = [p for g in opt_d.param_groups for p in g["params"]]
         # In the generator's phase D runs unwrapped: its gradients are not wanted
         # (backward(inputs=...) skips them) and DDP must not wait for them.
         self.disc_for_g = disc.module if isinstance(disc, nn.parallel.DistributedDataParallel) else disc
+        self.gen_module, self.disc_module = unwrap(gen), unwrap(disc)
+        #: Discriminator updates per step unless a trick's ``d_steps_at`` says otherwise.
         self.d_steps = max([t.d_steps for t in tricks if t.d_steps] or [1])
         self.mixed_batches = any(t.mixed_batches for t in tricks)
         self.ones = torch.ones(batch_size, device=device)
@@ -106,13 +124,20 @@ class GANStep:
             dtype = torch.bfloat16 if precision == "bf16" else torch.float16
             # No cast cache: a cached cast made during CUDA-graph capture would go stale on replay.
             self.autocast = lambda: torch.autocast(device.type, dtype=dtype, cache_enabled=False)
+        self._real_batch = overriding(tricks, "real_batch")
         self._latent = overriding(tricks, "latent")
         self._disc_input = overriding(tricks, "disc_input")
         self._fakes_for_disc = overriding(tricks, "fakes_for_disc")
         self._targets = overriding(tricks, "targets")
         self._generator_loss = overriding(tricks, "generator_loss")
         self._extra_loss = overriding(tricks, "extra_loss")
+        self._observe = overriding(tricks, "observe")
         self._after_backward = overriding(tricks, "after_backward")
+        self._after_optimizer_step = overriding(tricks, "after_optimizer_step")
+        self._penalties = {net: [r for r in self.regularizers if r.net == net and r.every == 1]
+                           for net in ("gen", "disc")}
+        #: Regularizers applied lazily (``every`` > 1), in a separate update after every k-th step.
+        self.lazy = [r for r in self.regularizers if r.every > 1]
 
     # -- pieces shared with sampling -----------------------------------------
 
@@ -129,6 +154,12 @@ class GANStep:
             return None
         return torch.randint(0, self.num_classes, (n,), device=self.device)
 
+    def real_batch(self, x: Tensor) -> Tensor:
+        """A real batch as the models see it: the tricks' ``real_batch`` transforms applied."""
+        for transform in self._real_batch:
+            x = transform(x)
+        return x
+
     def _shard(self, x: Tensor | None, n: int) -> Tensor | None:
         """This rank's ``n`` rows of a global draw (``x`` itself in a single process)."""
         if x is None or self.world_size == 1:
@@ -144,6 +175,14 @@ class GANStep:
     def _disc(self, disc: nn.Module, x: Tensor, labels: Tensor | None, real: bool) -> Tensor:
         return disc(self._prep(x, real), labels).float()
 
+    def _discriminate(self, disc: nn.Module):
+        """The ``discriminate(x, labels, real)`` callable of a :class:`LossContext`."""
+
+        def discriminate(x: Tensor, labels: Tensor | None = None, real: bool = True) -> Tensor:
+            return self._disc(disc, x, labels, real)
+
+        return discriminate
+
     def _finite_everywhere(self, loss: Tensor) -> bool:
         """True when ``loss`` is finite on every rank (a host sync; one tiny all_reduce under DDP).
 
@@ -155,7 +194,18 @@ class GANStep:
             torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
         return bool(finite.item())
 
-    def _backward(self, loss: Tensor, params: list[Tensor], opt: torch.optim.Optimizer, net: str, module: nn.Module) -> None:
+    @staticmethod
+    def _zero_grad(params: list[Tensor]) -> None:
+        # What Optimizer.zero_grad(set_to_none=True) does, written out: it also traces in torch.compile.
+        for p in params:
+            p.grad = None
+
+    def optimizer_step(self, opt: torch.optim.Optimizer) -> None:
+        """One optimizer step (a method of its own so tests can trace the step with a functional optimizer)."""
+        opt.step()
+
+    def _backward(self, loss: Tensor, params: list[Tensor], opt: torch.optim.Optimizer, net: str,
+                  module: nn.Module) -> None:
         if self.skip_nonfinite and not self._finite_everywhere(loss):
             self.skipped += 1
             return
@@ -176,36 +226,55 @@ class GANStep:
             self.scaler.step(opt)
             self.scaler.update()
         else:
-            opt.step()
+            self.optimizer_step(opt)
+        model = self.gen_module if net == "gen" else self.disc_module
+        for hook in self._after_optimizer_step:
+            hook(net, model)
+        if net == "gen" and self.ema is not None:
+            self.ema.update()
 
-    def _extra(self, net: str, batch: StepBatch, total: Tensor) -> Tensor:
+    def _add_terms(self, net: str, ctx: LossContext, total: Tensor) -> Tensor:
+        """``total`` plus the regularizers' penalties and the tricks' extra terms for ``net``; then ``observe``."""
+        for reg in self._penalties[net]:
+            total = total + reg.penalty(ctx)
         for extra in self._extra_loss:
-            term = extra(net, batch)
+            term = extra(net, ctx)
             if term is not None:
                 total = total + term
+        for observe in self._observe:
+            observe(ctx)
         return total
 
-    # -- the two updates -------------------------------------------------------
+    def _targets_for(self, n: int) -> tuple[Tensor, Tensor]:
+        # Fresh tensors every update: a trick editing its targets in place cannot reach later updates.
+        return self.ones[:n].clone(), self.zeros[:n].clone()
+
+    # -- the updates -------------------------------------------------------------
 
     def generator_update(self, real: Tensor, real_labels: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None]:
         """Update G once; return its loss and the (detached) fakes with their labels."""
         n = real.shape[0]
-        self.opt_g.zero_grad(set_to_none=True)
+        self._zero_grad(self.g_params)
         with self.autocast():
             z = self._shard(self.sample_latent(n * self.world_size), n)
             fake_labels = self._shard(self.sample_labels(n * self.world_size), n)
             fake = self.gen(z, fake_labels)
             logits = self._disc(self.disc_for_g, fake, fake_labels, real=False)
-            ones, zeros = self.ones[:n], self.zeros[:n]
+            real_logits = None
+            if self.loss.needs_real_logits_in_g:
+                with torch.no_grad():  # D's view of the reals: no gradient reaches G through it
+                    real_logits = self._disc(self.disc_for_g, real, real_labels, real=True)
+            ones, zeros = self._targets_for(logits.shape[0])  # one per logit (a pack of samples gets one)
+            ctx = LossContext(real, real_labels, fake, fake_labels, real_logits, logits, ones, zeros, phase="gen",
+                              discriminate=self._discriminate(self.disc_for_g), step=self.step_count)
             g_loss = None
             for replace in self._generator_loss:
                 g_loss = replace(self.loss, logits, ones, zeros)
                 if g_loss is not None:
                     break
             if g_loss is None:
-                g_loss = self.loss.g_loss(logits, ones, zeros)
-            if self._extra_loss:
-                g_loss = self._extra("gen", StepBatch(real, real_labels, fake, fake_labels, None, logits), g_loss)
+                g_loss = self.loss.generator_loss(ctx)
+            g_loss = self._add_terms("gen", ctx, g_loss)
         self._backward(g_loss, self.g_params, self.opt_g, "gen", self.gen)
         return g_loss.detach(), fake.detach(), fake_labels
 
@@ -215,7 +284,7 @@ class GANStep:
         """Update D once on a real and a fake batch; return its loss."""
         for choose in self._fakes_for_disc:
             fake, fake_labels = choose(fake, fake_labels)
-        self.opt_d.zero_grad(set_to_none=True)
+        self._zero_grad(self.d_params)
         with self.autocast():
             if self.mixed_batches:
                 x = torch.cat([self._prep(real, True), self._prep(fake, False)])
@@ -225,31 +294,67 @@ class GANStep:
             else:
                 real_logits = self._disc(self.disc, real, real_labels, real=True)
                 fake_logits = self._disc(self.disc, fake, fake_labels, real=False)
-            real_t, fake_t = self.ones[: real.shape[0]], self.zeros[: fake.shape[0]]
+            real_t, _ = self._targets_for(real_logits.shape[0])
+            _, fake_t = self._targets_for(fake_logits.shape[0])
             for targets in self._targets:
                 real_t, fake_t = targets(real_t, fake_t)
-            d_loss = self.loss.d_loss(real_logits, fake_logits, real_t, fake_t)
-            if self._extra_loss:
-                batch = StepBatch(real, real_labels, fake, fake_labels, real_logits, fake_logits)
-                d_loss = self._extra("disc", batch, d_loss)
+            ctx = LossContext(real, real_labels, fake, fake_labels, real_logits, fake_logits, real_t, fake_t,
+                              phase="disc", discriminate=self._discriminate(self.disc), step=self.step_count)
+            d_loss = self._add_terms("disc", ctx, self.loss.discriminator_loss(ctx))
         self._backward(d_loss, self.d_params, self.opt_d, "disc", self.disc)
         return d_loss.detach()
 
-    def fresh_fakes(self, n: int) -> tuple[Tensor, Tensor | None]:
-        """A new detached fake batch (for discriminator updates after the first)."""
-        with torch.no_grad(), self.autocast():
+    def regularization_update(self, reg: Regularizer, real: Tensor, real_labels: Tensor | None) -> Tensor:
+        """One lazy-regularization update (Karras et al. 2020): ``every * penalty`` alone, for ``reg.net``.
+
+        The penalty's context holds ``real`` and fresh fakes (attached to G's
+        graph for a generator penalty, detached otherwise), no logits: the
+        penalty runs D itself through ``ctx.discriminate``.
+        """
+        gen_net = reg.net == "gen"
+        fake, fake_labels = self._draw_fakes(real.shape[0], grad=gen_net)
+        params, opt = (self.g_params, self.opt_g) if gen_net else (self.d_params, self.opt_d)
+        self._zero_grad(params)
+        with self.autocast():
+            ones, zeros = self._targets_for(real.shape[0])
+            disc = self.disc_for_g if gen_net else self.disc
+            ctx = LossContext(real, real_labels, fake, fake_labels, None, None, ones, zeros, phase=reg.net,
+                              discriminate=self._discriminate(disc), step=self.step_count)
+            term = reg.penalty(ctx) * reg.every
+        self._backward(term, params, opt, reg.net, self.gen if gen_net else self.disc)
+        return term.detach()
+
+    def _draw_fakes(self, n: int, grad: bool) -> tuple[Tensor, Tensor | None]:
+        with torch.set_grad_enabled(grad), self.autocast():
             labels = self._shard(self.sample_labels(n * self.world_size), n)
             return self.gen(self._shard(self.sample_latent(n * self.world_size), n), labels), labels
 
-    def __call__(self, batches: list[Batch]) -> Tensor:
-        """Run one step over ``d_steps`` real batches; return ``[g_loss, d_loss]`` on the device.
+    def fresh_fakes(self, n: int) -> tuple[Tensor, Tensor | None]:
+        """A new detached fake batch (for discriminator updates after the first)."""
+        return self._draw_fakes(n, grad=False)
 
-        ``d_loss`` is the mean over the discriminator updates.
+    def __call__(self, batches: list[Batch], lazy: Sequence[int] = ()) -> Tensor:
+        """Run one step; return ``[g_loss, d_loss]`` on the device.
+
+        Args:
+            batches: One real batch per discriminator update (their count is
+                this step's ``d_steps``); the generator update uses the first.
+            lazy: Indices into :attr:`lazy` of the regularizers due after this
+                step (the Trainer decides from the step number).
+
+        ``d_loss`` is the mean over the discriminator updates (lazy
+        regularization updates are not part of it).
         """
-        real, real_labels = batches[0]
+        for schedule in self.schedules:
+            schedule.apply(self.step_count)
+        reals = [(self.real_batch(x), y) for x, y in batches]
+        real, real_labels = reals[0]
         g_loss, fake, fake_labels = self.generator_update(real, real_labels)
         d_total = self.discriminator_update(real, real_labels, fake, fake_labels)
-        for real, real_labels in batches[1:]:
-            fake, fake_labels = self.fresh_fakes(real.shape[0])
-            d_total = d_total + self.discriminator_update(real, real_labels, fake, fake_labels)
-        return torch.stack([g_loss.float(), d_total.float() / len(batches)])
+        for real_i, labels_i in reals[1:]:
+            fake, fake_labels = self.fresh_fakes(real_i.shape[0])
+            d_total = d_total + self.discriminator_update(real_i, labels_i, fake, fake_labels)
+        for i in lazy:
+            self.regularization_update(self.lazy[i], real, real_labels)
+        self.step_count.add_(1)
+        return torch.stack([g_loss.float(), d_total.float() / len(reals)])

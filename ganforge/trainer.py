@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,26 +21,41 @@ from tqdm.auto import tqdm
 
 import ganforge
 from ganforge import checkpoint as ckpt
-from ganforge.compat import check_tricks, graph_path
+from ganforge.compat import check_plugins, graph_path
 from ganforge.config import TrainConfig
-from ganforge.data.loader import describe_placement, make_batches
+from ganforge.data.loader import describe_placement, make_batches, to_model_space
 from ganforge.data.resize import ResizedDataset
 from ganforge.device import resolve_device
 from ganforge.distributed import DistContext, wants_ddp
 from ganforge.errors import ConfigError, IncompatibleError
+from ganforge.context import TrickContext
+from ganforge.ema import GeneratorEMA
 from ganforge.evaluation import evaluate_and_track, resolve_eval_metric
 from ganforge.graphs import GraphedStep
 from ganforge.health import check_losses, check_parameters
 from ganforge.history import History, MetricsWriter
-from ganforge.interfaces import Discriminator, Generator, ModelSpec, Trick
+from ganforge.interfaces import Discriminator, Generator, ModelSpec, Regularizer, Trick
 from ganforge.optim import build_optimizer, load_optimizer_state
-from ganforge.registry import check_options, get_registry
+from ganforge.options import changed_defaults, plugin_defaults, resolve_config
+from ganforge.registry import get_registry
+from ganforge.sampling import latents, sampling_generator
+from ganforge.schedules import LRSchedule
 from ganforge.rundir import CONFIG_FILE, METRICS_FILE, SAMPLES_DIR, default_run_dir, prepare_run_dir
 from ganforge.seeding import get_rng_state, seed_everything, set_rng_state
 from ganforge.signals import catch_stop_signals
 from ganforge.step import GANStep, overriding, unwrap
 from ganforge.tensorboard import TensorBoardWriter, summary_writer_class
 from ganforge.viz import save_grid, save_scatter
+
+
+def _grad_scaler(precision: str, device: torch.device) -> Any:
+    """A GradScaler for fp16 (float16 gradients underflow without loss scaling), else None."""
+    if precision != "fp16":
+        return None
+    if device.type not in ("cuda", "cpu"):
+        raise IncompatibleError(f"precision='fp16' needs a gradient scaler, which PyTorch offers on CUDA and the "
+                                f"CPU, not on {device.type}; use precision='bf16' or 'fp32' there.")
+    return torch.amp.GradScaler(device.type)
 
 
 class Trainer:
@@ -82,18 +98,10 @@ class Trainer:
             config = TrainConfig.from_dict(config)
         elif not isinstance(config, TrainConfig):
             raise ConfigError(f"config must be a TrainConfig or a mapping (got {type(config).__name__})")
-        self.config: TrainConfig = config.evolve(**settings) if settings else config
-        registry = get_registry()
+        config = config.evolve(**settings) if settings else config
+        # Fail now, not after loading data, on any unknown name or option; record every option's value.
+        self.config: TrainConfig = resolve_config(config)
         cfg = self.config
-        # Fail now, not after loading data, on any unknown name or option.
-        chosen = [
-            ("generator", cfg.gen, cfg.gen_options),
-            ("discriminator", cfg.disc, cfg.disc_options),
-            ("loss", cfg.loss, cfg.loss_options),
-            ("dataset", cfg.data, cfg.data_options),
-        ] + [("trick", name, cfg.trick_options.get(name, {})) for name in cfg.tricks]
-        for kind, name, options in chosen:
-            check_options(registry.get(kind, name), options)
         if cfg.tensorboard:
             summary_writer_class()  # fail now if the extra is missing
         self.callbacks = list(callbacks)
@@ -102,6 +110,10 @@ class Trainer:
         self.run_dir: Path | None = None
         self.gen: Generator | None = None
         self.disc: Discriminator | None = None
+        #: The generator's weight average (``ema_decay``), or None.
+        self.ema: GeneratorEMA | None = None
+        #: What host-side trick events receive.
+        self.context = TrickContext(self)
         self._built = False
         self._resume_state: dict[str, Any] | None = None
         self._stop_reason: str | None = None
@@ -129,7 +141,9 @@ class Trainer:
         state = ckpt.load_checkpoint(path)
         config = TrainConfig.from_dict(state["config"])
         trainer = cls(config, callbacks=callbacks, **settings)
-        ckpt.check_resume_changes(config.to_dict(), trainer.config.to_dict(), path)
+        ckpt.check_resume_changes(resolve_config(config).to_dict(), trainer.config.to_dict(), path)
+        for note in changed_defaults(state.get("plugin_defaults") or {}, plugin_defaults(trainer.config), config):
+            warnings.warn(note, stacklevel=2)
         trainer._resume_state = state
         trainer.run_dir = path.parent.parent if path.parent.name == ckpt.CHECKPOINT_DIR else path.parent
         return trainer
@@ -162,7 +176,11 @@ class Trainer:
         self.tricks: list[Trick] = [
             registry.create("trick", name, **cfg.trick_options.get(name, {})) for name in cfg.tricks
         ]
-        check_tricks(self.tricks, self.dataset, cfg, self.dist.enabled)
+        self.loss = registry.create("loss", cfg.loss, **cfg.loss_options)
+        self.regularizers: list[Regularizer] = [
+            registry.create("regularizer", name, **cfg.regularizer_options.get(name, {})) for name in cfg.regularizers
+        ]
+        check_plugins(self.tricks, self.dataset, cfg, self.dist.enabled, self.loss, self.regularizers)
         num_classes = self.dataset.num_classes if cfg.conditional else None
         if cfg.conditional and num_classes is None:
             raise ConfigError(f"conditional=True needs a labelled data set; '{cfg.data}' has no labels.")
@@ -185,17 +203,20 @@ class Trainer:
             for model in (self.gen, self.disc):
                 if any(isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d) for m in model.modules()):
                     model.to(memory_format=torch.channels_last)  # tensor cores prefer NHWC
-        self.loss = registry.create("loss", cfg.loss, **cfg.loss_options)
+        if cfg.ema_decay is not None:
+            self.ema = GeneratorEMA(self.gen, cfg.ema_decay, cfg.ema_start, cfg.ema_warmup)
         self.batches = make_batches(self.dataset, cfg.batch_size, self.device, cfg.data_placement, seed=cfg.seed,
                                     rank=self.dist.rank, world_size=self.dist.world_size, workers=cfg.data_workers)
-        self.use_graphs, self._path_reason = graph_path(cfg, self.device, self.dist.enabled, self.tricks)
+        self.use_graphs, self._path_reason = graph_path(cfg, self.device, self.dist.enabled, self.tricks,
+                                                        [self.loss, *self.regularizers])
         g_optim, d_optim = cfg.g_optim, cfg.d_optim
         for trick in self.tricks:
             g_optim, d_optim = trick.adjust_optimizer("gen", g_optim), trick.adjust_optimizer("disc", d_optim)
         self.opt_g = build_optimizer(self.gen.parameters(), g_optim, self.device, capturable=self.use_graphs)
         self.opt_d = build_optimizer(self.disc.parameters(), d_optim, self.device, capturable=self.use_graphs)
-        fp16 = cfg.precision == "fp16" and self.device.type == "cuda"
-        self.scaler = torch.amp.GradScaler("cuda") if fp16 else None
+        self.schedules = [LRSchedule(opt, optim, cfg.steps, self.device)
+                          for opt, optim in ((self.opt_g, g_optim), (self.opt_d, d_optim)) if optim.scheduled]
+        self.scaler = _grad_scaler(cfg.precision, self.device)
         gen_run, disc_run = self.gen, self.disc
         if cfg.compile:
             gen_run, disc_run = torch.compile(self.gen), torch.compile(self.disc)
@@ -205,12 +226,14 @@ class Trainer:
             batch_size=local_batch, latent_dim=spec.latent_dim, num_classes=num_classes, device=self.device,
             precision=cfg.precision, scaler=self.scaler, grad_clip=cfg.grad_clip,
             skip_nonfinite=cfg.nan_policy == "skip", rank=self.dist.rank, world_size=self.dist.world_size,
+            regularizers=self.regularizers, ema=self.ema, schedules=self.schedules,
         )
         self._run_step = GraphedStep(self.step_fn) if self.use_graphs else self.step_fn
         self._before_step = overriding(self.tricks, "before_step")
         self._after_step = overriding(self.tricks, "after_step")
+        self._d_steps_at = overriding(self.tricks, "d_steps_at")
         for trick in self.tricks:
-            trick.setup(self)
+            trick.setup(self.context)
         # Fixed latents for sample grids, from their own generator: drawing them
         # must not move the training RNG (exact resume depends on it).
         fixed = torch.Generator().manual_seed(cfg.seed + 1)
@@ -221,6 +244,8 @@ class Trainer:
         if self._resume_state is not None:
             self.load_state_dict(self._resume_state)
             self._resume_state = None
+            for trick in overriding(self.tricks, "on_load"):
+                trick(self.context, self.step)
         return self
 
     def _grid_label_batch(self) -> Tensor | None:
@@ -320,11 +345,15 @@ class Trainer:
 
     def _one_step(self) -> Tensor:
         """The tricks' before_step hooks, one training step, the after_step hooks; the step's losses (device)."""
+        step, ctx = self.step, self.context
         for hook in self._before_step:
-            hook(self, self.step)
-        losses = self._run_step([self.batches.next() for _ in range(self.step_fn.d_steps)])
+            hook(ctx, step)
+        asked = [k for k in (at(step) for at in self._d_steps_at) if k]
+        d_steps = max(asked) if asked else self.step_fn.d_steps
+        lazy = tuple(i for i, reg in enumerate(self.step_fn.lazy) if (step + 1) % reg.every == 0)
+        losses = self._run_step([self.batches.next() for _ in range(d_steps)], lazy)
         for hook in self._after_step:
-            hook(self, self.step)
+            hook(ctx, step)
         return losses
 
     def _stopping(self) -> bool:
@@ -370,7 +399,7 @@ class Trainer:
         if self.step_fn.skipped:
             record["skipped_updates"] = self.step_fn.skipped
         for trick in self.tricks:
-            extra = trick.on_log(self, self.step, record)
+            extra = trick.on_log(self.context, self.step, record)
             if extra:
                 record.update(extra)
         self.history.records.append(record)
@@ -395,6 +424,7 @@ class Trainer:
     def update_discriminator(self) -> Tensor:
         """Run one extra discriminator update on a fresh real and fake batch; return its loss (device)."""
         real, labels = self.batches.next()
+        real = self.step_fn.real_batch(real)
         fake, fake_labels = self.step_fn.fresh_fakes(real.shape[0])
         return self.step_fn.discriminator_update(real, labels, fake, fake_labels)
 
@@ -409,35 +439,33 @@ class Trainer:
     # -- sampling ----------------------------------------------------------------
 
     @torch.no_grad()
-    def sample(self, n: int = 64, labels: Tensor | None = None, z: Tensor | None = None) -> Tensor:
+    def sample(self, n: int = 64, labels: Tensor | None = None, z: Tensor | None = None,
+               ema: bool | None = None) -> Tensor:
         """Generate ``n`` samples (CPU tensor, model space) without touching the training RNG state.
 
         Args:
             n: Number of samples (ignored when ``z`` is given).
             labels: Class labels ``(n,)`` for conditional models (default: uniform random).
-            z: Latents to use instead of fresh ones.
+            z: Latents to use instead of fresh ones (the tricks' ``latent`` transforms apply).
+            ema: Sample from the generator's weight average (True), from the
+                trained generator itself (False), or from the average when the
+                run keeps one (None, the default).
         """
         self.setup()
-        gen = unwrap(self.gen)
-        was_training = gen.training
-        gen.eval()
-        try:
-            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-                for trick in self.tricks:
-                    trick.on_sample(gen)
-                if z is None:
-                    z = self.step_fn.sample_latent(n)
-                else:
-                    z = z.to(self.device)
-                    for trick in self.tricks:
-                        z = trick.latent(z)
-                if labels is None:
-                    labels = self.step_fn.sample_labels(z.shape[0])
-                elif labels is not None:
-                    labels = labels.to(self.device)
-                return gen(z, labels).float().cpu()
-        finally:
-            gen.train(was_training)
+        with sampling_generator(self, ema) as gen:
+            z = latents(self, z, n)
+            labels = self.step_fn.sample_labels(z.shape[0]) if labels is None else labels.to(self.device)
+            return gen(z, labels).float().cpu()
+
+    @torch.no_grad()
+    def to_model_space(self, x: Tensor) -> Tensor:
+        """Real samples as the models saw them in training: uint8 images mapped to [-1, 1], then the
+        tricks' ``real_batch`` transforms (e.g. ``normalize``'s rescaling). Returns a CPU float tensor.
+
+        Evaluation compares generated samples with reals passed through this.
+        """
+        self.setup()
+        return self.step_fn.real_batch(to_model_space(x).to(self.device)).float().cpu()
 
     def save_samples(self, path: str | Path | None = None) -> Path:
         """Save the fixed-latent sample picture (image grid, or scatter plot for 2-D data)."""
@@ -468,6 +496,10 @@ class Trainer:
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "data": self.batches.state_dict(),
             "tricks": {t.name: t.state_dict() for t in self.tricks},
+            "loss": self.loss.state_dict(),
+            "regularizers": {r.name: r.state_dict() for r in self.regularizers},
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "plugin_defaults": plugin_defaults(self.config),
             "rng": get_rng_state(),
             "history": self.history.to_dict(),
             "skipped_updates": self.step_fn.skipped,
@@ -482,6 +514,16 @@ class Trainer:
             self._run_step = GraphedStep(self.step_fn)
         load_optimizer_state(self.opt_g, state["opt_g"])
         load_optimizer_state(self.opt_d, state["opt_d"])
+        for schedule in self.schedules:  # loading replaced the shared learning-rate tensors
+            schedule.reattach()
+        if self.ema is not None:
+            if state.get("ema"):
+                self.ema.load_state_dict(state["ema"])
+            else:  # a checkpoint of a run without an average: start one from the loaded weights
+                self.ema.reset_to(unwrap(self.gen))
+        self.loss.load_state_dict(state.get("loss") or {})
+        for reg in self.regularizers:
+            reg.load_state_dict((state.get("regularizers") or {}).get(reg.name, {}))
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.batches.load_state_dict(state["data"])
@@ -496,6 +538,7 @@ class Trainer:
         self.step_fn.skipped = int(state.get("skipped_updates", 0))
         self.best = state.get("best")
         self.step = int(state["step"])
+        self.step_fn.step_count.fill_(self.step)
 
     def save_checkpoint(self, path: str | Path | None = None) -> Path:
         """Write a checkpoint atomically (default: ``checkpoints/step_NNNNNNN.pt``, keeping the newest K).

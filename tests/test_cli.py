@@ -20,7 +20,8 @@ def test_train_writes_a_run(tmp_path, capsys):
                  "--tricks", "soft_labels", "--log-every", "6", "--out", str(out), *SMALL]) == 0
     cfg = json.loads((out / "config.json").read_text())
     assert (cfg["steps"], cfg["batch_size"], cfg["seed"], cfg["tricks"]) == (12, 16, 3, ["soft_labels"])
-    assert cfg["gen_options"] == {"hidden": [16, 16]}
+    assert cfg["gen_options"]["hidden"] == [16, 16]
+    assert cfg["gen_options"]["norm"] == "batch"  # every option is recorded, defaults included
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
     assert (out / "checkpoints" / "step_0000012.pt").is_file()
 
@@ -38,7 +39,7 @@ def test_flags_override_the_toml_file(tmp_path):
                  "--sample-every", "0"]) == 0
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["data"] == "ring8" and cfg["steps"] == 6 and cfg["batch_size"] == 8
-    assert cfg["gen_options"] == {"hidden": [12], "norm": "none"}
+    assert (cfg["gen_options"]["hidden"], cfg["gen_options"]["norm"]) == ([12], "none")
     assert cfg["trick_options"] == {"soft_labels": {"real_range": [0.8, 1.0], "fake_range": [0, 0.1]}}
 
 

@@ -84,8 +84,8 @@ def test_toml_file(tmp_path):
         "[d_optim]\nname = \"sgd\"\nlr = 0.01\n"
     )
     cfg = TrainConfig.from_toml(path)
-    assert cfg.data == "grid25" and cfg.steps == 300 and cfg.gen_options == {"hidden": [16, 16]}
-    assert cfg.trick_options["soft_labels"]["real_range"] == [0.8, 1.0]
+    assert cfg.data == "grid25" and cfg.steps == 300 and cfg.gen_options == {"hidden": (16, 16)}
+    assert cfg.trick_options["soft_labels"]["real_range"] == (0.8, 1.0)  # frozen: lists become tuples
     assert cfg.d_optim.name == "sgd" and cfg.d_optim.lr == 0.01
 
 

@@ -99,7 +99,7 @@ class FailureMonitor(Trick):
 
     def setup(self, trainer: Any) -> None:
         self.grad_norms = torch.zeros(2, device=trainer.device)
-        self._scaler = getattr(trainer, "scaler", None)
+        self._scaler = trainer.grad_scaler
 
     # -- in-step: gradient norms on the device ----------------------------------
 
@@ -136,7 +136,7 @@ class FailureMonitor(Trick):
     def on_log(self, trainer: Any, step: int, values: dict[str, float]) -> dict[str, float]:
         norms = self.grad_norms.tolist()
         self.grad_norms.zero_()
-        fired = self.check(trainer.history.d_loss, [*trainer.history.records, values], norms)
+        fired = self.check(trainer.d_losses, [*trainer.records, values], norms)
         self.findings += [[int(step), CHECKS.index(name)] for name in fired]
         new = [name for name in fired if name not in self._firing]
         self._firing = set(fired)

@@ -19,9 +19,9 @@ class FlipLabels(Trick):
     generator term. With ``bce`` it changes nothing. The discriminator's
     loss is untouched.
 
-    Uses the ``generator_loss`` event; the first trick in the list that
-    replaces the generator loss wins, so it conflicts with ``pack``, which
-    replaces it too.
+    Uses the ``generator_loss`` event (the first trick in the list that
+    replaces the generator loss wins) and the loss's ``criterion``, so it
+    needs a loss built on targets (``uses_targets``; not hinge or wgan).
 
     Options: none.
     """
@@ -29,7 +29,7 @@ class FlipLabels(Trick):
     name = "flip_labels"
     description = "G minimises D's criterion on fakes labelled real (non-saturating G loss)"
     ganhacks = 2
-    conflicts = ("pack",)
+    uses_targets = True
 
     def generator_loss(self, loss: Loss, fake_logits: Tensor, real_targets: Tensor, fake_targets: Tensor) -> Tensor:
         return loss.criterion(fake_logits, real_targets[: fake_logits.shape[0]])

@@ -45,6 +45,9 @@ class LossBalancing(Trick):
     description = "Anti-pattern (ganhacks #11): extra D updates while D's loss > A, at most max_extra per step"
     ganhacks = 11
     capturable = False
+    ddp_safe = False
+    ddp_note = ("it decides from each rank's own loss whether to run extra D updates, so ranks would run "
+                "different numbers of synchronised updates and wait on each other forever")
 
     def __init__(self, threshold: float = 2 * math.log(2), max_extra: int = 5):
         self.threshold = check_number("threshold", threshold, 0.0)

@@ -17,35 +17,6 @@ from ganforge.tricks.soft_labels import check_range
 TOLERANCE = 1e-4
 
 
-class RescaledBatches:
-    """Wraps a batch loader so that every real batch is mapped linearly from ``[low, high]`` to ``[-1, 1]``.
-
-    Everything else (``state_dict``, ``__len__``, attributes) is the wrapped loader's.
-    """
-
-    def __init__(self, inner: Any, low: float, high: float):
-        self.inner = inner
-        self.low, self.high = low, high
-        self.scale = 2.0 / (high - low)
-
-    def next(self) -> tuple[Tensor, Tensor | None]:
-        """The wrapped loader's next batch, rescaled to [-1, 1]."""
-        x, y = self.inner.next()
-        return (x - self.low) * self.scale - 1.0, y
-
-    def __len__(self) -> int:
-        return len(self.inner)
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.inner.state_dict()
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.inner.load_state_dict(state)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
 def observed_range(trainer: Any, probe: int) -> tuple[float, float]:
     """Smallest and largest real value in model space, as the loader returns it.
 
@@ -87,9 +58,11 @@ class Normalize(Trick):
     * anything else raises :class:`~ganforge.errors.DataError` naming the
       measured range and the fix (``source_range``).
 
-    The rescaling wraps the Trainer's batch loader, so every consumer of a
-    real batch (the discriminator, extra-loss terms, extra D updates) sees
-    the [-1, 1] version. It is one multiply-add per batch outside the step.
+    The rescaling acts at the ``real_batch`` event, so every consumer of a
+    real batch (the discriminator, losses, regularizers, extra-loss terms,
+    extra D updates) sees the [-1, 1] version, as do evaluation and sample
+    plots (:meth:`ganforge.Trainer.to_model_space`). It is one multiply-add
+    per batch on the device.
 
     It also checks the generator: a model whose class declares
     ``output_bounded = False`` gets a ``warnings.warn`` naming it and the
@@ -187,9 +160,13 @@ class Normalize(Trick):
                 f"(ganhacks #1). Set trick option normalize.source_range=[low, high] to map that range to "
                 f"[-1, 1], or rescale the data set."
             )
-        if self.rescaled_from is not None and not isinstance(trainer.batches, RescaledBatches):
-            trainer.batches = RescaledBatches(trainer.batches, *self.rescaled_from)
         self._probe_generator(trainer)
+
+    def real_batch(self, x: Tensor) -> Tensor:
+        if self.rescaled_from is None:
+            return x
+        low, high = self.rescaled_from
+        return (x - low) * (2.0 / (high - low)) - 1.0
 
     def state_dict(self) -> dict[str, Any]:
         return {"rescaled_from": None if self.rescaled_from is None else list(self.rescaled_from)}

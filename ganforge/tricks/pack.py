@@ -10,9 +10,9 @@ inside a pack, which the paper shows penalises mode collapse.
 
 How it fits the step: :meth:`Pack.adjust_spec` widens
 ``spec.disc_input_shape`` so the discriminator is built for packs;
-:meth:`Pack.disc_input` packs every batch; :meth:`Pack.targets` and
-:meth:`Pack.generator_loss` cut the per-sample targets down to one per pack
-(the step preallocates B of them). Unlike the PacGAN code, which draws m
+:meth:`Pack.disc_input` packs every batch, in both networks' updates; the
+step then makes one target per logit, so one per pack, and every loss works
+unchanged. Unlike the PacGAN code, which draws m
 full batches per update, one ganforge batch of B samples makes B/m packs:
 multiply ``batch_size`` by m for the same number of discriminator decisions.
 
@@ -55,25 +55,19 @@ class Pack(Trick):
         first, *rest = spec.disc_input_shape
         return ModelSpec(spec.data_shape, spec.latent_dim, spec.num_classes, (first * self.m, *rest))
 
-    def setup(self, trainer: Any) -> None:
-        batch = trainer.config.batch_size
+    def check_run(self, config: Any, tricks: Any, loss: Loss, regularizers: Any) -> None:
+        batch = config.batch_size
         if batch % self.m:
             low = max(self.m, batch - batch % self.m)
             raise ConfigError(
                 f"Trick 'pack' with m={self.m} needs batch_size to be a multiple of {self.m} (got {batch}); "
                 f"use batch_size={low} or {low + self.m}."
             )
-        if getattr(trainer.step_fn, "mixed_batches", False):
+        mixing = [t.name for t in tricks if t.mixed_batches]
+        if mixing:
             raise IncompatibleError(
-                "Trick 'pack' packs pure real and pure fake batches; a trick that mixes real and fake samples "
-                "in one batch cannot be combined with it."
-            )
-        others = [t.name for t in trainer.tricks
-                  if t is not self and type(t).generator_loss is not Trick.generator_loss]
-        if others:
-            raise IncompatibleError(
-                f"Trick 'pack' replaces the generator loss to give one target per pack, and so does "
-                f"{', '.join(repr(o) for o in others)}; enable only one of them."
+                f"Trick 'pack' packs pure real and pure fake batches; {', '.join(repr(m) for m in mixing)} mixes "
+                "real and fake samples in one batch, so it cannot be combined with it."
             )
 
     def pack(self, x: Tensor) -> Tensor:
@@ -85,12 +79,3 @@ class Pack(Trick):
 
     def disc_input(self, x: Tensor, real: bool) -> Tensor:
         return self.pack(x)
-
-    def targets(self, real_targets: Tensor, fake_targets: Tensor) -> tuple[Tensor, Tensor]:
-        # One target per pack. Targets are per-sample until here; a trick listed
-        # after 'pack' that draws targets (soft_labels) draws B/m of them.
-        return real_targets[: real_targets.shape[0] // self.m], fake_targets[: fake_targets.shape[0] // self.m]
-
-    def generator_loss(self, loss: Loss, fake_logits: Tensor, real_targets: Tensor, fake_targets: Tensor) -> Tensor:
-        n = fake_logits.shape[0]
-        return loss.g_loss(fake_logits, real_targets[:n], fake_targets[:n])

@@ -41,6 +41,41 @@ def test_trainer_minimax_plus_flip_labels_trains_exactly_like_bce(tiny):
     assert plain.g_loss[0] != pytest.approx(bce.g_loss[0], abs=1e-3)  # minimax's own G loss is another number
 
 
-def test_conflicts_with_pack(tiny):
-    with pytest.raises(ganforge.IncompatibleError, match="'flip_labels' cannot be combined with 'pack'"):
-        ganforge.Trainer(data="grid25", tricks=["flip_labels", "pack"], **SMALL, **tiny).setup()
+def test_with_pack_flips_one_target_per_pack(tiny):
+    """pack no longer replaces G's loss (the step makes one target per logit), so the two combine:
+    minimax + flip_labels + pack trains exactly like bce + pack."""
+    packed = dict(data="grid25", **SMALL, **{**tiny, "batch_size": 32})
+    bce = ganforge.Trainer(loss="bce", tricks=["pack"], **packed).fit()
+    packed["out_dir"] += "-flip"
+    flip = ganforge.Trainer(loss="minimax", tricks=["flip_labels", "pack"], **packed).fit()
+    assert flip.g_loss == bce.g_loss and flip.d_loss == bce.d_loss
+
+
+def test_refused_with_a_loss_that_ignores_targets(tiny):
+    class TargetFree(ganforge.Loss):
+        """A Wasserstein-style loss that ignores targets (a test double)."""
+
+        name = "target_free"
+        uses_targets = False
+
+        def d_loss(self, real_logits, fake_logits, real_targets, fake_targets):
+            return fake_logits.mean() - real_logits.mean()
+
+        def g_loss(self, fake_logits, real_targets, fake_targets):
+            return -fake_logits.mean()
+
+    class Plugin:
+        @ganforge.hookimpl
+        def ganforge_register_losses(self):
+            return [TargetFree]
+
+    ganforge.register_plugin(Plugin(), name="target-free")
+    try:
+        trainer = ganforge.Trainer(data="grid25", loss="target_free", tricks=["flip_labels"], **SMALL, **tiny)
+        with pytest.raises(ganforge.IncompatibleError,
+                           match="Trick 'flip_labels' changes the discriminator's targets, but loss 'target_free' "
+                                 "ignores targets"):
+            trainer.setup()
+        assert trainer.gen is None  # refused before anything was built
+    finally:
+        ganforge.unregister_plugin("target-free")

@@ -101,20 +101,18 @@ def test_unit_interval_data_is_rescaled_to_symmetric_range(tiny):
     real = real_inputs_to_d(trainer)
     assert real.min() >= -1 and real.max() <= 1
     assert real.min() < -0.9 and real.max() > 0.9  # spread over [-1, 1], not [0, 1]
-    # Exactly 2x - 1 of what the data set gives, on the same random stream.
-    torch.manual_seed(3)
-    mapped, _ = trainer.batches.next()
-    torch.manual_seed(3)
-    raw, _ = trainer.batches.inner.next()
-    assert torch.allclose(mapped, raw * 2 - 1)
+    # Exactly 2x - 1 of what the data set gives: the step's real_batch transform, and to_model_space.
+    raw, _ = trainer.batches.next()
+    assert torch.allclose(trainer.step_fn.real_batch(raw), raw * 2 - 1)
+    assert torch.allclose(trainer.to_model_space(raw), raw * 2 - 1)
 
 
 def test_finite_data_is_scanned_and_rescaled(tiny):
     trainer = ganforge.Trainer(data="finite_unit", tricks=["normalize"], **SMALL, **tiny).setup()
     assert trainer.tricks[0].measured == (0.0, 1.0)
-    x, _ = trainer.batches.next()
+    x = trainer.step_fn.real_batch(trainer.batches.next()[0])
     assert x.min() >= -1 and x.max() <= 1 and x.min() < -0.5
-    assert trainer.fit().g_loss  # trains; the wrapped loader also checkpoints
+    assert trainer.fit().g_loss
 
 
 def test_data_already_in_range_is_untouched_and_nothing_warns(tiny):
@@ -125,7 +123,8 @@ def test_data_already_in_range_is_untouched_and_nothing_warns(tiny):
     trick = trainer.tricks[0]
     assert trick.rescaled_from is None
     assert -1 < trick.measured[0] < -0.7 and 0.7 < trick.measured[1] < 1  # modes at +-0.8
-    assert not hasattr(trainer.batches, "inner")
+    x, _ = trainer.batches.next()
+    assert torch.equal(trainer.step_fn.real_batch(x), x)
 
 
 def test_out_of_range_data_is_an_error_naming_the_fix(tiny):
@@ -133,7 +132,7 @@ def test_out_of_range_data_is_an_error_naming_the_fix(tiny):
         ganforge.Trainer(data="wide_square", tricks=["normalize"], **SMALL, **tiny).setup()
     trainer = ganforge.Trainer(data="wide_square", tricks=["normalize"],
                                trick_options={"normalize": {"source_range": (0, 5)}}, **SMALL, **tiny).setup()
-    x, _ = trainer.batches.next()
+    x = trainer.step_fn.real_batch(trainer.batches.next()[0])
     assert x.min() >= -1 and x.max() <= 1 and x.min() < -0.5
     with pytest.raises(ganforge.DataError, match="outside normalize.source_range"):
         ganforge.Trainer(data="wide_square", tricks=["normalize"],

@@ -8,7 +8,6 @@ import torch
 import ganforge
 from ganforge import Trainer
 from ganforge.interfaces import ModelSpec
-from ganforge.losses import NonSaturatingLoss
 from ganforge.models.pacgan import Maxout, PacGANDiscriminator, PacGANGenerator
 from ganforge.presets import PRESETS, get_preset
 from ganforge.tricks.pack import Pack
@@ -34,14 +33,30 @@ def test_spec_widens_the_discriminator_input_only():
     assert Pack(m=2).adjust_spec(ModelSpec((2,))).disc_input_shape == (4,)
 
 
-def test_one_target_per_pack_and_the_generator_loss_uses_them():
-    trick = Pack(m=4)
-    real_t, fake_t = trick.targets(torch.ones(32), torch.zeros(32))
-    assert real_t.shape == fake_t.shape == (8,)
-    logits = torch.randn(8)
-    loss = NonSaturatingLoss()
-    got = trick.generator_loss(loss, logits, torch.ones(32), torch.zeros(32))
-    assert torch.allclose(got, loss.g_loss(logits, torch.ones(8), torch.zeros(8)))
+def test_one_target_per_pack_in_both_updates(tiny):
+    """The step makes one target per logit, so with packs of 4 every loss sees B/4 logits and B/4 targets."""
+    seen = []
+
+    class Spy(ganforge.Trick):
+        """Records what the loss saw (a test double that changes nothing)."""
+
+        name = "spy"
+
+        def observe(self, ctx):
+            seen.append((ctx.phase, tuple(ctx.fake_logits.shape), tuple(ctx.real_targets.shape),
+                         tuple(ctx.fake_targets.shape)))
+
+    class Plugin:
+        @ganforge.hookimpl
+        def ganforge_register_tricks(self):
+            return [Spy]
+
+    ganforge.register_plugin(Plugin(), name="pack-spy")
+    try:
+        Trainer(data="grid25", tricks=["pack", "spy"], **SMALL, **{**tiny, "steps": 2}).fit()
+    finally:
+        ganforge.unregister_plugin("pack-spy")
+    assert seen == [("gen", (8,), (8,), (8,)), ("disc", (8,), (8,), (8,))] * 2  # batch 32 -> 8 packs
 
 
 def test_training_with_pack_feeds_the_discriminator_packs(tiny):

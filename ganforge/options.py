@@ -1,0 +1,524 @@
+"""Plugin options: declared once, validated in one place, listed and recorded with the run.
+
+A plugin declares its options as an attrs class named ``Options`` inside the
+plugin class, one :func:`option` per setting with its default, its check and a
+one-line help text::
+
+    import ganforge
+    from ganforge.options import number, option
+
+    class InstanceNoise(ganforge.Trick):
+        name = "my_noise"
+
+        @ganforge.options
+        class Options:
+            std: float = option(0.1, validator=number(0.0), help="Noise standard deviation.")
+
+        def disc_input(self, x, real):
+            return x + self.options.std * torch.randn_like(x)
+
+The interface's constructor builds ``self.options`` from the keyword arguments
+(``InstanceNoise(std=0.2)``), so a plugin without more to set up needs no
+``__init__`` of its own; one that has more calls ``super().__init__(**options)``
+(models: ``super().__init__(spec, **options)``) first.
+
+ganforge uses the declaration to check option names and values before anything
+is built (:func:`build_options`; an error names the plugin, the option, the
+value and what is allowed), to record every option's value, defaults included,
+in ``config.json`` and checkpoints (:func:`resolve_options`), and to list the
+options with their types, defaults and help (``ganforge plugins NAME``,
+:func:`describe_options`).
+
+Plugins written before ``Options`` existed, whose constructors take keyword
+arguments with defaults, keep working: their options are read from the
+constructor's signature and documented by the "Options:" section of the class
+docstring; their values are checked by the plugin itself.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from ganforge.errors import ConfigError
+
+__all__ = [
+    "OptionInfo",
+    "boolean",
+    "build_options",
+    "choice",
+    "describe_options",
+    "integer",
+    "number",
+    "option",
+    "options",
+    "optional",
+    "pair",
+    "plugin_label",
+    "resolve_options",
+    "sequence_of",
+    "signature_options",
+    "to_tuple",
+]
+
+Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+
+
+# -- declaring --------------------------------------------------------------------------------
+
+
+def option(default: Any = attrs.NOTHING, *, help: str, validator: Validator | Sequence[Validator] | None = None,
+           converter: Callable[[Any], Any] | None = None, factory: Callable[[], Any] | None = None) -> Any:
+    """One plugin option: its default, its check(s), an optional converter and a one-line ``help``.
+
+    ``converter`` runs before the validators (e.g. :func:`to_tuple` so that a
+    JSON list and a tuple are the same value). Use ``factory`` for mutable
+    defaults.
+    """
+    if not isinstance(help, str) or not help.strip():
+        raise TypeError("option() needs a non-empty help text")
+    kwargs: dict[str, Any] = {"validator": validator, "converter": converter, "metadata": {"help": help.strip()}}
+    if factory is not None:
+        kwargs["factory"] = factory
+    else:
+        kwargs["default"] = default
+    return attrs.field(**kwargs)
+
+
+def options(cls: type) -> type:
+    """Class decorator for a plugin's ``Options``: a frozen, keyword-only attrs class.
+
+    Every field must be declared with :func:`option` (so it has a help text) and
+    have a default, so a plugin can always be built without options.
+    """
+    built = attrs.frozen(kw_only=True)(cls)
+    for field in attrs.fields(built):
+        if "help" not in field.metadata:
+            raise TypeError(f"{cls.__qualname__}.{field.name} must be declared with ganforge.options.option(...)")
+        if field.default is attrs.NOTHING:
+            raise TypeError(f"{cls.__qualname__}.{field.name} needs a default")
+    built.__ganforge_options__ = True
+    return built
+
+
+# -- validators and converters ----------------------------------------------------------------
+# Each validator raises ConfigError("'name' must be ... (got value)"); build_options adds which plugin.
+
+
+def _fail(attr: attrs.Attribute, what: str, value: Any) -> None:
+    raise ConfigError(f"{attr.name!r} must be {what} (got {value!r})")
+
+
+def _is_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and not math.isnan(value)
+
+
+def number(low: float | None = None, high: float | None = None, *, low_open: bool = False,
+           high_open: bool = False, finite: bool = True) -> Validator:
+    """A real number in ``[low, high]`` (ends excluded with ``low_open``/``high_open``; None: unbounded)."""
+    parts = []
+    if low is not None:
+        parts.append(f"{'>' if low_open else '>='} {low:g}")
+    if high is not None:
+        parts.append(f"{'<' if high_open else '<='} {high:g}")
+    what = "a number" + (f" {' and '.join(parts)}" if parts else "")
+
+    def check(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+        ok = _is_number(value) and (not finite or math.isfinite(value))
+        if ok and low is not None:
+            ok = value > low if low_open else value >= low
+        if ok and high is not None:
+            ok = value < high if high_open else value <= high
+        if not ok:
+            _fail(attr, what, value)
+
+    return check
+
+
+def integer(low: int | None = None, high: int | None = None) -> Validator:
+    """An integer (not a bool) in ``[low, high]``."""
+    if low is not None and high is not None:
+        what = f"an integer from {low} to {high}"
+    elif low is not None:
+        what = f"an integer >= {low}"
+    elif high is not None:
+        what = f"an integer <= {high}"
+    else:
+        what = "an integer"
+
+    def check(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            _fail(attr, what, value)
+        if (low is not None and value < low) or (high is not None and value > high):
+            _fail(attr, what, value)
+
+    return check
+
+
+def choice(*allowed: Any) -> Validator:
+    """One of ``allowed``."""
+
+    def check(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+        if value not in allowed:
+            close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close and close[0] != str(value) else ""
+            raise ConfigError(f"{attr.name!r} must be one of {', '.join(repr(a) for a in allowed)} "
+                              f"(got {value!r}){hint}")
+
+    return check
+
+
+def boolean() -> Validator:
+    """True or False."""
+
+    def check(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+        if not isinstance(value, bool):
+            _fail(attr, "true or false", value)
+
+    return check
+
+
+def optional(validator: Validator) -> Validator:
+    """None, or a value ``validator`` accepts."""
+
+    def check(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+        if value is not None:
+            try:
+                validator(inst, attr, value)
+            except ConfigError as exc:
+                raise ConfigError(str(exc).replace(" must be ", " must be None or ", 1)) from None
+
+    return check
+
+
+def sequence_of(item: Validator, what: str, *, min_len: int = 1, max_len: int | None = None) -> Validator:
+    """A tuple of ``min_len`` to ``max_len`` items each accepted by ``item``; ``what`` names an item for messages."""
+    length = f"{min_len}" if max_len == min_len else f"{min_len} or more" if max_len is None else f"{min_len} to {max_len}"
+
+    def check(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+        if not isinstance(value, tuple) or len(value) < min_len or (max_len is not None and len(value) > max_len):
+            _fail(attr, f"a list of {length} {what}", value)
+        for v in value:
+            try:
+                item(inst, attr, v)
+            except ConfigError:
+                _fail(attr, f"a list of {length} {what}", value)
+
+    return check
+
+
+def pair(low: float | None = None, high: float | None = None, *, ordered: bool = True) -> Validator:
+    """A pair ``(a, b)`` of numbers within ``[low, high]``, with ``a <= b`` when ``ordered``."""
+    inner = number(low, high)
+    bounds = "" if low is None and high is None else f" in [{'-inf' if low is None else f'{low:g}'}, " \
+                                                      f"{'inf' if high is None else f'{high:g}'}]"
+
+    def check(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+        if not isinstance(value, tuple) or len(value) != 2:
+            _fail(attr, f"a pair (low, high) of numbers{bounds}", value)
+        for v in value:
+            try:
+                inner(inst, attr, v)
+            except ConfigError:
+                _fail(attr, f"a pair (low, high) of numbers{bounds}", value)
+        if ordered and value[0] > value[1]:
+            _fail(attr, "a pair with low <= high", value)
+
+    return check
+
+
+def to_tuple(value: Any) -> Any:
+    """Lists (from JSON, TOML or the command line) become tuples; other values pass unchanged."""
+    if isinstance(value, list):
+        return tuple(to_tuple(v) for v in value)
+    return value
+
+
+# -- using the declarations ---------------------------------------------------------------------
+
+
+def plugin_label(cls: type) -> str:
+    """``"trick 'soft_labels'"``: the kind and name of a plugin class, for messages."""
+    from ganforge.interfaces import PLUGIN_KINDS
+
+    kind = next((k for k, base in PLUGIN_KINDS.items() if isinstance(cls, type) and issubclass(cls, base)), "plugin")
+    return f"{kind} {getattr(cls, 'name', '') or cls.__qualname__!r}" if getattr(cls, "name", "") \
+        else f"{kind} class {cls.__qualname__}"
+
+
+def declared(cls: type) -> type | None:
+    """The plugin's ``Options`` class, or None when it declares none (options from its constructor)."""
+    opts = getattr(cls, "Options", None)
+    return opts if isinstance(opts, type) and getattr(opts, "__ganforge_options__", False) else None
+
+
+def signature_options(cls: type) -> dict[str, Any] | None:
+    """Options of a plugin without ``Options``: its constructor's keyword arguments and defaults.
+
+    None when the constructor takes ``**kwargs`` of its own (any option accepted).
+    """
+    from ganforge.interfaces import PLUGIN_KINDS
+
+    sig = inspect.signature(cls.__init__)
+    out: dict[str, Any] = {}
+    params = list(sig.parameters.values())[1:]  # self
+    for p in params:
+        if p.kind is inspect.Parameter.VAR_KEYWORD:
+            if cls.__init__ in {base.__init__ for base in PLUGIN_KINDS.values()}:
+                continue  # the interface's own **options: the plugin takes none
+            return None
+        if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+            if p.default is not inspect.Parameter.empty:
+                out[p.name] = p.default
+    return out
+
+
+def accepted_options(cls: type) -> dict[str, Any] | None:
+    """Every option ``cls`` accepts, with its default (None: it accepts any keyword)."""
+    opts = declared(cls)
+    if opts is not None:
+        return {f.name: _default(f) for f in attrs.fields(opts)}
+    return signature_options(cls)
+
+
+def _default(field: attrs.Attribute) -> Any:
+    default = field.default
+    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+        default = default.factory()
+    return field.converter(default) if field.converter is not None else default
+
+
+def check_option_names(cls: type, given: Mapping[str, Any]) -> None:
+    """Raise :class:`ConfigError` for option names ``cls`` does not accept, suggesting close ones."""
+    accepted = accepted_options(cls)
+    if accepted is None:
+        return
+    for key in given:
+        if key not in accepted:
+            msg = f"Unknown option {key!r} for {plugin_label(cls)}."
+            close = difflib.get_close_matches(str(key), list(accepted), n=1)
+            if close:
+                msg += f" Did you mean {close[0]!r}?"
+            msg += f" Accepted options: {', '.join(sorted(accepted)) if accepted else '(none)'}."
+            msg += f" Run 'ganforge plugins {getattr(cls, 'name', '')}' to see them."
+            raise ConfigError(msg)
+
+
+def build_options(cls: type, given: Mapping[str, Any]) -> Any:
+    """``cls.Options(**given)``, with every error a :class:`ConfigError` naming the plugin.
+
+    Returns None for a plugin that declares no ``Options`` (it must then take
+    no options through the interface's constructor).
+    """
+    opts = declared(cls)
+    if opts is None:
+        if given:
+            raise TypeError(f"{cls.__name__} takes no options, got {sorted(given)}")
+        return None
+    check_option_names(cls, given)
+    try:
+        return opts(**given)
+    except ConfigError as exc:
+        raise ConfigError(f"Option of {plugin_label(cls)}: {exc}") from None
+    except (TypeError, ValueError) as exc:  # a converter that could not convert
+        raise ConfigError(f"Option of {plugin_label(cls)}: {exc}") from None
+
+
+def resolve_options(cls: type, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Every option's value for a plugin built with ``given``: defaults filled in, converted and checked.
+
+    This is what a run records (``config.json``, checkpoints) and rebuilds the
+    plugin from on resume, so a plugin release that changes a default does not
+    change a saved run. For a plugin without ``Options``, the constructor's
+    defaults are filled in and the values are checked when it is built.
+    """
+    opts = declared(cls)
+    if opts is not None:
+        built = build_options(cls, given)
+        return {f.name: getattr(built, f.name) for f in attrs.fields(opts)}
+    check_option_names(cls, given)
+    defaults = signature_options(cls)
+    return dict(given) if defaults is None else {**defaults, **given}
+
+
+@attrs.frozen
+class OptionInfo:
+    """One option as ``ganforge plugins NAME`` lists it.
+
+    Attributes:
+        name: The keyword.
+        type: Its type, as written in the declaration (``"float"``, ``"tuple[int, ...]"``), or ``""``.
+        default: Its default value.
+        help: One line saying what it does.
+    """
+
+    name: str
+    type: str
+    default: Any
+    help: str
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serialisable record (tuples become lists)."""
+        return {"name": self.name, "type": self.type, "default": _jsonable(self.default), "help": self.help}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)
+
+
+def _type_name(annotation: Any) -> str:
+    if annotation is None or annotation is inspect.Parameter.empty:
+        return ""
+    if isinstance(annotation, str):
+        return annotation
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+_OPTIONS_SECTION = re.compile(r"^(\s*)Options:\s*$")
+
+
+def docstring_options(cls: type) -> dict[str, str]:
+    """The "Options:" section of ``cls``'s docstring: ``{option: first sentence of its description}``."""
+    doc = inspect.getdoc(cls) or ""
+    lines = doc.splitlines()
+    out: dict[str, str] = {}
+    inside, indent, current = False, None, None
+    for line in lines:
+        if not inside:
+            inside = bool(_OPTIONS_SECTION.match(line))
+            continue
+        if not line.strip():
+            continue
+        this_indent = len(line) - len(line.lstrip())
+        if this_indent == 0:
+            break  # the next section
+        entry = re.match(r"^\s*(\w+)\s*(?:\([^)]*\))?:\s*(.*)$", line)
+        if entry and (indent is None or this_indent <= indent):
+            indent = this_indent
+            current = entry.group(1)
+            out[current] = entry.group(2).strip()
+        elif current is not None:
+            out[current] = (out[current] + " " + line.strip()).strip()
+    return {k: _first_sentence(v) for k, v in out.items()}
+
+
+def _first_sentence(text: str) -> str:
+    text = " ".join(text.split())
+    match = re.match(r"^(.+?\.)(\s|$)", text)
+    return match.group(1) if match else text
+
+
+def describe_options(cls: type) -> list[OptionInfo]:
+    """Every option ``cls`` accepts with its type, default and help, in declaration order."""
+    opts = declared(cls)
+    if opts is not None:
+        return [OptionInfo(f.name, _type_name(f.type), _default(f), f.metadata["help"]) for f in attrs.fields(opts)]
+    defaults = signature_options(cls) or {}
+    helps = docstring_options(cls)
+    params = inspect.signature(cls.__init__).parameters
+    return [OptionInfo(name, _type_name(params[name].annotation), default, helps.get(name, ""))
+            for name, default in defaults.items()]
+
+
+# -- a run's plugins ----------------------------------------------------------------------------
+
+#: (kind, TrainConfig field holding the plugin name(s), field holding its options) for every plugin of a run.
+RUN_PLUGINS: tuple[tuple[str, str, str], ...] = (
+    ("generator", "gen", "gen_options"),
+    ("discriminator", "disc", "disc_options"),
+    ("loss", "loss", "loss_options"),
+    ("dataset", "data", "data_options"),
+    ("trick", "tricks", "trick_options"),
+    ("regularizer", "regularizers", "regularizer_options"),
+)
+#: Constructor arguments of a data set that are settings of the run, not options.
+_DATASET_ARGS = ("root", "split")
+
+
+def _chosen(config: Any) -> list[tuple[str, str, str, bool, Mapping[str, Any]]]:
+    """``(kind, name, options field, per-name?, given options)`` for every plugin ``config`` chooses."""
+    out = []
+    for kind, name_field, options_field in RUN_PLUGINS:
+        value = getattr(config, name_field)
+        given = getattr(config, options_field)
+        if isinstance(value, str):
+            out.append((kind, value, options_field, False, given))
+        else:
+            out += [(kind, name, options_field, True, given.get(name, {})) for name in value]
+    return out
+
+
+def resolve_config(config: Any) -> Any:
+    """``config`` with every chosen plugin's options resolved (:func:`resolve_options`): what a run records.
+
+    Raises:
+        UnknownPluginError: for a plugin name nobody registered.
+        ConfigError: for an unknown option name or a value a plugin's ``Options`` refuses.
+    """
+    from ganforge.registry import get_registry
+
+    registry = get_registry()
+    changes: dict[str, Any] = {}
+    for kind, name, field, per_name, given in _chosen(config):
+        resolved = resolve_options(registry.get(kind, name).cls, given)
+        if kind == "dataset":
+            resolved = {k: v for k, v in resolved.items() if k not in _DATASET_ARGS}
+        if per_name:
+            if resolved:
+                changes.setdefault(field, {})[name] = resolved
+        else:
+            changes[field] = resolved
+    for _, _, field in RUN_PLUGINS:  # plugins listed by name: keep only the enabled ones' options
+        if field in ("trick_options", "regularizer_options"):
+            changes.setdefault(field, {})
+    return config.evolve(**changes)
+
+
+def plugin_defaults(config: Any) -> dict[str, dict[str, Any]]:
+    """``{"generator mlp": {option: default}}`` for the plugins ``config`` chooses: saved with a run's checkpoints.
+
+    A resumed run compares them with the installed plugins' defaults
+    (:func:`changed_defaults`) to say when a plugin release changed one.
+    """
+    from ganforge.registry import get_registry
+
+    registry = get_registry()
+    out = {}
+    for kind, name, _, _, _ in _chosen(config):
+        accepted = accepted_options(registry.get(kind, name).cls) or {}
+        out[f"{kind} {name}"] = {k: _jsonable(v) for k, v in accepted.items() if k not in _DATASET_ARGS}
+    return out
+
+
+def changed_defaults(saved: Mapping[str, Mapping[str, Any]], current: Mapping[str, Mapping[str, Any]],
+                     recorded: Any) -> list[str]:
+    """Messages for each option whose default differs between the saved run's plugins and the installed ones.
+
+    ``recorded`` is the run's resolved configuration: the value it keeps.
+    """
+    notes = []
+    for plugin, defaults in current.items():
+        before = saved.get(plugin)
+        if before is None:
+            continue
+        kind, name = plugin.split(" ", 1)
+        for option_name, now in defaults.items():
+            if option_name not in before:
+                notes.append(f"{kind} '{name}' has a new option {option_name!r} (default {now!r}) since this run "
+                             "was saved; the resumed run uses that default.")
+            elif _jsonable(before[option_name]) != _jsonable(now):
+                notes.append(f"{kind} '{name}' changed the default of {option_name!r} from {before[option_name]!r} "
+                             f"to {now!r} since this run was saved; the resumed run keeps the recorded value.")
+    return notes

@@ -1,0 +1,212 @@
+"""Capture safety proven on the CPU: the whole training step traces into one graph.
+
+A CUDA graph replays a recorded sequence of kernels: it breaks on a host
+synchronisation (``.item()``, ``bool(tensor)``), and it silently goes stale
+when the step reads Python state that changes between steps (a counter, a
+float schedule). No GPU may be available to this project, so these tests
+prove the same property without one: the training step is traced with
+``torch.compile(fullgraph=True, backend="eager")``, where either defect is an
+error (a graph break is refused by ``fullgraph``; Python state that changes
+between calls fails Dynamo's guards, and recompiles are made errors), and
+the traced step must give the eager step's losses over enough steps that
+every schedule moves.
+
+PyTorch's ``Optimizer.step`` deliberately breaks the graph (see
+``torch/optim/optimizer.py``: ``_use_grad_for_differentiable``), and its
+``_init_group`` refuses to run after a traced backward, so the test runs both
+the eager and the traced step with :func:`functional_step`: the same Adam
+(or SGD) update through PyTorch's functional implementation with
+``capturable=True``, the form a graphed step runs on a GPU. That it is the
+same update as the optimizer's own is checked too (the eager step's losses
+with it match the run with ``Optimizer.step`` closely).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+
+import pytest
+import torch
+import torch._dynamo
+
+import ganforge
+from ganforge.optim import build_optimizer  # noqa: F401  (documents where optimizers come from)
+
+#: Steps run eagerly first (optimizer state, lazy modules), then compared.
+WARMUP, COMPARED = 2, 6
+
+
+def functional_step(opt: torch.optim.Optimizer) -> None:
+    """``opt.step()`` for Adam/AdamW/SGD written with PyTorch's functional optimizers (traceable)."""
+    from torch.optim.adam import adam
+    from torch.optim.sgd import sgd
+
+    with torch.no_grad():
+        for group in opt.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            grads = [p.grad for p in params]
+            states = [opt.state[p] for p in params]
+            for p, state in zip(params, states):  # what the optimizer's _init_group does on a first step
+                if isinstance(opt, torch.optim.Adam) and not state:
+                    state.update(step=torch.zeros((), dtype=torch.float32, device=p.device),
+                                 exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
+            if isinstance(opt, torch.optim.Adam):  # AdamW subclasses Adam in recent PyTorch
+                adam(params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states], [],
+                     [s["step"] for s in states], foreach=True, capturable=True, differentiable=False,
+                     fused=False, grad_scale=None, found_inf=None, has_complex=False, amsgrad=False,
+                     beta1=group["betas"][0], beta2=group["betas"][1], lr=group["lr"],
+                     weight_decay=group["weight_decay"], eps=group["eps"], maximize=False,
+                     decoupled_weight_decay=isinstance(opt, torch.optim.AdamW))
+            elif isinstance(opt, torch.optim.SGD):
+                buffers = [s.get("momentum_buffer") for s in states]
+                sgd(params, grads, buffers, foreach=True,
+                    weight_decay=group["weight_decay"], momentum=group["momentum"], lr=group["lr"],
+                    dampening=group["dampening"], nesterov=group["nesterov"], maximize=False,
+                    has_sparse_grad=False, grad_scale=None, found_inf=None)
+                if group["momentum"]:
+                    for state, buf in zip(states, buffers):
+                        state["momentum_buffer"] = buf
+            else:  # pragma: no cover
+                raise NotImplementedError(type(opt).__name__)
+
+
+@pytest.fixture(autouse=True)
+def capturable_on_the_cpu(monkeypatch):
+    """Let the functional Adam run its capturable form on the CPU too (PyTorch allows it only on GPUs eagerly;
+    while tracing it skips that check), so the eager and the traced step run the same arithmetic."""
+    import torch.optim.adam as adam_module
+
+    devices = adam_module._get_capturable_supported_devices()
+    monkeypatch.setattr(adam_module, "_get_capturable_supported_devices", lambda *a, **k: [*devices, "cpu"])
+
+
+def settings(tmp_path, tricks=(), **more):
+    conditional = any(ganforge.get_plugin("trick", t).requires_labels for t in tricks)
+    return dict(data="grid25", tricks=list(tricks), conditional=conditional, steps=WARMUP + COMPARED,
+                batch_size=16, latent_dim=8, gen_options={"hidden": (16,)}, disc_options={"hidden": (16,)},
+                log_every=WARMUP + COMPARED, sample_every=0, checkpoint_every=0, progress=False, device="cpu",
+                out_dir=str(tmp_path / "run"), **more)
+
+
+def run_steps(trainer, n: int) -> torch.Tensor:
+    return torch.stack([trainer._one_step() for _ in range(n)])
+
+
+def eager_and_traced(trainer) -> tuple[torch.Tensor, torch.Tensor]:
+    """Losses of COMPARED eager steps and of the same steps traced whole, from the same state."""
+    trainer.setup()
+    trainer.step_fn.optimizer_step = functional_step
+    run_steps(trainer, WARMUP)
+    trainer.step = WARMUP
+    start = copy.deepcopy(trainer.state_dict())
+    eager = run_steps(trainer, COMPARED)
+    trainer.load_state_dict(copy.deepcopy(start))
+    torch._dynamo.reset()
+    step_fn = trainer.step_fn
+    with torch._dynamo.config.patch(error_on_recompile=True, trace_autograd_ops=True):
+        trainer._run_step = torch.compile(step_fn.__call__, fullgraph=True, backend="eager")
+        traced = run_steps(trainer, COMPARED)
+    trainer._run_step = step_fn
+    torch._dynamo.reset()
+    return eager, traced
+
+
+def capturable_tricks() -> list[str]:
+    return [info.name for info in ganforge.list_plugins("trick") if info.cls.capturable]
+
+
+CAPTURABLE = capturable_tricks()
+
+
+@pytest.mark.parametrize("name", CAPTURABLE)
+def test_every_capturable_trick_traces_whole_and_matches_eager(name, tmp_path):
+    eager, traced = eager_and_traced(ganforge.Trainer(**settings(tmp_path, [name])))
+    assert torch.equal(eager, traced), f"{name}: traced step differs from eager by {(eager - traced).abs().max()}"
+
+
+def test_non_capturable_tricks_are_the_ones_that_say_so():
+    assert sorted(set(i.name for i in ganforge.list_plugins("trick")) - set(CAPTURABLE)) == ["loss_balancing"]
+
+
+def test_ema_and_schedules_trace_whole_and_move(tmp_path):
+    schedule = {"lr": 1e-3, "schedule": "linear", "final_lr": 1e-4, "warmup": 2}
+    trainer = ganforge.Trainer(**settings(tmp_path, ema_decay=0.9, ema_warmup=3, g_optim=schedule,
+                                          d_optim={**schedule, "schedule": "cosine"}))
+    eager, traced = eager_and_traced(trainer)
+    assert torch.equal(eager, traced)
+    # Both moved during the traced steps: the learning rates follow the schedule, the average was updated.
+    lr_g = trainer.opt_g.param_groups[0]["lr"]
+    assert torch.is_tensor(lr_g) and float(lr_g) < 1e-3
+    assert float(trainer.ema.updates) == WARMUP + COMPARED
+
+
+def test_the_functional_update_is_the_optimizers_own(tmp_path):
+    """Losses with functional_step track those with Optimizer.step (fused Adam) to float rounding."""
+    torch.manual_seed(0)
+    own = ganforge.Trainer(**settings(tmp_path / "own")).fit()
+    functional = ganforge.Trainer(**settings(tmp_path / "functional"))
+    functional.setup()
+    functional.step_fn.optimizer_step = functional_step
+    functional.fit()
+    assert functional.history.g_loss == pytest.approx(own.g_loss, rel=1e-4, abs=1e-5)
+    assert functional.history.d_loss == pytest.approx(own.d_loss, rel=1e-4, abs=1e-5)
+
+
+def test_a_host_synchronisation_in_the_step_fails_the_trace(tmp_path):
+    """The proof can fail: a trick that reads a tensor on the host inside the step breaks the trace."""
+
+    class Syncing(ganforge.Trick):
+        """Reads D's loss on the host in-step (the defect under test)."""
+
+        name = "syncing"
+
+        def targets(self, real_targets, fake_targets):
+            if float(real_targets.sum()) > 0:  # a host synchronisation
+                return real_targets, fake_targets
+            return real_targets, fake_targets
+
+    class Plugin:
+        @ganforge.hookimpl
+        def ganforge_register_tricks(self):
+            return [Syncing]
+
+    ganforge.register_plugin(Plugin(), name="syncing-trick")
+    try:
+        with pytest.raises(Exception, match="(?i)graph break|unsupported|data-dependent"):
+            eager_and_traced(ganforge.Trainer(**settings(tmp_path, ["syncing"])))
+    finally:
+        ganforge.unregister_plugin("syncing-trick")
+        torch._dynamo.reset()
+
+
+def test_python_state_changed_per_step_fails_the_trace(tmp_path):
+    """A trick whose in-step event reads a Python counter it advances each step would go stale in a graph."""
+
+    class Counting(ganforge.Trick):
+        """Scales the latents by a Python number that changes every step (the defect under test)."""
+
+        name = "counting"
+        count = 0
+
+        def latent(self, z):
+            return z * (1 + 0.01 * self.count)
+
+        def after_step(self, ctx, step):
+            self.count += 1
+
+    class Plugin:
+        @ganforge.hookimpl
+        def ganforge_register_tricks(self):
+            return [Counting]
+
+    ganforge.register_plugin(Plugin(), name="counting-trick")
+    try:
+        with pytest.raises(Exception, match="(?i)recompil"):
+            eager_and_traced(ganforge.Trainer(**settings(tmp_path, ["counting"])))
+    finally:
+        ganforge.unregister_plugin("counting-trick")
+        torch._dynamo.reset()
+
+
+PAIRS = [p for p in itertools.combinations(sorted(CAPTURABLE), 2)]
