@@ -155,6 +155,7 @@ RESUME_CHANGEABLE: frozenset[str] = frozenset({
     "steps", "progress", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "overwrite",
     "data_root", "device", "cuda_graphs", "compile", "tensorboard", "eval_every", "eval_samples",
     "grad_clip", "nan_policy", "precision", "strategy", "dist_timeout", "data_placement", "data_workers",
+    "threads",
 })
 
 

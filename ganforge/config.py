@@ -107,6 +107,19 @@ def _opt_unit_open(inst: Any, attr: attrs.Attribute, value: Any) -> None:
         raise ConfigError(f"{attr.name!r} must be None or a number between 0 and 1, exclusive (got {value!r})")
 
 
+def _to_threads(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return value
+
+
+def _threads(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if value == "auto":
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{attr.name!r} must be 'auto' or an integer >= 1 (got {value!r})")
+
+
 def _options(inst: Any, attr: attrs.Attribute, value: Any) -> None:
     if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
         raise ConfigError(f"{attr.name!r} must be a mapping of option names to values (got {value!r})")
@@ -315,6 +328,10 @@ class TrainConfig:
             (statistics over the global batch; CUDA only), default False.
         dist_timeout: Seconds a collective waits for the other ranks before the
             run fails with an error naming the likely dead rank, default 300.
+        threads: CPU threads for PyTorch's operators on a CPU run: ``"auto"``
+            (default: time a few steps with 1, 2, 4, ... threads and keep the
+            fastest, see :mod:`ganforge.threads`; ``GANFORGE_THREADS=N`` skips
+            the measurement) or a number. Ignored on GPUs.
     """
 
     gen: str = attrs.field(default="mlp", validator=_name)
@@ -368,6 +385,7 @@ class TrainConfig:
     strategy: str = attrs.field(default="auto", validator=_one_of("auto", "ddp", "none"))
     sync_batchnorm: bool = attrs.field(default=False, validator=_bool)
     dist_timeout: float = attrs.field(default=300.0, validator=_positive_float)
+    threads: int | str = attrs.field(default="auto", converter=_to_threads, validator=_threads)
 
     @trick_options.validator
     def _check_trick_options(self, attr: attrs.Attribute, value: dict[str, Any]) -> None:

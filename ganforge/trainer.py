@@ -8,6 +8,8 @@ checkpoint state.
 
 from __future__ import annotations
 
+import copy
+import os
 import sys
 import time
 import warnings
@@ -45,6 +47,8 @@ from ganforge.seeding import get_rng_state, seed_everything, set_rng_state
 from ganforge.signals import catch_stop_signals
 from ganforge.step import GANStep, overriding, unwrap
 from ganforge.tensorboard import TensorBoardWriter, summary_writer_class
+from ganforge.threads import THREADS_ENV, candidate_counts, env_threads, time_thread_counts, usable_cores
+from ganforge.threads import describe as describe_threads
 from ganforge.viz import save_grid, save_scatter
 
 
@@ -246,7 +250,39 @@ class Trainer:
             self._resume_state = None
             for trick in overriding(self.tricks, "on_load"):
                 trick(self.context, self.step)
+        self._choose_threads()
         return self
+
+    def _choose_threads(self) -> None:
+        """Set PyTorch's CPU thread count per ``config.threads`` (CPU runs only); note the choice for the log."""
+        #: How many CPU threads the run uses and why (None on GPUs), for the run's first line.
+        self.threads_note: str | None = None
+        if self.device.type != "cpu":
+            return
+        setting, rates, source = self.config.threads, None, "set by threads"
+        if setting == "auto":
+            setting, source = env_threads(), f"from {THREADS_ENV}"
+            if setting is None and self.dist.enabled:  # ranks share the machine's cores
+                local = int(os.environ.get("LOCAL_WORLD_SIZE", self.dist.world_size))
+                setting, source = max(1, usable_cores() // local), "the cores divided among this machine's ranks"
+        if setting == "auto" or setting is None:
+            counts = candidate_counts(usable_cores())
+            if len(counts) > 1:
+                snapshot = copy.deepcopy(self.state_dict())  # measuring runs real steps: undo them after
+
+                def run(n: int) -> None:
+                    for _ in range(n):
+                        self._one_step()
+
+                try:
+                    rates = time_thread_counts(run, counts)
+                finally:
+                    self.load_state_dict(snapshot)
+                setting = max(rates, key=rates.get)
+            else:
+                setting, source = counts[0], "one usable core"
+        torch.set_num_threads(setting)
+        self.threads_note = describe_threads(setting, rates, source)
 
     def _grid_label_batch(self) -> Tensor | None:
         if self.spec.num_classes is None:
@@ -379,11 +415,15 @@ class Trainer:
             path += f", {self.dist.describe()}, {cfg.batch_size // self.dist.world_size} samples per rank"
         what = f"Resuming at step {self.step} of" if resuming else "Training"
         tricks = f", tricks: {', '.join(cfg.tricks)}" if cfg.tricks else ""
+        tricks += f", regularizers: {', '.join(cfg.regularizers)}" if cfg.regularizers else ""
+        tricks += f", generator EMA {cfg.ema_decay:g}" if cfg.ema_decay is not None else ""
         where = ("sampled on the fly" if self.dataset.is_distribution
                  else f"{cfg.split} split, {describe_placement(self.batches)}")
         data = f"{cfg.data} ({where})"
+        threads = f" ({self.threads_note})" if self.threads_note else ""
         return (f"{what} {cfg.steps} steps: {cfg.gen} generator / {cfg.disc} discriminator, {cfg.loss} loss"
-                f"{tricks}, on {data}, batch {cfg.batch_size}, {self.device}, {path}. Writing to {self.run_dir}.")
+                f"{tricks}, on {data}, batch {cfg.batch_size}, {self.device}{threads}, {path}. "
+                f"Writing to {self.run_dir}.")
 
     def _log(self, losses: Tensor, steps_per_s: float) -> dict[str, Any]:
         values = losses.cpu()  # the only host synchronisation: once per log interval
@@ -500,6 +540,7 @@ class Trainer:
             "regularizers": {r.name: r.state_dict() for r in self.regularizers},
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "plugin_defaults": plugin_defaults(self.config),
+            "threads": self.threads_note,
             "rng": get_rng_state(),
             "history": self.history.to_dict(),
             "skipped_updates": self.step_fn.skipped,
