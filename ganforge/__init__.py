@@ -29,7 +29,18 @@ from ganforge.errors import (
 from ganforge.history import History
 from ganforge.hookspecs import hookimpl, hookspec
 from ganforge.interpolate import interpolate, lerp, slerp  # the function shadows its module's name here
-from ganforge.interfaces import Dataset, Discriminator, Generator, Loss, ModelSpec, StepBatch, Trick
+from ganforge.context import TrickContext
+from ganforge.interfaces import (
+    Dataset,
+    Discriminator,
+    Generator,
+    Loss,
+    LossContext,
+    ModelSpec,
+    Regularizer,
+    StepBatch,
+    Trick,
+)
 from ganforge.registry import (
     PluginInfo,
     create_plugin,
@@ -56,17 +67,20 @@ __all__ = [
     "History",
     "IncompatibleError",
     "Loss",
+    "LossContext",
     "ModelSpec",
     "OptimConfig",
     "PluginError",
     "PluginInfo",
     "PluginLoadError",
+    "Regularizer",
     "RunDirectoryError",
     "StepBatch",
     "Trainer",
     "TrainConfig",
     "TrainingDivergedError",
     "Trick",
+    "TrickContext",
     "UnknownPluginError",
     "__version__",
     "create_plugin",

@@ -81,7 +81,7 @@ class _Named:
     name: ClassVar[str] = ""
     #: A one-line description; defaults to the first line of the docstring.
     description: ClassVar[str] = ""
-    #: The plugin's options: an attrs class made with :func:`ganforge.options` (None: options are the
+    #: The plugin's options: an attrs class made with :func:`ganforge.options.options` (None: options are the
     #: constructor's keyword arguments, the form plugins used before ``Options`` existed).
     Options: ClassVar[type | None] = None
     #: The built options (an instance of ``Options``); None for a plugin without ``Options``.

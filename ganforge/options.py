@@ -5,12 +5,12 @@ plugin class, one :func:`option` per setting with its default, its check and a
 one-line help text::
 
     import ganforge
-    from ganforge.options import number, option
+    from ganforge.options import number, option, options
 
     class InstanceNoise(ganforge.Trick):
         name = "my_noise"
 
-        @ganforge.options
+        @options
         class Options:
             std: float = option(0.1, validator=number(0.0), help="Noise standard deviation.")
 
