@@ -93,7 +93,7 @@ def mmd2_unbiased(x: Tensor, y: Tensor) -> float:
 def kid_from_features(
     real: Tensor | np.ndarray, fake: Tensor | np.ndarray, subsets: int = 50, subset_size: int = 1000, seed: int = 0
 ) -> tuple[float, float]:
-    """KID: mean and standard deviation of the unbiased MMD^2 over random subsets (lower is better, ~0 = same).
+    """KID: mean and (population) standard deviation of the unbiased MMD^2 over random subsets (lower is better, ~0 = same).
 
     Args:
         real, fake: Feature matrices ``(N, D)``.
@@ -110,7 +110,7 @@ def kid_from_features(
         fi = torch.randperm(f.shape[0], generator=gen)[:size]
         values.append(mmd2_unbiased(r[ri], f[fi]))
     arr = np.asarray(values)
-    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+    return float(arr.mean()), float(arr.std())  # population std over subsets, as torch-fidelity and torchmetrics
 
 
 def gaussian_fid_closed_form(mu1: Tensor, var1: Tensor, mu2: Tensor, var2: Tensor) -> float:
