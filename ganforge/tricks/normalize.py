@@ -21,6 +21,8 @@ class RescaledBatches:
     """Wraps a batch loader so that every real batch is mapped linearly from ``[low, high]`` to ``[-1, 1]``.
 
     Everything else (``state_dict``, ``__len__``, attributes) is the wrapped loader's.
+    :meth:`map_real` and :meth:`unmap_real` let evaluation and sampling see
+    the data as the models saw it (:mod:`ganforge.metrics.spaces`).
     """
 
     def __init__(self, inner: Any, low: float, high: float):
@@ -28,10 +30,18 @@ class RescaledBatches:
         self.low, self.high = low, high
         self.scale = 2.0 / (high - low)
 
+    def map_real(self, x: Tensor) -> Tensor:
+        """Map real samples from ``[low, high]`` to ``[-1, 1]``, as every batch is mapped."""
+        return (x - self.low) * self.scale - 1.0
+
+    def unmap_real(self, x: Tensor) -> Tensor:
+        """The inverse of :meth:`map_real`: samples in ``[-1, 1]`` back to ``[low, high]``."""
+        return (x + 1.0) / self.scale + self.low
+
     def next(self) -> tuple[Tensor, Tensor | None]:
         """The wrapped loader's next batch, rescaled to [-1, 1]."""
         x, y = self.inner.next()
-        return (x - self.low) * self.scale - 1.0, y
+        return self.map_real(x), y
 
     def __len__(self) -> int:
         return len(self.inner)
