@@ -228,6 +228,30 @@ def fid_inception_extractor(dataset: Any = None, device: torch.device | str = "c
                             identity=FID_INCEPTION_ID)
 
 
+def stand_in_fid_weights(path: str | Path, seed: int = 0) -> Path:
+    """Write random weights with the FID Inception's architecture and key names to ``path`` (about 96 MB).
+
+    For tests and cost measurements where the real file cannot be had: the
+    network loads and runs exactly as with the real weights (same layers,
+    same work per image), but its features mean nothing. Convolutions get
+    He-normal weights and batch norms unit statistics, so activations keep
+    their scale through the 94 layers. Returns ``path``.
+    """
+    import torchvision
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = torchvision.models.inception_v3(weights=None, aux_logits=False, num_classes=1008, init_weights=False)
+        for module in net.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.uniform_(module.bias, -0.1, 0.1)
+    path = Path(path)
+    torch.save(net.state_dict(), path)
+    return path
+
+
 # -- torchvision's ImageNet Inception (not comparable) --------------------------------------------
 
 
