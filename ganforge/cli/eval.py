@@ -53,6 +53,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--save-reference", default=None, metavar="STATS.npz",
                    help="also write the real images' statistics (mu/sigma .npz with ganforge's metadata)")
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation latents and real subset (default 0)")
+    p.add_argument("--split", default=None,
+                   help="image data: take the real images from this split (e.g. test) instead of the run's")
     p.add_argument("--device", default=None, help="run on this device instead of the run's (cpu, cuda, ...)")
     p.add_argument("--data-root", default=None, help="folder holding the data files, if moved since training")
     p.add_argument("--out", default=None, help=f"JSON file to write (default RUN_DIR/{EVAL_FILE})")
@@ -94,7 +96,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     scatter = run_dir / SCATTER_FILE if tuple(trainer.dataset.sample_shape) == (2,) else None
     result = evaluate(trainer, n=args.n, feature=args.feature, seed=args.seed, scatter=scatter,
                       reference=args.reference, save_reference=args.save_reference,
-                      inception_weights=args.inception_weights)
+                      inception_weights=args.inception_weights, real_split=args.split)
     result["checkpoint"] = str(Path(args.run))
     if scatter is not None:
         result["scatter"] = str(scatter)

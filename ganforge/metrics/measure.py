@@ -45,8 +45,9 @@ class _Evaluation:
 
     def __init__(self, trainer: Any, support: MetricSupport, fake: Tensor, n: int, seed: int, feature: str,
                  inception_weights: str | os.PathLike | None, reference: str | os.PathLike | None,
-                 save_reference: str | os.PathLike | None):
+                 save_reference: str | os.PathLike | None, real_dataset: Any):
         self.trainer, self.dataset, self.support = trainer, trainer.dataset, support
+        self.real_dataset = real_dataset
         self.fake, self.n, self.seed, self.feature = fake, n, seed, feature
         self.inception_weights, self.reference, self.save_reference = inception_weights, reference, save_reference
         self._extractors: dict[str, FeatureExtractor] = {}
@@ -114,10 +115,11 @@ def _reference_stats(ev: _Evaluation, extractor: FeatureExtractor, fake_f: Tenso
         stats = load_reference(ev.reference)
         note = check_reference(stats, extractor.identity, image_size, fake_f.shape[1])
         return stats, None, note
-    raw = real_samples(ev.dataset, ev.n, ev.seed)
+    data = ev.real_dataset
+    raw = real_samples(data, ev.n, ev.seed)
     maps = describe_maps(ev.trainer) if extractor.input_space == "trained" else ""
-    split = str(getattr(ev.dataset, "split", ""))
-    path = reference_cache_path(ev.dataset.name, split, extractor.identity, image_size, int(raw.shape[0]), ev.seed,
+    split = str(getattr(data, "split", ""))
+    path = reference_cache_path(data.name, split, extractor.identity, image_size, int(raw.shape[0]), ev.seed,
                                 fingerprint(raw, maps, extractor.identity))
     stats = None
     if path.is_file():
@@ -130,7 +132,7 @@ def _reference_stats(ev: _Evaluation, extractor: FeatureExtractor, fake_f: Tenso
     if stats is None:
         real_f = ev.features(extractor, raw, real=True)
         stats = stats_from_features(real_f, extractor=extractor.identity, image_size=image_size,
-                                    dataset=ev.dataset.name, split=split)
+                                    dataset=data.name, split=split)
         save_reference(stats, path, features=True)
     return stats, torch.from_numpy(stats.features), None
 
@@ -188,10 +190,20 @@ def _stacked(ev: _Evaluation) -> dict[str, Any]:
 _FAMILIES = {"mixture": _mixture, "points": _points, "image": _image, "classes": _classes, "stacked": _stacked}
 
 
+def _split_of(trainer: Any, split: str) -> Any:
+    """The run's data set as configured, but for ``split`` (the real images of another split)."""
+    from ganforge.data.resize import ResizedDataset
+    from ganforge.registry import get_registry
+
+    cfg = trainer.config
+    data = get_registry().create("dataset", cfg.data, root=cfg.data_root, split=split, **cfg.data_options)
+    return ResizedDataset(data, cfg.image_size) if cfg.image_size is not None else data
+
+
 def evaluate(trainer: Any, n: int | None = None, feature: str = "classifier", seed: int = 0,
              scatter: str | Path | None = None, reference: str | os.PathLike | None = None,
              save_reference: str | os.PathLike | None = None,
-             inception_weights: str | os.PathLike | None = None) -> dict[str, Any]:
+             inception_weights: str | os.PathLike | None = None, real_split: str | None = None) -> dict[str, Any]:
     """Measure ``trainer``'s generator with the metrics its data set declares.
 
     Args:
@@ -214,6 +226,8 @@ def evaluate(trainer: Any, n: int | None = None, feature: str = "classifier", se
             this ``.npz`` (pytorch-fid's ``mu``/``sigma`` plus ganforge's metadata).
         inception_weights: The weights file of ``feature="inception"`` (default:
             the per-user cache; see :func:`~ganforge.metrics.features.find_fid_inception_weights`).
+        real_split: Image data: take the real images from this split of the
+            data set (e.g. ``"test"``) instead of the run's own.
 
     Returns:
         A flat dict: ``kind`` (the first declared family), ``data``, ``step``
@@ -235,12 +249,17 @@ def evaluate(trainer: Any, n: int | None = None, feature: str = "classifier", se
                           f"{', '.join(support.metrics)}.")
     if "image" in support.metrics:
         extractor_info(feature)  # an unknown name fails before anything is generated
+    if real_split is not None and "image" not in support.metrics:
+        raise ConfigError(f"real_split (--split) applies to image data; data set '{dataset.name}' is measured by "
+                          f"{', '.join(support.metrics)}.")
     if scatter is not None and tuple(dataset.sample_shape) != (2,):
         raise ConfigError(f"Scatter plots need 2-D samples; data set '{dataset.name}' has samples of shape "
                           f"{tuple(dataset.sample_shape)}.")
     result: dict[str, Any] = {"kind": support.kind, "data": dataset.name, "step": int(trainer.step)}
     fake = generate(trainer, n, seed)
-    evaluation = _Evaluation(trainer, support, fake, n, seed, feature, inception_weights, reference, save_reference)
+    real_dataset = dataset if real_split is None or real_split == dataset.split else _split_of(trainer, real_split)
+    evaluation = _Evaluation(trainer, support, fake, n, seed, feature, inception_weights, reference, save_reference,
+                             real_dataset)
     for family in support.metrics:
         result.update(_FAMILIES[family](evaluation))
     if scatter is not None:

@@ -81,7 +81,7 @@ class ThreeBlobs(ganforge.Dataset):
 
 
 class UnitImages(ganforge.Dataset):
-    """256 fixed float images (1, 4, 4) with values in [0, 1] (not [-1, 1]): the 'normalize' trick rescales them."""
+    """256 fixed float images (1, 4, 4) per split with values in [0, 1] (not [-1, 1]): 'normalize' rescales them."""
 
     name = "unit-images"
 
@@ -90,11 +90,11 @@ class UnitImages(ganforge.Dataset):
         return (1, 4, 4)
 
     @staticmethod
-    def images() -> torch.Tensor:
-        return torch.rand(256, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    def images(split: str = "train") -> torch.Tensor:
+        return torch.rand(256, 1, 4, 4, generator=torch.Generator().manual_seed(0 if split == "train" else 1))
 
     def load(self):
-        return self.images(), None
+        return self.images(self.split), None
 
 
 class UnitSquare(ganforge.Dataset):

@@ -161,3 +161,14 @@ def test_reference_options_that_do_not_apply_are_refused(toys, image_run, tmp_pa
     grid = Trainer(data="grid25", out_dir=str(tmp_path / "g"), **TINY)
     with pytest.raises(ganforge.ConfigError, match="Reference statistics apply to image data; data set 'grid25'"):
         evaluate(grid, n=8, reference=tmp_path / "a.npz")
+
+
+def test_real_images_of_another_split(toys, flat_extractor, cache_env, tmp_path):
+    trainer = Trainer(data="unit-images", gen="replay", tricks=["normalize"], out_dir=str(tmp_path / "r"),
+                      **{**TINY, "gen_options": {}})
+    same = evaluate(trainer, n=256, feature="flat")
+    other = evaluate(trainer, n=256, feature="flat", real_split="test")
+    assert same["fid"] == pytest.approx(0.0, abs=1e-6) and other["fid"] > 0.05  # the replay generator knows train
+    assert list((cache_env / "reference").glob("unit-images-test-flat-4px-n256-seed0-*.npz"))
+    with pytest.raises(ganforge.ConfigError, match=r"real_split \(--split\) applies to image data"):
+        evaluate(Trainer(data="grid25", out_dir=str(tmp_path / "g"), **TINY), n=8, real_split="test")
