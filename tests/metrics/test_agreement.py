@@ -148,3 +148,12 @@ def test_density_and_coverage_of_identical_distributions_match_the_paper():
     assert result["coverage"] == pytest.approx(1 - 2**-5, abs=0.02)
     collapsed = density_coverage(real, fake[:, :] * 0.05)  # fakes crowded at the centre
     assert collapsed["coverage"] < 0.2 and collapsed["density"] > result["density"]
+
+
+def test_frechet_distance_with_a_singular_covariance_equals_torch_fidelity():
+    """Fewer samples than dimensions: the real covariance is singular and the eigen-decomposition path is taken."""
+    real, fake = _sets(n=6, d=12, seed=9)
+    ours = fid_from_features(real, fake)
+    stats = [{"mu": m.numpy(), "sigma": s.numpy()} for m, s in (gaussian_stats(real), gaussian_stats(fake))]
+    assert ours == pytest.approx(fid_statistics_to_metric(*stats, verbose=False)["frechet_inception_distance"],
+                                 rel=1e-6)
