@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,8 @@ def _mixture(ev: _Evaluation) -> dict[str, Any]:
 
 def _points(ev: _Evaluation) -> dict[str, Any]:
     fake = to_data_units(ev.trainer, ev.fake).reshape(ev.n, -1)
-    real = reference_points(ev.dataset, ev.support, ev.n, ev.seed).reshape(ev.n, -1)
+    real = reference_points(ev.dataset, ev.support, ev.n, ev.seed)
+    real = real.reshape(real.shape[0], -1)  # a finite data set may hold fewer than n
     return {"feature": "data", "samples": ev.n, "real_samples": int(real.shape[0]), **_distances(real, fake, ev.seed)}
 
 
@@ -133,7 +135,10 @@ def _reference_stats(ev: _Evaluation, extractor: FeatureExtractor, fake_f: Tenso
         real_f = ev.features(extractor, raw, real=True)
         stats = stats_from_features(real_f, extractor=extractor.identity, image_size=image_size,
                                     dataset=data.name, split=split)
-        save_reference(stats, path, features=True)
+        try:
+            save_reference(stats, path, features=True)
+        except OSError as exc:  # a read-only or full cache: measure anyway, say why nothing was kept
+            warnings.warn(f"Reference statistics not cached in {path.parent}: {exc}", stacklevel=2)
     return stats, torch.from_numpy(stats.features), None
 
 

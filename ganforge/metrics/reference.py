@@ -181,7 +181,7 @@ def fingerprint(*parts: Any) -> str:
             part = part.detach().contiguous().cpu().numpy()
         if isinstance(part, np.ndarray):
             h.update(f"{part.shape}{part.dtype}".encode())
-            h.update(np.ascontiguousarray(part).tobytes())
+            h.update(np.ascontiguousarray(part).reshape(-1).view(np.uint8))  # the bytes, without a copy
         else:
             h.update(repr(part).encode())
     return h.hexdigest()[:16]
