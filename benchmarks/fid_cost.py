@@ -19,7 +19,7 @@ of the same architecture (:func:`ganforge.metrics.features.stand_in_fid_weights`
 the work per image is the same, the features are meaningless, and the result
 says so. Example::
 
-    OMP_NUM_THREADS=1 python benchmarks/fid_cost.py --images 32 --math-samples 2000
+    OMP_NUM_THREADS=1 python benchmarks/fid_cost.py --images 32 --math-samples 3000
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--weights", default=None, help="the FID Inception weights (default: the cache, else stand-in)")
     p.add_argument("--images", type=int, default=32, help="images timed through the network (default 32)")
-    p.add_argument("--math-samples", type=int, default=2000, help="samples per side for the metric arithmetic")
+    p.add_argument("--math-samples", type=int, default=3000, help="samples per side for the metric arithmetic")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--out", default=str(RESULTS / "fid-cost-cpu.json"), help="JSON file to write")
     args = p.parse_args(argv)
