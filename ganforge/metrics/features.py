@@ -170,7 +170,7 @@ def _require_metrics_extra(feature: str) -> None:
 
 
 def _check_fid_weights(path: Path) -> None:
-    """Refuse a file that is not a plain state dict of the FID Inception network (before torch-fidelity unpickles it)."""
+    """Refuse a file that is not a plain state dict of the FID Inception (before torch-fidelity unpickles it)."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a pickle with code, a truncated or foreign file

@@ -120,7 +120,9 @@ def mmd2_unbiased(x: Tensor, y: Tensor) -> float:
 def kid_from_features(
     real: Tensor | np.ndarray, fake: Tensor | np.ndarray, subsets: int = 50, subset_size: int = 1000, seed: int = 0
 ) -> tuple[float, float]:
-    """KID: mean and (population) standard deviation of the unbiased MMD^2 over random subsets (lower is better, ~0 = same).
+    """KID: mean and (population) standard deviation of the unbiased MMD^2 over random subsets.
+
+    Lower is better; about 0 when both sets come from the same distribution.
 
     Args:
         real, fake: Feature matrices ``(N, D)``.

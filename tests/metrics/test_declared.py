@@ -13,11 +13,15 @@ import ganforge
 from ganforge import Trainer
 from ganforge.cli import main
 from ganforge.interfaces import Dataset
-from ganforge.metrics import MetricSupport, evaluate, measured_metrics, primary_metric, support_for
+from ganforge.metrics import (
+    MetricSupport,
+    evaluate,
+    measured_metrics,
+    primary_metric,
+    support_for,
+)
 from ganforge.registry import get_plugin, get_registry
 from ganforge.viz import scatter_image
-
-from conftest import SwissRoll  # noqa: E402  (tests/metrics is on sys.path)
 
 SMALL = dict(steps=20, batch_size=32, log_every=10, sample_every=0, checkpoint_every=0, progress=False, device="cpu",
              gen_options={"hidden": [32, 32]}, disc_options={"hidden": [32, 32]})
@@ -38,7 +42,8 @@ def test_eval_measures_a_swiss_roll_plugin_and_draws_its_reference_points(toys, 
     blue = (np.abs(img - np.array(REFERENCE_BLUE)).sum(axis=2) <= 6)
     assert blue.sum() > 2000
     # The plot is scatter_image(fakes, reference points): each reference point's pixel is blue or covered by a fake.
-    expected = scatter_image(torch.zeros(0, 2), SwissRoll.roll(2048, torch.Generator().manual_seed(0)))
+    roll = get_plugin("dataset", "swiss-roll").roll  # the declared sampler, seeded as eval seeds it
+    expected = scatter_image(torch.zeros(0, 2), roll(2048, torch.Generator().manual_seed(0)))
     expected_blue = (expected.permute(1, 2, 0) * 255).round().numpy().astype(int)
     expected_blue = (np.abs(expected_blue - np.array(REFERENCE_BLUE)).sum(axis=2) <= 6)
     assert blue[expected_blue].mean() > 0.6 and not blue[~expected_blue].any()
@@ -129,6 +134,7 @@ def test_malformed_declarations_name_the_data_set_and_the_fix(toys):
 
 def test_a_reference_sampler_of_the_wrong_shape_is_named(toys, tmp_path):
     trainer = Trainer(data="swiss-roll", out_dir=str(tmp_path / "r"), **SMALL).setup()
-    trainer.dataset.metric_support = lambda: MetricSupport(metrics=("points",), reference=lambda n, g: torch.zeros(n, 3))
+    wrong = MetricSupport(metrics=("points",), reference=lambda n, generator: torch.zeros(n, 3))
+    trainer.dataset.metric_support = lambda: wrong
     with pytest.raises(ganforge.PluginError, match=r"reference sampler returned \(50, 3\) for n=50; .*\(50, 2\)"):
         evaluate(trainer, n=50)

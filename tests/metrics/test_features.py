@@ -25,7 +25,8 @@ def test_imagenet_inception_without_local_weights_is_a_clear_error_and_never_dow
 
 
 def test_unknown_extractor_names_the_choices():
-    with pytest.raises(ganforge.ConfigError, match="Unknown feature extractor 'incepton'; choose one of classifier, inception, inception-imagenet"):
+    choices = "classifier, inception, inception-imagenet"
+    with pytest.raises(ganforge.ConfigError, match=f"Unknown feature extractor 'incepton'; choose one of {choices}"):
         features.get_extractor("incepton", None)
 
 

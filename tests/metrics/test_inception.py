@@ -136,4 +136,5 @@ def test_without_the_metrics_extra_the_core_imports_and_measures_everything_else
     lines = done.stdout.splitlines()
     assert lines[0] == "['data', 'hq_percent', 'kind'] ['modes', 'hq_percent', 'reverse_kl']"
     assert lines[1] == ("feature 'inception' (the standard FID Inception) needs torchmetrics and torch_fidelity: "
-                        "pip install 'ganforge[metrics]'. Without them use feature='classifier' (--feature classifier).")
+                        "pip install 'ganforge[metrics]'. Without them use feature='classifier' "
+                        "(--feature classifier).")

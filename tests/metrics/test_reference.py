@@ -1,4 +1,4 @@
-"""Reference statistics: pytorch-fid's .npz format, ganforge's metadata checks, --reference/--save-reference, the cache."""
+"""Reference statistics: pytorch-fid's .npz format, ganforge's metadata, --reference/--save-reference, the cache."""
 
 from __future__ import annotations
 
@@ -85,7 +85,8 @@ def test_a_foreign_file_is_read_and_what_cannot_be_checked_is_said(tmp_path):
 def test_malformed_files_are_named_with_what_is_expected(tmp_path):
     expected = r"an \.npz file with 'mu' \(D,\) and 'sigma' \(D, D\)"
     (tmp_path / "text.npz").write_text("mu sigma")
-    with pytest.raises(ganforge.DataError, match=rf"Cannot read reference statistics .*text\.npz .*expected {expected}"):
+    unreadable = rf"Cannot read reference statistics .*text\.npz .*expected {expected}"
+    with pytest.raises(ganforge.DataError, match=unreadable):
         load_reference(tmp_path / "text.npz")
     np.savez(tmp_path / "nosigma.npz", mu=np.zeros(3))
     with pytest.raises(ganforge.DataError, match=rf"nosigma\.npz hold mu; expected {expected}"):
