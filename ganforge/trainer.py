@@ -49,7 +49,7 @@ from ganforge.step import GANStep, overriding, unwrap
 from ganforge.tensorboard import TensorBoardWriter, summary_writer_class
 from ganforge.threads import THREADS_ENV, candidate_counts, env_threads, time_thread_counts, usable_cores
 from ganforge.threads import describe as describe_threads
-from ganforge.viz import save_grid, save_scatter
+from ganforge.viz import save_grid
 
 
 def _grad_scaler(precision: str, device: torch.device) -> Any:
@@ -116,6 +116,9 @@ class Trainer:
         self.disc: Discriminator | None = None
         #: The generator's weight average (``ema_decay``), or None.
         self.ema: GeneratorEMA | None = None
+        #: Which generator sampling and evaluation use when not told: True the average, False the trained
+        #: generator itself, None (default) the average when the run keeps one (``--no-ema`` sets False).
+        self.use_ema: bool | None = None
         #: What host-side trick events receive.
         self.context = TrickContext(self)
         self._built = False
@@ -504,8 +507,10 @@ class Trainer:
 
         Evaluation compares generated samples with reals passed through this.
         """
+        from ganforge.metrics.spaces import as_trained
+
         self.setup()
-        return self.step_fn.real_batch(to_model_space(x).to(self.device)).float().cpu()
+        return as_trained(self, to_model_space(x))
 
     def save_samples(self, path: str | Path | None = None) -> Path:
         """Save the fixed-latent sample picture (image grid, or scatter plot for 2-D data)."""
@@ -513,9 +518,10 @@ class Trainer:
             path = self.run_dir / SAMPLES_DIR / f"step_{self.step:07d}.png"
         samples = self.sample(z=self._grid_z, labels=self._grid_labels)
         if samples.ndim == 2 and samples.shape[1] == 2:
+            from ganforge.metrics.scatter import save_sample_scatter  # matplotlib-free, but metrics import more
+
             more = self.sample(2048 - len(samples)) if len(samples) < 2048 else samples[:0]
-            points = self.dataset.denormalize(torch.cat([samples, more]))
-            save_scatter(points, path, reference=getattr(self.dataset, "modes", None))
+            save_sample_scatter(self, torch.cat([samples, more]), path)
         else:
             save_grid(samples, path, nrow=8)
         return Path(path)

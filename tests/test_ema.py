@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from torch import nn
@@ -69,3 +71,20 @@ def test_resume_continues_the_average_exactly(tiny, tmp_path):
     assert float(resumed.ema.updates) == 16
     state = torch.load(f"{settings['out_dir']}/checkpoints/step_0000016.pt", weights_only=True)
     assert set(state["ema"]) == {"model", "updates"}
+
+
+def test_the_commands_use_the_average_and_no_ema_picks_the_trained_generator(tiny, tmp_path, capsys):
+    from ganforge.cli import main
+
+    ganforge.Trainer(**SMALL, **{**tiny, "steps": 30}, ema_decay=0.9).fit()
+    run = tiny["out_dir"]
+    assert main(["eval", run, "--n", "300", "--json"]) == 0
+    averaged = json.loads(capsys.readouterr().out)
+    assert main(["eval", run, "--n", "300", "--json", "--no-ema"]) == 0
+    trained = json.loads(capsys.readouterr().out)
+    assert (averaged["generator"], trained["generator"]) == ("ema", "trained")
+    assert averaged["reverse_kl"] != trained["reverse_kl"]
+    assert main(["sample", run, "-n", "16", "--out", str(tmp_path / "a.pt")]) == 0
+    assert main(["sample", run, "-n", "16", "--out", str(tmp_path / "b.pt"), "--no-ema"]) == 0
+    a, b = (torch.load(tmp_path / f, weights_only=True)["samples"] for f in ("a.pt", "b.pt"))
+    assert not torch.equal(a, b)

@@ -101,6 +101,12 @@ class CIFAR10(Dataset):
     def num_classes(self) -> int:
         return 10
 
+    def metric_support(self) -> Any:
+        """Image metrics (FID: usually ``feature="inception"``) and class coverage (the domain classifier)."""
+        from ganforge.metrics import MetricSupport
+
+        return MetricSupport(metrics=("image", "classes"))
+
     def search_dirs(self) -> list[Path]:
         """Folders searched for the batch files, in order."""
         root = self.data_root

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -96,6 +97,12 @@ class ImageFolder(Dataset):
     def num_classes(self) -> int | None:
         self._scan()
         return len(self.classes) if self.classes else None
+
+    def metric_support(self) -> Any:
+        """Image metrics, plus class coverage when the folder has class subfolders."""
+        from ganforge.metrics import MetricSupport
+
+        return MetricSupport(metrics=("image", "classes") if self.num_classes else ("image",))
 
     def _scan(self) -> None:
         """List the image files and their classes once; raise DataError for a bad folder."""

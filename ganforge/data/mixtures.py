@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -57,6 +58,12 @@ class GaussianMixture(Dataset):
 
     def denormalize(self, x: Tensor) -> Tensor:
         return x * self.scale
+
+    def metric_support(self) -> Any:
+        """The mixture metrics (PacGAN/VEEGAN), measured against ``modes`` and ``std`` in data units."""
+        from ganforge.metrics import MetricSupport
+
+        return MetricSupport(metrics=("mixture",), modes=self.modes, mode_std=self.std)
 
 
 class Grid25(GaussianMixture):

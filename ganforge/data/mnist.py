@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -63,6 +64,12 @@ class IDXImageDataset(Dataset):
     @property
     def num_classes(self) -> int:
         return 10
+
+    def metric_support(self) -> Any:
+        """Image metrics and class coverage (the domain classifier trained on this split)."""
+        from ganforge.metrics import MetricSupport
+
+        return MetricSupport(metrics=("image", "classes"))
 
     def search_dirs(self) -> list[Path]:
         """Folders searched for the IDX files, in order (subclasses may narrow them)."""

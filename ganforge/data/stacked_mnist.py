@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -53,6 +55,13 @@ class StackedMNIST(Dataset):
     @property
     def num_classes(self) -> int:
         return 1000
+
+    def metric_support(self) -> Any:
+        """The stacked-MNIST mode count: each channel classified by the MNIST domain classifier of the same split."""
+        from ganforge.metrics import MetricSupport
+        from ganforge.metrics.classifier import domain_classifier
+
+        return MetricSupport(metrics=("stacked",), classifier=lambda: domain_classifier(self.mnist))
 
     def load(self) -> tuple[Tensor, Tensor]:
         digits, digit_labels = self.mnist.load()  # (N, 1, 28, 28) uint8, (N,) int64

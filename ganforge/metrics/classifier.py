@@ -206,3 +206,29 @@ def load_or_train(dataset: Any, verbose: bool = False) -> tuple[DomainCNN, dict[
     torch.save({"model": model.state_dict(), "meta": meta}, tmp)
     os.replace(tmp, path)
     return model, {**meta, "cache": str(path)}
+
+
+class ClassPredictor:
+    """A classifier as metrics use it: called on samples ``(N, ...)``, returns class indices ``(N,)``.
+
+    Args:
+        predict: The function doing the work.
+        accuracy: Its held-out accuracy in [0, 1], when known (reported as ``classifier_accuracy``).
+    """
+
+    def __init__(self, predict: Any, accuracy: float | None = None):
+        self.predict, self.accuracy = predict, accuracy
+
+    def __call__(self, samples: Tensor) -> Tensor:
+        return self.predict(samples)
+
+
+def domain_classifier(dataset: Any, device: torch.device | str = "cpu") -> ClassPredictor:
+    """The domain classifier of a labelled image ``dataset`` as a :class:`ClassPredictor` (trained once, cached).
+
+    It takes images in the data set's model space ([-1, 1] for uint8 images).
+    """
+    from ganforge.metrics.features import get_extractor
+
+    extractor = get_extractor("classifier", dataset, device=device)
+    return ClassPredictor(extractor.predict, extractor.info.get("holdout_accuracy"))
