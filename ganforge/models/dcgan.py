@@ -17,9 +17,13 @@ Supported images: C x S x S with S = 28 or a power of two from 32 to 256,
 any number of channels C. Anything else raises :class:`~ganforge.errors.DataError`
 suggesting ``image_size=`` to resize the data.
 
-``spectral_norm=True`` (either model) divides every linear and (transposed)
-convolution weight, the head included, by its largest singular value
-(Miyato et al. 2018).
+Conditional training: G concatenates a label embedding to z. D either adds a
+learned label map to its input as an extra channel (``conditional="label_map"``,
+the default) or is a projection discriminator (``conditional="projection"``,
+Miyato and Koyama 2018): its logit is ``head(phi) + <embed(y), phi>`` on its
+features ``phi``. ``spectral_norm=True`` (either model) divides every linear
+and (transposed) convolution weight, the head and the projection's embedding
+included, by its largest singular value (Miyato et al. 2018).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from torch import Tensor, nn
 
 from ganforge.errors import DataError
 from ganforge.interfaces import Discriminator, Generator, ModelSpec
+from ganforge.models.conditioning import Projection
 from ganforge.models.layers import (
     ACTIVATIONS,
     DOWNSAMPLES,
@@ -50,6 +55,8 @@ from ganforge.options import boolean, choice, integer, option, optional, options
 SUPPORTED_SIZES = (28, 32, 64, 128, 256)
 #: The discriminator's label map is at most this many pixels wide, then upsampled.
 _LABEL_MAP_MAX = 32
+#: How the discriminator uses labels in conditional training.
+CONDITIONINGS = ("label_map", "projection")
 
 
 def image_layout(shape: tuple[int, ...], model: str) -> tuple[int, int, int]:
@@ -148,9 +155,11 @@ class DCGANGenerator(Generator):
 class DCGANDiscriminator(Discriminator):
     """DCGAN discriminator: downsample x2 per block (LeakyReLU 0.2, BatchNorm but on the first), linear logit.
 
-    When training is conditional, each label is embedded as a one-channel
-    map (learned, at most 32x32, upsampled to the image size) and
-    concatenated to the input as an extra channel.
+    When training is conditional, ``conditional="label_map"`` (default) embeds
+    each label as a one-channel map (learned, at most 32x32, upsampled to the
+    image size) concatenated to the input as an extra channel;
+    ``conditional="projection"`` leaves the input alone and adds
+    ``<embed(y), features>`` to the logit (a projection discriminator).
     """
 
     name = "dcgan"
@@ -166,8 +175,11 @@ class DCGANDiscriminator(Discriminator):
         norm: str = option("batch", validator=choice(*NORMS), help="Normalisation of every block but the first.")
         activation: str = option("leaky_relu", validator=choice(*ACTIVATIONS),
                                  help="Hidden activation ('leaky_relu': slope 0.2).")
+        conditional: str = option("label_map", validator=choice(*CONDITIONINGS),
+                                  help="How labels enter when training is conditional: an extra input channel "
+                                       "('label_map') or a projection term on the features ('projection').")
         spectral_norm: bool = option(False, validator=boolean(),
-                                     help="Spectrally normalise every convolution and the head "
+                                     help="Spectrally normalise every convolution, the head and the projection "
                                           "(Miyato et al. 2018).")
 
     def __init__(self, spec: ModelSpec, **options: object):
@@ -177,8 +189,9 @@ class DCGANDiscriminator(Discriminator):
         widths = block_widths(o.width, int(math.log2(size // base)))[::-1]
         self.size = size
         self.label_map = None
+        self.projection = None
         self.map_size = min(size, _LABEL_MAP_MAX)
-        if spec.conditional:
+        if spec.conditional and o.conditional == "label_map":
             self.label_map = nn.Embedding(spec.num_classes, self.map_size * self.map_size)
             channels += 1
         blocks: list[nn.Module] = []
@@ -193,8 +206,11 @@ class DCGANDiscriminator(Discriminator):
         self.num_features = widths[-1] * base * base
         self.head = nn.Linear(self.num_features, 1)
         init_normal_(self)
+        if spec.conditional and o.conditional == "projection":
+            # Initialised like the head (N(0, 0.02)): the class term starts as small as the unconditional one.
+            self.projection = Projection(spec.num_classes, self.num_features, init_std=0.02)
         if o.spectral_norm:
-            apply_spectral_norm(self)
+            apply_spectral_norm(self, extra=[self.projection.embed] if self.projection is not None else [])
 
     def label_channel(self, labels: Tensor) -> Tensor:
         """The ``(B, 1, size, size)`` map a batch of labels adds to the input."""
@@ -207,3 +223,11 @@ class DCGANDiscriminator(Discriminator):
         if self.label_map is not None:
             x = torch.cat([x, self.label_channel(labels).to(x.dtype)], dim=1)
         return self.body(x).flatten(1)
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Raw logits ``(B,)``: ``head(features)``, plus the projection term when it has one."""
+        features = self.features(x, labels)
+        logits = self.head(features).squeeze(-1)
+        if self.projection is not None:
+            logits = logits + self.projection(features, labels)
+        return logits
