@@ -510,7 +510,8 @@ class Dataset(_Named):
     would take more than half of the free host memory).
 
     Subclasses accept ``root`` and ``split`` keyword arguments (they may
-    ignore them) plus their own options.
+    ignore them) plus their own options (an ``Options`` class, as for every
+    plugin; the base constructor builds ``self.options``).
     """
 
     is_distribution: ClassVar[bool] = False
@@ -518,8 +519,8 @@ class Dataset(_Named):
     per_item: ClassVar[bool] = False
 
     def __init__(self, root: str | None = None, split: str = "train", **options: Any):
-        if options:
-            raise TypeError(f"{type(self).__name__} takes no options, got {sorted(options)}")
+        #: The checked options (an instance of the class's ``Options``), or None.
+        self.options = build_options(type(self), options)
         self.root = root
         self.split = split
 

@@ -299,8 +299,11 @@ def check_option_names(cls: type, given: Mapping[str, Any]) -> None:
     accepted = accepted_options(cls)
     if accepted is None:
         return
+    from ganforge.interfaces import Dataset
+
+    run_args = _DATASET_ARGS if issubclass(cls, Dataset) else ()  # root and split are the run's settings
     for key in given:
-        if key not in accepted:
+        if key not in accepted and key not in run_args:
             msg = f"Unknown option {key!r} for {plugin_label(cls)}."
             close = difflib.get_close_matches(str(key), list(accepted), n=1)
             if close:

@@ -12,6 +12,7 @@ from torch import Tensor
 from ganforge.data.idx import read_idx
 from ganforge.errors import ConfigError, DataNotFoundError
 from ganforge.interfaces import Dataset
+from ganforge.options import boolean, option, options
 
 DATA_ENV = "GANFORGE_DATA"
 
@@ -50,11 +51,17 @@ class IDXImageDataset(Dataset):
     torchvision_class = "MNIST"
     files = _FILES
 
-    def __init__(self, root: str | None = None, split: str = "train", download: bool = True):
+    @options
+    class Options:
+        download: bool = option(True, validator=boolean(),
+                                help="Try torchvision's downloader when the files are missing (offline: an error "
+                                     "naming the folders searched).")
+
+    def __init__(self, root: str | None = None, split: str = "train", **options: Any):
         if split not in self.files:
             raise ConfigError(f"'split' must be one of {tuple(self.files)} (got {split!r})")
-        super().__init__(root=root, split=split)
-        self.download = download
+        super().__init__(root=root, split=split, **options)
+        self.download = self.options.download
         self.data_root = resolve_data_root(root)
 
     @property
