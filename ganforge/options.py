@@ -253,9 +253,29 @@ def plugin_label(cls: type) -> str:
 
 
 def declared(cls: type) -> type | None:
-    """The plugin's ``Options`` class, or None when it declares none (options from its constructor)."""
-    opts = getattr(cls, "Options", None)
-    return opts if isinstance(opts, type) and getattr(opts, "__ganforge_options__", False) else None
+    """The plugin's ``Options`` class, or None when its options are its constructor's keyword arguments.
+
+    A subclass of a plugin that declares ``Options`` inherits them, unless it
+    defines a constructor of its own with named keyword arguments (and no
+    ``**options``): then, as before ``Options`` existed, those arguments are its
+    options (a third-party subclass of a builtin model keeps working).
+    """
+    owner = next((k for k in cls.__mro__ if "Options" in vars(k)), None)
+    if owner is None:
+        return None
+    opts = vars(owner)["Options"]
+    if not (isinstance(opts, type) and getattr(opts, "__ganforge_options__", False)):
+        return None
+    for klass in cls.__mro__[: cls.__mro__.index(owner)]:
+        init = vars(klass).get("__init__")
+        if init is None:
+            continue
+        params = list(inspect.signature(init).parameters.values())[1:]
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            continue
+        if any(p.name not in ("spec", *_DATASET_ARGS) for p in params):
+            return None
+    return opts
 
 
 def signature_options(cls: type) -> dict[str, Any] | None:
@@ -321,10 +341,21 @@ def build_options(cls: type, given: Mapping[str, Any]) -> Any:
     """
     opts = declared(cls)
     if opts is None:
+        parent = next((vars(k)["Options"] for k in cls.__mro__ if "Options" in vars(k)), None)
+        if getattr(parent, "__ganforge_options__", False):
+            # A subclass with a constructor of its own passes its parent's options up: build those.
+            return _build(parent, cls, given)
         if given:
             raise TypeError(f"{cls.__name__} takes no options, got {sorted(given)}")
         return None
     check_option_names(cls, given)
+    return _build(opts, cls, given)
+
+
+def _build(opts: type, cls: type, given: Mapping[str, Any]) -> Any:
+    unknown = [k for k in given if k not in {f.name for f in attrs.fields(opts)}]
+    if unknown:
+        raise ConfigError(f"Unknown option {unknown[0]!r} for {plugin_label(cls)}.")
     try:
         return opts(**given)
     except ConfigError as exc:

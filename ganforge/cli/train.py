@@ -62,8 +62,8 @@ _TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
 
 # (flag, config field, example) of NAME.KEY=VALUE options, per trick or regularizer.
 _PER_NAME_FLAGS = [
-    ("--trick-option", "trick_options", "soft_labels.real_range=[0.8,1]"),
-    ("--regularizer-option", "regularizer_options", "r1.gamma=10"),
+    ("--trick-option", "trick_options", "TRICK", "soft_labels.real_range=[0.8,1]"),
+    ("--regularizer-option", "regularizer_options", "REG", "r1.gamma=10"),
 ]
 
 # (flag, config field) of KEY=VALUE options.
@@ -127,9 +127,9 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     for flag, field in _OPTION_FLAGS:
         if getattr(args, field):
             settings[field] = dict(parse_assignment(flag, a) for a in getattr(args, field))
-    for flag, field, example in _PER_NAME_FLAGS:
+    for flag, field, what, example in _PER_NAME_FLAGS:
         if getattr(args, field):
-            settings[field] = _per_name_options(flag, getattr(args, field), example)
+            settings[field] = _per_name_options(flag, getattr(args, field), what, example)
     for net, lr in (("g_optim", args.g_lr), ("d_optim", args.d_lr)):
         if lr is not None:
             settings[net] = {**settings.get(net, {}), "lr": lr}
@@ -139,14 +139,14 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return settings
 
 
-def _per_name_options(flag: str, texts: list[str], example: str) -> dict[str, dict[str, Any]]:
+def _per_name_options(flag: str, texts: list[str], what: str, example: str) -> dict[str, dict[str, Any]]:
     """``{"soft_labels": {"real_range": [0.8, 1]}}`` from ``NAME.KEY=VALUE`` arguments."""
     out: dict[str, dict[str, Any]] = {}
     for text in texts:
         key, value = parse_assignment(flag, text)
         name, dot, option = key.partition(".")
         if not dot or not option:
-            raise ConfigError(f"{flag} takes NAME.KEY=VALUE (got {text!r}), e.g. {example}")
+            raise ConfigError(f"{flag} takes {what}.KEY=VALUE (got {text!r}), e.g. {example}")
         out.setdefault(name, {})[option] = value
     return out
 
@@ -168,7 +168,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         for field in ("gen_options", "disc_options", "loss_options", "data_options", "g_optim", "d_optim"):
             if field in settings and isinstance(base.get(field), dict):
                 settings[field] = {**base[field], **settings[field]}
-        for _, field, _ in _PER_NAME_FLAGS:
+        for _, field, _, _ in _PER_NAME_FLAGS:
             if field in settings and isinstance(base.get(field), dict):
                 merged = {k: dict(v) for k, v in base[field].items()}
                 for name, opts in settings[field].items():
