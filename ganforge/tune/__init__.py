@@ -114,10 +114,11 @@ def _tune(space: Any, trials: int | None, workers: int | None, out: Any, storage
     job = attrs.evolve(job, progress=progress)
     done = sum(1 for t in handle.get_trials(deepcopy=False) if t.state.is_finished())
     better = "lower" if checked.direction == "minimize" else "higher"
-    threads = "in this process" if options.workers == 1 else "workers, one CPU thread (or GPU) each"
+    how = ("one after another in this process" if options.workers == 1
+           else f"{options.workers} at once in worker processes, one CPU thread (or GPU) each")
     _say(progress, f"Study '{job.study}' ({_shown(job.storage_url)}): {done} of {options.trials} trials done; "
-                   f"{options.workers} {threads}. Objective: {checked.metric} ({better} is better), "
-                   f"{options.pruner} pruner. Trials run in {out_dir / 'trials'}.")
+                   f"trials run {how}, in {out_dir / 'trials'}. Objective: {checked.metric} ({better} is better), "
+                   f"{options.pruner} pruner.")
     try:
         run_study(job)
     except KeyboardInterrupt:

@@ -82,7 +82,6 @@ class Objective:
     def __init__(self, job: Job, worker: int, device: str | None, gate: Any):
         self.job, self.worker, self.device, self.gate = job, worker, device, gate
         self.space: SearchSpace = job.space
-        self.interrupted = False
 
     def __call__(self, trial: Any) -> float:
         self.gate.release()
@@ -110,7 +109,7 @@ class Objective:
             trainer = self._trainer(config, run_dir, retried, reporter)
             trainer.fit()
         except KeyboardInterrupt:
-            self._lost(trial, "interrupted (Ctrl-C) before it trained")
+            self._lost(trial, "interrupted (Ctrl-C)")
             raise
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
@@ -163,7 +162,6 @@ class Objective:
 
     def _lost(self, trial: Any, reason: str) -> None:
         """Record why the trial stopped and queue it again (its run continues from its checkpoint)."""
-        self.interrupted = True
         trial.set_user_attr("interrupted", reason)
         retry(trial.study, trial, reason)
 

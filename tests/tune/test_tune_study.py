@@ -104,9 +104,9 @@ def shared(tmp_path_factory):
 def test_two_workers_run_trials_in_their_own_processes_with_one_thread(shared):
     root, url, *_ = shared
     trials = load(root, url, "shared").get_trials()
-    workers = [t.user_attrs["worker"] for t in trials]
-    assert os.getpid() not in {w["pid"] for w in workers}
-    assert all(w["threads"] == 1 for w in workers)
+    by_a = [t.user_attrs["worker"] for t in trials[:4]]  # trials 0-3: A's workers (B started after trial 3 existed)
+    assert len({w["pid"] for w in by_a}) == 2 and os.getpid() not in {w["pid"] for w in by_a}
+    assert all(w["threads"] == 1 for w in by_a)
     assert [t.state.name for t in trials[:3]] == ["FAIL", "PRUNED", "FAIL"]  # 0 was killed (see below)
     for t in trials:
         if "retry_of" not in t.user_attrs:
@@ -257,3 +257,30 @@ def test_ctrl_c_stops_a_trial_which_continues_from_its_checkpoint(tmp_path, monk
     assert steps == [20, 20, 40, 40, 60, 60]  # one run: losses and evaluation at 20, 40 (before), 60 (after)
     assert [r["note"] for r in report.rows] == ["interrupted at step 40 (received SIGINT); queued again as trial 1",
                                                 "retry of trial 0"]
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
+def test_a_trial_silent_past_its_heartbeat_is_failed_and_run_again(tmp_path):
+    """A trial of another machine whose heartbeat stopped (grace: two 1 s heartbeats) is failed and queued again."""
+    out = tmp_path / "study"
+    space = make_space(tune={"heartbeat": 1}, enqueue=[{"g_optim.lr": GOOD_LR, "tricks": []}])
+    ganforge.tune(space, trials=1, out=out, progress=False)
+    storage = open_storage(f"sqlite:///{out / 'study.db'}", heartbeat=1)
+    study = optuna.load_study(study_name="study", storage=storage)
+    phantom = study.ask()  # as a worker on another machine would, which then died
+    from ganforge.tune.space import load_space
+
+    load_space(space).trial_config(lambda p: p.suggest(phantom))
+    phantom.set_user_attr("worker", {"host": "another-machine/0", "pid": 1, "index": 0})
+    study_id = storage.get_study_id_from_name("study")
+    storage.record_heartbeat(storage.get_trial_id_from_study_id_trial_number(study_id, phantom.number))
+    time.sleep(2.5)
+    report = ganforge.tune(space, trials=2, out=out, progress=False)
+    lost = load(out).trials[phantom.number]
+    assert lost.state.name == "FAIL" and "error" not in lost.user_attrs
+    again = [t for t in load(out).trials if t.user_attrs.get("retry_of") == phantom.number]
+    assert [t.state.name for t in again] == ["COMPLETE"] and again[0].params == lost.params
+    assert again[0].user_attrs["retry_reason"] == "no heartbeat: its worker or machine stopped"
+    assert report.rows[phantom.number]["note"] == (f"no heartbeat: its worker or machine stopped; queued again as "
+                                                   f"trial {again[0].number}")
+    assert len(report.rows) == 3  # two slots: trial 0, and the lost trial run again
