@@ -1,6 +1,7 @@
 """Hyper-parameter search on Optuna: ``ganforge tune`` and :func:`tune`.
 
-A search space file (:mod:`ganforge.tune.space`) lists fixed settings and
+A search space file (:mod:`ganforge.tune.spacefile`, read into
+:mod:`ganforge.tune.space`) lists fixed settings and
 searched ones; each trial is a normal ganforge run in ``OUT/trials/trial-NNNN``
 (:mod:`ganforge.tune.objective`) whose evaluations feed Optuna's pruner;
 workers (:mod:`ganforge.tune.worker`) share one study in an SQLite file or a
@@ -30,7 +31,8 @@ import attrs
 
 from ganforge.errors import ConfigError
 from ganforge.tune.report import TuneReport
-from ganforge.tune.space import SearchSpace, load_space
+from ganforge.tune.space import SearchSpace
+from ganforge.tune.spacefile import load_space
 
 __all__ = ["SearchSpace", "TuneReport", "load_space", "tune"]
 
@@ -48,7 +50,7 @@ def tune(space: str | os.PathLike | Mapping[str, Any] | None = None, *, trials: 
 
     Args:
         space: The search space: a TOML file's path or the same structure as a
-            mapping (see :mod:`ganforge.tune.space`).
+            mapping (see :mod:`ganforge.tune.spacefile`).
         trials: Trials in the whole study (default: the space's ``[tune]
             trials``, else 20). Running again with the same arguments continues
             the study up to this number.
@@ -93,7 +95,7 @@ def _tune(space: Any, trials: int | None, workers: int | None, out: Any, storage
         return _report(Path(report), storage, study, progress)
     if space is None:
         raise ConfigError("ganforge tune needs a search space file (SPACE.toml), or --report DIR.")
-    from ganforge.tune.space import check_pruner, source_name
+    from ganforge.tune.spacefile import check_pruner, source_name
     from ganforge.tune.study import open_study
     from ganforge.tune.worker import run_study
 

@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from ganforge.errors import ConfigError
-from ganforge.tune.space import Param, load_space
+from ganforge.tune.space import Param
+from ganforge.tune.spacefile import load_space
 from tune_helpers import FIXED, make_space, write_space
 
 if sys.version_info >= (3, 11):

@@ -21,6 +21,7 @@ from ganforge.config import TrainConfig  # noqa: E402
 from ganforge.errors import ConfigError  # noqa: E402
 from ganforge.registry import DISABLE_AUTOLOAD_ENV  # noqa: E402
 from ganforge.tune.objective import ERROR_FILE, TRIAL_FILE, EvaluationReporter  # noqa: E402
+from ganforge.tune.spacefile import load_space  # noqa: E402
 from ganforge.tune.storage import open_storage  # noqa: E402
 from tune_helpers import FIXED, GOOD_LR, HOPELESS_LR, cli, cli_env, make_space, write_space  # noqa: E402
 
@@ -267,19 +268,19 @@ def test_a_trial_silent_past_its_heartbeat_is_failed_and_run_again(tmp_path):
     ganforge.tune(space, trials=1, out=out, progress=False)
     storage = open_storage(f"sqlite:///{out / 'study.db'}", heartbeat=1)
     study = optuna.load_study(study_name="study", storage=storage)
-    phantom = study.ask()  # as a worker on another machine would, which then died
-    from ganforge.tune.space import load_space
-
-    load_space(space).trial_config(lambda p: p.suggest(phantom))
+    checked = load_space(space)
+    study.enqueue_trial(checked.params[0].to_params([]) | checked.params[1].to_params(GOOD_LR))
+    phantom = study.ask()  # as a worker on another machine would (with those parameters), which then died
+    checked.trial_config(lambda p: p.suggest(phantom))
     phantom.set_user_attr("worker", {"host": "another-machine/0", "pid": 1, "index": 0})
     study_id = storage.get_study_id_from_name("study")
     storage.record_heartbeat(storage.get_trial_id_from_study_id_trial_number(study_id, phantom.number))
-    time.sleep(2.5)
+    time.sleep(3.2)  # SQLite's clock counts whole seconds: 3 of them are surely more than the 2 s grace
     report = ganforge.tune(space, trials=2, out=out, progress=False)
     lost = load(out).trials[phantom.number]
     assert lost.state.name == "FAIL" and "error" not in lost.user_attrs
     again = [t for t in load(out).trials if t.user_attrs.get("retry_of") == phantom.number]
-    assert [t.state.name for t in again] == ["COMPLETE"] and again[0].params == lost.params
+    assert [t.state.name for t in again] == ["COMPLETE"] and again[0].params == lost.params, again[0].user_attrs
     assert again[0].user_attrs["retry_reason"] == "no heartbeat: its worker or machine stopped"
     assert report.rows[phantom.number]["note"] == (f"no heartbeat: its worker or machine stopped; queued again as "
                                                    f"trial {again[0].number}")
