@@ -86,10 +86,8 @@ class Objective:
     def __call__(self, trial: Any) -> float:
         self.gate.release()
         optuna = require_optuna()
-        import torch
-
         trial.set_user_attr("worker", {"host": this_host(), "pid": os.getpid(), "index": self.worker,
-                                       "threads": torch.get_num_threads(), "device": self.device})
+                                       "device": self.device})
         retried = "retry_of" in trial.user_attrs and "run_dir" in trial.user_attrs
         run_dir = Path(trial.user_attrs["run_dir"]) if retried else trial_dir(self.job.out_dir, trial.number)
         trial.set_user_attr("run_dir", str(run_dir))
@@ -108,6 +106,7 @@ class Objective:
             trial.set_user_attr("config", config.to_dict())
             trainer = self._trainer(config, run_dir, retried, reporter)
             trainer.fit()
+            trial.set_user_attr("threads", getattr(trainer, "threads_note", None))  # what the run used, and why
         except KeyboardInterrupt:
             self._lost(trial, "interrupted (Ctrl-C)")
             raise

@@ -25,6 +25,10 @@ KINDS = ("float", "int", "categorical", "subset")
 PLUGIN_FIELDS = {"gen": "generator", "disc": "discriminator", "loss": "loss", "data": "dataset"}
 #: Option tables and the field naming their plugin.
 OPTION_FIELDS = {"gen_options": "gen", "disc_options": "disc", "loss_options": "loss", "data_options": "data"}
+#: TrainConfig fields listing plugins that are on (in order), their kind and their options field.
+LIST_FIELDS = {"tricks": ("trick", "trick_options"), "regularizers": ("regularizer", "regularizer_options")}
+#: Per-plugin option fields (``trick_options.TRICK.OPTION``) and the list field naming the plugins that are on.
+NAMED_OPTIONS = {options: field for field, (_, options) in LIST_FIELDS.items()}
 #: Fields ganforge tune sets itself for each trial.
 RUNTIME_FIELDS = ("out_dir", "overwrite")
 #: Pruners by name (Optuna classes in :mod:`optuna.pruners`).
@@ -59,7 +63,7 @@ class Param:
 
     Attributes:
         key: The dotted setting it sets: ``"loss"``, ``"g_optim.lr"``,
-            ``"trick_options.soft_labels.real_range"``.
+            ``"trick_options.soft_labels.real_range"``, ``"regularizer_options.r1.gamma"``.
         kind: ``"float"``, ``"int"``, ``"categorical"`` or ``"subset"``.
         low, high: The range of a float or int (inclusive).
         log: Draw a float or int on a log scale (``low`` must be > 0), default False.
@@ -207,24 +211,26 @@ class SearchSpace:
         """The settings of one trial: ``fixed`` plus ``pick(param)`` for each searched entry that applies.
 
         Plugin choices are drawn first; an option (fixed or searched) applies
-        only when the chosen plugin accepts it, and a trick's options only when
-        the trick is on, so such options are drawn only in the trials they affect.
+        only when the chosen plugin accepts it, and a trick's (or regularizer's)
+        options only when it is on, so such options are drawn only in the trials
+        they affect.
         """
         from ganforge.registry import get_registry, plugin_options
 
         data = copy.deepcopy(self.fixed)
         registry = get_registry()
-        options = [p for p in self.params if p.path[0] in OPTION_FIELDS or p.path[0] == "trick_options"]
+        options = [p for p in self.params if p.path[0] in OPTION_FIELDS or p.path[0] in NAMED_OPTIONS]
         for param in self.params:
             if param in options:
                 continue
             value = pick(param)
-            if param.kind == "subset":  # tricks in [fixed] are always on; the chosen ones follow them
+            if param.kind == "subset":  # plugins listed in [fixed] are always on; the chosen ones follow them
                 always = _names(data.get(param.key, []))
                 value = always + [v for v in value if v not in always]
             _set(data, param.path, value)
-        tricks = _names(data.get("tricks", []))
-        data["trick_options"] = {t: o for t, o in data.get("trick_options", {}).items() if t in tricks}
+        enabled = {field: _names(data.get(field, [])) for field in LIST_FIELDS}
+        for field, (_, options_field) in LIST_FIELDS.items():
+            data[options_field] = {n: o for n, o in data.get(options_field, {}).items() if n in enabled[field]}
         accepts: dict[str, Callable[[str], bool]] = {}
         for field, plugin_field in OPTION_FIELDS.items():
             kind, name = PLUGIN_FIELDS[plugin_field], data.get(plugin_field, _default(plugin_field))
@@ -234,8 +240,8 @@ class SearchSpace:
                 data[field] = {k: v for k, v in data[field].items() if accepts[field](k)}
         for param in options:
             field = param.path[0]
-            if field == "trick_options":
-                if param.path[1] not in tricks:
+            if field in NAMED_OPTIONS:
+                if param.path[1] not in enabled[NAMED_OPTIONS[field]]:
                     continue
             elif not accepts[field](param.path[1]):
                 continue

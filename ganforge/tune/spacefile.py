@@ -43,6 +43,8 @@ from ganforge.config import OptimConfig, TrainConfig, load_toml
 from ganforge.errors import ConfigError, GanforgeError
 from ganforge.tune.space import (
     KINDS,
+    LIST_FIELDS,
+    NAMED_OPTIONS,
     OPTION_FIELDS,
     PLUGIN_FIELDS,
     PRUNERS,
@@ -59,13 +61,6 @@ from ganforge.tune.space import (
     _set,
 )
 
-#: Metrics :func:`ganforge.metrics.evaluate` measures for each kind of data.
-KIND_METRICS = {
-    "mixture": ("modes", "hq_percent", "reverse_kl"),
-    "stacked": ("stacked_modes", "stacked_kl"),
-    "image": ("fid", "kid", "precision", "recall"),
-}
-_KIND_WORDS = {"mixture": "a 2-D mixture", "stacked": "stacked MNIST", "image": "an image data set"}
 _SPEC_KEYS = {
     "float": ("type", "low", "high", "log", "step"),
     "int": ("type", "low", "high", "log", "step"),
@@ -141,11 +136,12 @@ def _check_fixed(fixed: Any, where: _Where) -> dict[str, Any]:
         if key in RUNTIME_FIELDS:
             raise where.error("fixed", key, f"ganforge tune sets {key} itself (each trial runs in "
                                             "OUT/trials/trial-NNNN); remove it.")
-    # Options of tricks that only the search turns on are checked with the search.
-    tricks = _names(fixed.get("tricks", []))
+    # Options of tricks (regularizers) that only the search turns on are checked with the search.
     base = dict(fixed)
-    if isinstance(fixed.get("trick_options"), Mapping):
-        base["trick_options"] = {t: o for t, o in fixed["trick_options"].items() if t in tricks}
+    for field, (_, options_field) in LIST_FIELDS.items():
+        if isinstance(fixed.get(options_field), Mapping):
+            on = _names(fixed.get(field, []))
+            base[options_field] = {n: o for n, o in fixed[options_field].items() if n in on}
     try:
         config = TrainConfig.from_dict(base)
     except ConfigError as exc:
@@ -160,8 +156,9 @@ def _check_fixed(fixed: Any, where: _Where) -> dict[str, Any]:
     for field, kind in PLUGIN_FIELDS.items():
         if field in fixed:
             _lookup(registry, kind, fixed[field], where, "fixed", field)
-    for name in config.tricks:
-        _lookup(registry, "trick", name, where, "fixed", "tricks")
+    for field, (kind, _) in LIST_FIELDS.items():
+        for name in getattr(config, field):
+            _lookup(registry, kind, name, where, "fixed", field)
     return fixed
 
 
@@ -194,9 +191,10 @@ def _check_path(key: str, where: _Where) -> tuple[str, ...]:
         if len(path) != 2:
             raise where.error("search", key, f"write '{path[0]}.OPTION' for one option of the "
                                              f"{PLUGIN_FIELDS[OPTION_FIELDS[path[0]]]}.")
-    elif path[0] == "trick_options":
+    elif path[0] in NAMED_OPTIONS:
         if len(path) != 3:
-            raise where.error("search", key, "write 'trick_options.TRICK.OPTION', e.g. "
+            kind = LIST_FIELDS[NAMED_OPTIONS[path[0]]][0]
+            raise where.error("search", key, f"write '{path[0]}.{kind.upper()}.OPTION', e.g. "
                                              "'trick_options.soft_labels.real_range'.")
     elif len(path) != 1:
         raise where.error("search", key, f"{path[0]!r} has no sub-settings; write {path[0]!r}.")
@@ -225,7 +223,7 @@ def _check_param(key: str, spec: Any, fixed: dict[str, Any], where: _Where) -> P
     node: Any = fixed
     for part in path:
         node = node.get(part) if isinstance(node, Mapping) else None
-    if node is not None and not (kind == "subset" and key == "tricks"):
+    if node is not None and not (kind == "subset" and key in LIST_FIELDS):
         raise where.error("search", key, "is also set in [fixed]; keep it in one table.")
     if kind in ("float", "int"):
         integer = kind == "int"
@@ -257,11 +255,13 @@ def _check_param(key: str, spec: Any, fixed: dict[str, Any], where: _Where) -> P
         raise where.error("search", key, f"'choices' must be a non-empty list (got {choices!r})")
     choices = _plain(choices)
     if kind == "subset":
-        if key != "tricks":
-            raise where.error("search", key, "a subset entry chooses which tricks are on: only 'tricks' "
-                                             "takes it; use a categorical entry here.")
+        if key not in LIST_FIELDS:
+            raise where.error("search", key, f"a subset entry chooses which plugins are on: only "
+                                             f"{' and '.join(repr(f) for f in LIST_FIELDS)} take it; use a "
+                                             "categorical entry here.")
         if not all(isinstance(c, str) and c for c in choices) or len(set(choices)) != len(choices):
-            raise where.error("search", key, f"a subset's choices must be distinct trick names (got {choices!r})")
+            raise where.error("search", key, f"a subset's choices must be distinct {LIST_FIELDS[key][0]} names "
+                                             f"(got {choices!r})")
         return Param(key, kind, choices=tuple(choices))
     labels = [c if _is_scalar(c) else json.dumps(c) for c in choices]
     if len(set(map(json.dumps, labels))) != len(labels):
@@ -274,9 +274,10 @@ def _check_param(key: str, spec: Any, fixed: dict[str, Any], where: _Where) -> P
 
 def _check_value(fixed: dict[str, Any], param: Param, value: Any, where: _Where) -> None:
     """Check one value of a plain setting (or of g_optim/d_optim) with TrainConfig's own validators."""
-    if param.path[0] in OPTION_FIELDS or param.path[0] in ("trick_options", "tricks") or param.path[0] in PLUGIN_FIELDS:
+    skip = (*OPTION_FIELDS, *NAMED_OPTIONS, *LIST_FIELDS, *PLUGIN_FIELDS)
+    if param.path[0] in skip:
         return  # plugin names and options are checked against the registry
-    data = {k: v for k, v in fixed.items() if k not in ("trick_options", "tricks")}
+    data = {k: v for k, v in fixed.items() if k not in (*NAMED_OPTIONS, *LIST_FIELDS)}
     _set(data, param.path, copy.deepcopy(value))
     try:
         TrainConfig.from_dict(data)
@@ -287,9 +288,9 @@ def _check_value(fixed: dict[str, Any], param: Param, value: Any, where: _Where)
 def _sort_params(params: list[Param]) -> list[Param]:
     """Plugin choices first (they decide which options apply), then other settings, then options."""
     def rank(p: Param) -> int:
-        if p.path[0] in PLUGIN_FIELDS or p.path[0] == "tricks":
+        if p.path[0] in PLUGIN_FIELDS or p.path[0] in LIST_FIELDS:
             return 0
-        return 2 if p.path[0] in OPTION_FIELDS or p.path[0] == "trick_options" else 1
+        return 2 if p.path[0] in OPTION_FIELDS or p.path[0] in NAMED_OPTIONS else 1
     return sorted(params, key=rank)
 
 
@@ -309,34 +310,38 @@ def _check_plugins(fixed: dict[str, Any], params: tuple[Param, ...], where: _Whe
         if p.key in PLUGIN_FIELDS:
             for choice in p.choices:
                 _lookup(registry, PLUGIN_FIELDS[p.key], choice, where, "search", p.key)
-        elif p.key == "tricks":
+        elif p.key in LIST_FIELDS:
+            kind = LIST_FIELDS[p.key][0]
             for choice in p.choices:
                 names = [choice] if p.kind == "subset" else _names(choice) if isinstance(choice, (str, list)) else None
                 if names is None or not all(isinstance(n, str) for n in names):
-                    raise where.error("search", "tricks", f"each choice must be a list of trick names (got {choice!r})")
+                    raise where.error("search", p.key, f"each choice must be a list of {kind} names (got {choice!r})")
                 for name in names:
-                    _lookup(registry, "trick", name, where, "search", "tricks")
-    possible_tricks = set(_names(fixed.get("tricks", [])))
+                    _lookup(registry, kind, name, where, "search", p.key)
+    possible: dict[str, set[str]] = {field: set(_names(fixed.get(field, []))) for field in LIST_FIELDS}
     for p in params:
-        if p.key == "tricks":
-            possible_tricks |= set(p.choices) if p.kind == "subset" else {n for c in p.choices for n in _names(c)}
+        if p.key in LIST_FIELDS:
+            possible[p.key] |= set(p.choices) if p.kind == "subset" else {n for c in p.choices for n in _names(c)}
     # Options, fixed or searched: each must fit at least one plugin the space can choose.
     option_entries = [("search", p.key, p.path) for p in params
-                      if p.path[0] in OPTION_FIELDS or p.path[0] == "trick_options"]
+                      if p.path[0] in OPTION_FIELDS or p.path[0] in NAMED_OPTIONS]
     for field in OPTION_FIELDS:
         for option in fixed.get(field, {}) or {}:
             option_entries.append(("fixed", f"{field}.{option}", (field, option)))
-    for trick, opts in (fixed.get("trick_options") or {}).items():
-        if not isinstance(opts, Mapping):
-            raise where.error("fixed", f"trick_options.{trick}", f"must be a table of options (got {opts!r})")
-        for option in opts:
-            option_entries.append(("fixed", f"trick_options.{trick}.{option}", ("trick_options", trick, option)))
+    for options_field in NAMED_OPTIONS:
+        for name, opts in (fixed.get(options_field) or {}).items():
+            if not isinstance(opts, Mapping):
+                raise where.error("fixed", f"{options_field}.{name}", f"must be a table of options (got {opts!r})")
+            for option in opts:
+                option_entries.append(("fixed", f"{options_field}.{name}.{option}", (options_field, name, option)))
     for table, key, path in option_entries:
-        if path[0] == "trick_options":
-            info = _lookup(registry, "trick", path[1], where, table, key)
-            if path[1] not in possible_tricks:
-                raise where.error(table, key, f"trick {path[1]!r} is never on in this space; add it to 'tricks' "
-                                              "([fixed] or [search]).")
+        if path[0] in NAMED_OPTIONS:
+            field = NAMED_OPTIONS[path[0]]
+            kind = LIST_FIELDS[field][0]
+            info = _lookup(registry, kind, path[1], where, table, key)
+            if path[1] not in possible[field]:
+                raise where.error(table, key, f"{kind} {path[1]!r} is never on in this space; add it to "
+                                              f"'{field}' ([fixed] or [search]).")
             infos = [info]
         else:
             plugin_field = OPTION_FIELDS[path[0]]
@@ -352,21 +357,10 @@ def _check_plugins(fixed: dict[str, Any], params: tuple[Param, ...], where: _Whe
                                           f"{', '.join(known) if known else '(none)'}.")
 
 
-def data_metrics(dataset: Any) -> tuple[str, ...]:
-    """The metrics :func:`ganforge.metrics.evaluate` reports for ``dataset``.
-
-    (Derived from :func:`ganforge.metrics.data_kind`; image data with labels
-    adds ``classes`` and ``class_kl``.)
-    """
-    from ganforge.metrics import data_kind
-
-    kind = data_kind(dataset)
-    extra = ("classes", "class_kl") if kind == "image" and dataset.num_classes else ()
-    return KIND_METRICS[kind] + extra
-
-
 def _check_metric(fixed: dict[str, Any], params: tuple[Param, ...], where: _Where) -> tuple[str, str]:
-    from ganforge.metrics import HIGHER_IS_BETTER, LOWER_IS_BETTER, PRIMARY, data_kind
+    """The objective (``eval_metric`` or each data set's primary metric) and its direction; it must be measured."""
+    from ganforge.metrics import HIGHER_IS_BETTER, LOWER_IS_BETTER, measured_metrics
+    from ganforge.metrics.support import support_for
     from ganforge.registry import get_registry
 
     known = sorted(LOWER_IS_BETTER | HIGHER_IS_BETTER)
@@ -381,14 +375,13 @@ def _check_metric(fixed: dict[str, Any], params: tuple[Param, ...], where: _Wher
         try:
             dataset = registry.create("dataset", name, root=fixed.get("data_root"), split=fixed.get("split", "train"),
                                       **(fixed.get("data_options") or {}))
-            measured = data_metrics(dataset)
-            kind = data_kind(dataset)
+            measured = measured_metrics(dataset)
+            wanted = metric or support_for(dataset).primary_metric()
         except GanforgeError as exc:
             raise where.error("fixed", "data", str(exc)) from None
-        wanted = metric or PRIMARY[kind]
         if wanted not in measured:
-            raise where.error("fixed", "eval_metric", f"{wanted!r} is not measured on {name!r} ({_KIND_WORDS[kind]}); "
-                                                      f"choose one of {', '.join(sorted(measured))}.")
+            raise where.error("fixed", "eval_metric", f"{wanted!r} is not measured on {name!r}; choose one of "
+                                                      f"{', '.join(measured)}.")
         if chosen is not None and wanted != chosen:
             raise where.error("fixed", "eval_metric", f"the searched data sets have different primary metrics "
                                                       f"({chosen}, {wanted}); set eval_metric to one both measure.")

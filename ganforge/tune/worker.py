@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ganforge.errors import GanforgeError
+from ganforge.threads import THREADS_ENV
 from ganforge.tune.objective import Objective, say, write_trial_file
 from ganforge.tune.storage import open_storage, require_optuna, sqlite_path
 from ganforge.tune.study import Job, fail_lost, make_pruner, make_sampler, retry_stale, wants_trial
@@ -180,7 +181,8 @@ def _spawn(job_file: Path, worker: int, device: str | None) -> subprocess.Popen:
     code = (f"import sys; from ganforge.tune.worker import worker_main; "
             f"sys.exit(worker_main({str(job_file)!r}, {worker}, {device!r}))")
     root = str(Path(ganforge.__file__).resolve().parent.parent)
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+    # One thread per worker: GANFORGE_THREADS is the answer to threads="auto" (a number in [fixed] still wins).
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", **{THREADS_ENV: "1"},
                PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
     return subprocess.Popen([sys.executable, "-c", code], env=env)
 

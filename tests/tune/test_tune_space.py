@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 
+import attrs
 import pytest
 
+from ganforge.config import OptimConfig
 from ganforge.errors import ConfigError
 from ganforge.tune.space import Param
 from ganforge.tune.spacefile import load_space
@@ -85,6 +87,23 @@ def test_trial_config_draws_options_only_where_they_apply():
     assert "trick_options.soft_labels.real_range" not in off.asked  # not drawn when soft_labels is off
 
 
+def test_regularizers_are_searched_like_tricks():
+    space = load_space(make_space(search={
+        "regularizers": {"type": "subset", "choices": ["r1", "r2"]},
+        "regularizer_options.r1.gamma": {"type": "float", "low": 0.1, "high": 10.0, "log": True},
+    }))
+    assert space.params[0].param_names() == ["regularizers.r1", "regularizers.r2"]
+    on = Picker(**{"regularizers.r1": True, "regularizers.r2": True, "regularizer_options.r1.gamma": 2.0})
+    config = space.trial_config(lambda p: p.suggest(on))
+    assert config["regularizers"] == ["r1", "r2"] and config["regularizer_options"] == {"r1": {"gamma": 2.0}}
+    off = Picker(**{"regularizers.r1": False})
+    config = space.trial_config(lambda p: p.suggest(off))
+    assert config["regularizers"] == [] and "regularizer_options.r1.gamma" not in off.asked
+    with pytest.raises(ConfigError, match=r"^<mapping>: \[search\] 'regularizer_options.r9.gamma': Unknown "
+                                          r"regularizer 'r9'\."):
+        load_space(make_space(search={"regularizer_options.r9.gamma": {"type": "float", "low": 1.0, "high": 2.0}}))
+
+
 def test_an_option_applies_only_to_the_plugins_that_accept_it():
     # 'minimax' and 'bce' take no options, so a loss option must fit some other loss: none here.
     with pytest.raises(ConfigError) as info:
@@ -99,8 +118,8 @@ def test_an_option_applies_only_to_the_plugins_that_accept_it():
      "[search] 'g_optm.lr': unknown setting 'g_optm'. Did you mean 'g_optim'? Entries name a TrainConfig field, "
      "e.g. 'loss', 'g_optim.lr', 'gen_options.hidden'."),
     ({"g_optim.lrr": {"type": "float", "low": 1e-4, "high": 1e-2}},
-     "[search] 'g_optim.lrr': g_optim settings are name, lr, betas, momentum, weight_decay: write 'g_optim.NAME'. "
-     "Did you mean 'g_optim.lr'?"),
+     f"[search] 'g_optim.lrr': g_optim settings are {', '.join(f.name for f in attrs.fields(OptimConfig))}: write "
+     "'g_optim.NAME'. Did you mean 'g_optim.lr'?"),
     ({"g_optim.lr": {"type": "float", "low": 1e-2, "high": 1e-4}},
      "[search] 'g_optim.lr': low (0.01) > high (0.0001); swap them."),
     ({"g_optim.lr": {"type": "float", "low": 0.0, "high": 1e-2, "log": True}},
@@ -131,8 +150,8 @@ def test_an_option_applies_only_to_the_plugins_that_accept_it():
     ({"data": {"type": "categorical", "choices": ["grid25"]}},
      "[search] 'data': is also set in [fixed]; keep it in one table."),
     ({"loss": {"type": "subset", "choices": ["bce"]}},
-     "[search] 'loss': a subset entry chooses which tricks are on: only 'tricks' takes it; use a categorical entry "
-     "here."),
+     "[search] 'loss': a subset entry chooses which plugins are on: only 'tricks' and 'regularizers' take it; use a "
+     "categorical entry here."),
     ({"out_dir": {"type": "categorical", "choices": ["a"]}},
      "[search] 'out_dir': ganforge tune sets out_dir itself; it cannot be searched."),
 ])
@@ -147,8 +166,7 @@ def test_bad_search_entries_are_one_line_errors_naming_file_and_entry(tmp_path, 
 
 @pytest.mark.parametrize("fixed, message", [
     ({**FIXED, "eval_metric": "fid"},
-     "[fixed] 'eval_metric': 'fid' is not measured on 'grid25' (a 2-D mixture); choose one of hq_percent, modes, "
-     "reverse_kl."),
+     "[fixed] 'eval_metric': 'fid' is not measured on 'grid25'; choose one of modes, hq_percent, reverse_kl."),
     ({**FIXED, "eval_metric": "revers_kl"},
      "[fixed] 'eval_metric': unknown metric 'revers_kl'. Did you mean 'reverse_kl'?"),
     ({**FIXED, "eval_every": 0},

@@ -20,6 +20,7 @@ from ganforge.cli import main  # noqa: E402
 from ganforge.config import TrainConfig  # noqa: E402
 from ganforge.errors import ConfigError  # noqa: E402
 from ganforge.registry import DISABLE_AUTOLOAD_ENV  # noqa: E402
+from ganforge.threads import THREADS_ENV  # noqa: E402
 from ganforge.tune.objective import ERROR_FILE, TRIAL_FILE, EvaluationReporter  # noqa: E402
 from ganforge.tune.spacefile import load_space  # noqa: E402
 from ganforge.tune.storage import open_storage  # noqa: E402
@@ -78,6 +79,7 @@ def shared(tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(DISABLE_AUTOLOAD_ENV, "1")
+        mp.delenv(THREADS_ENV, raising=False)  # the tests' one-thread setting: A's workers must get it from A
         thread = threading.Thread(target=command_a)
         thread.start()
         b = None
@@ -107,7 +109,8 @@ def test_two_workers_run_trials_in_their_own_processes_with_one_thread(shared):
     trials = load(root, url, "shared").get_trials()
     by_a = [t.user_attrs["worker"] for t in trials[:4]]  # trials 0-3: A's workers (B started after trial 3 existed)
     assert len({w["pid"] for w in by_a}) == 2 and os.getpid() not in {w["pid"] for w in by_a}
-    assert all(w["threads"] == 1 for w in by_a)
+    trained = [t.user_attrs["threads"] for t in trials[:4] if "threads" in t.user_attrs]  # runs that reached fit's end
+    assert trained and all(note == f"1 CPU thread (from {THREADS_ENV})" for note in trained), trained
     assert [t.state.name for t in trials[:3]] == ["FAIL", "PRUNED", "FAIL"]  # 0 was killed (see below)
     for t in trials:
         if "retry_of" not in t.user_attrs:
