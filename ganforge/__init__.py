@@ -52,6 +52,7 @@ from ganforge.registry import (
     unregister_plugin,
 )
 from ganforge.trainer import Trainer
+from ganforge import tune  # a callable package: ganforge.tune(...) searches; Optuna is imported when it runs
 
 __all__ = [
     "CheckpointError",
@@ -94,5 +95,6 @@ __all__ = [
     "register_plugin",
     "reset_registry",
     "slerp",
+    "tune",
     "unregister_plugin",
 ]

@@ -471,6 +471,11 @@ class Trainer:
         fake, fake_labels = self.step_fn.fresh_fakes(real.shape[0])
         return self.step_fn.discriminator_update(real, labels, fake, fake_labels)
 
+    @property
+    def stop_reason(self) -> str | None:
+        """Why the run stopped before its last step (a signal, a trick, a callback), or None."""
+        return self._stop_reason
+
     def request_stop(self, reason: str) -> None:
         """Stop after the current step, saving a checkpoint (used by monitors and signal handlers)."""
         self._stop_reason = reason

@@ -122,8 +122,8 @@ NOT_RUN = [b for b in ALL_BLOCKS if b.lang in ("python", "bash") and not runs(b)
 class CappedTrainer(ganforge.Trainer):
     """The Trainer the documentation's examples get: at most MAX_STEPS steps, CPU, no progress bar."""
 
-    def __init__(self, config=None, **settings):
-        super().__init__(config, **settings)
+    def __init__(self, config=None, *, callbacks=(), **settings):
+        super().__init__(config, callbacks=callbacks, **settings)
         cfg = self.config
         self.config = cfg.evolve(steps=min(cfg.steps, MAX_STEPS), progress=False, device="cpu")
 

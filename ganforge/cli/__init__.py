@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ganforge.cli.eval",
     "ganforge.cli.sample",
     "ganforge.cli.plot",
+    "ganforge.cli.tune",
 )
 
 
