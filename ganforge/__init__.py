@@ -23,6 +23,8 @@ from ganforge.errors import (
     PluginError,
     PluginLoadError,
     RunDirectoryError,
+    RunLockedError,
+    StorageError,
     TrainingDivergedError,
     UnknownPluginError,
 )
@@ -62,7 +64,9 @@ __all__ = [
     "PluginInfo",
     "PluginLoadError",
     "RunDirectoryError",
+    "RunLockedError",
     "StepBatch",
+    "StorageError",
     "Trainer",
     "TrainConfig",
     "TrainingDivergedError",
