@@ -60,6 +60,20 @@ def data_kind(dataset: Any) -> str:
     )
 
 
+def measured_metrics(dataset: Any) -> list[str]:
+    """The metric keys :func:`evaluate` reports for ``dataset`` (checked before a run starts, e.g. ``eval_metric``).
+
+    Raises:
+        DataError: when no metrics fit the data set (see :func:`data_kind`).
+    """
+    kind = data_kind(dataset)
+    if kind == "mixture":
+        return ["modes", "hq_percent", "reverse_kl"]
+    if kind == "stacked":
+        return ["stacked_modes", "stacked_kl"]
+    return ["fid", "kid", "precision", "recall"] + (["classes", "class_kl"] if dataset.num_classes else [])
+
+
 def primary_metric(trainer: Any) -> str:
     """The key of :func:`evaluate`'s result to track for ``trainer``'s data (lower is better)."""
     trainer.setup()
