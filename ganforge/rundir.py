@@ -388,8 +388,8 @@ class RunFolder:
             if rel is not None and rel not in self._marker["files"]:
                 self._marker["files"].append(rel)
                 changed = True
-        if changed:
-            self._marker["files"] = [f for f in self._marker["files"] if (self.path / f).exists()]
+        if changed:  # forget files in subfolders that are gone (pruned checkpoints); top-level ones come later
+            self._marker["files"] = [f for f in self._marker["files"] if "/" not in f or (self.path / f).exists()]
             self._write_marker()
 
     @contextmanager

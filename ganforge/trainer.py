@@ -294,9 +294,9 @@ class Trainer:
         if cfg.eval_every:  # checked before the folder is created: a wrong metric fails now, not at step eval_every
             self._eval_metric = resolve_eval_metric(self)
         check_model_outputs(self)
+        writers = self._open_run(resuming)
         self._progress = Progress(cfg.steps, self.step, show=cfg.progress, every_s=cfg.progress_seconds,
                                   enabled=self.dist.is_main)
-        writers = self._open_run(resuming)
         self._say(self._describe(resuming))
         self._losses = torch.zeros(cfg.log_every, 2, device=self.device)  # per-step losses not yet read (device)
         self._pending = 0

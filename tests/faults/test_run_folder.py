@@ -233,3 +233,12 @@ def test_a_finished_run_still_needs_overwrite(tmp_path, capsys, helpers):
     assert _train(run, "--steps", "5") == 1
     assert _one_error_line(_err(capsys)).startswith(f"ganforge: error: Output folder {run} already holds a run.")
     assert helpers.snapshot(run) == before
+
+
+def test_overwrite_replaces_metrics_even_when_a_picture_came_before_the_first_log(small, tmp_path):
+    run = tmp_path / "run"
+    ganforge.Trainer(**{**small, "steps": 10, "log_every": 10, "sample_every": 4}).fit()
+    assert {"config.json", "metrics.jsonl", "samples/step_0000004.png"} <= set(read_marker(run)["files"])
+    ganforge.Trainer(**{**small, "steps": 3, "log_every": 3, "overwrite": True}).fit()
+    assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [3]
+    assert not (run / "samples" / "step_0000004.png").exists()
