@@ -17,7 +17,7 @@ examples:
                  --data mnist --data-root ~/data --split test --steps 2000 --out runs/mlp
   ganforge train --config run.toml --steps 5000        # flags override the file
   ganforge train --resume runs/mlp                      # continue a stopped run
-  ganforge train --data grid25 --no-progress 2> train.log  # messages only, no progress bar
+  ganforge train --data grid25 --out runs/g 2> train.log  # to a file: a progress line every 30 s
   ganforge train --preset pacgan --steps 20000 --eval-every 2000 --out runs/pacgan
   ganforge train --data grid25 --gen-option norm=none --trick-option soft_labels.real_range=[0.8,1.0]
 """
