@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for modname in COMMAND_MODULES:
         importlib.import_module(modname).add_parser(sub)
+    for command in sub.choices.values():  # also after the command: 'ganforge train ... --debug'
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="print the traceback of an error")
     return parser
 
 

@@ -241,6 +241,8 @@ def test_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err and "StorageError" in err
     assert err.rstrip().splitlines()[-1].startswith("ganforge: error: Cannot create the run folder")
+    assert main([*argv, "--debug"]) == 1  # after the command as well
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
     monkeypatch.setenv("GANFORGE_DEBUG", "1")
     assert main(argv) == 1
     assert "Traceback (most recent call last)" in capsys.readouterr().err
