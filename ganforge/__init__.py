@@ -23,6 +23,8 @@ from ganforge.errors import (
     PluginError,
     PluginLoadError,
     RunDirectoryError,
+    RunLockedError,
+    StorageError,
     TrainingDivergedError,
     UnknownPluginError,
 )
@@ -76,7 +78,9 @@ __all__ = [
     "PluginLoadError",
     "Regularizer",
     "RunDirectoryError",
+    "RunLockedError",
     "StepBatch",
+    "StorageError",
     "Trainer",
     "TrainConfig",
     "TrainingDivergedError",

@@ -10,6 +10,8 @@ samples themselves instead, for other tools to score.
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +112,26 @@ def load_run(path: str | Path, device: str = "cpu", ema: bool | None = None) -> 
     return trainer
 
 
+def writable_out(out: str | None, trainer: Any, default: str, suffixes: tuple[str, ...] = (".png",)) -> Path:
+    """:func:`~ganforge.cli.common.out_path`, checked to be writable before anything is generated.
+
+    Raises:
+        StorageError: naming the file, the cause (read-only, permission, a file in the
+            way...) and the fix, instead of a traceback after the samples were drawn.
+    """
+    from ganforge.atomic import probe_writable, storage_error
+
+    fix = "choose a writable --out"
+    path = Path(out) if out is not None else Path(trainer.run_dir) / default
+    probe_writable(path.parent, "write", fix, name=path)
+    if path.is_dir():
+        raise storage_error(IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path)), path, "write", fix)
+    try:
+        return out_path(out, trainer, default, suffixes=suffixes)
+    except OSError as exc:
+        raise storage_error(exc, path, "write", fix) from exc
+
+
 def _labels(trainer: Any, label: int | None, n: int) -> Tensor | None:
     """Class labels for ``n`` samples: all ``label``, or None (the Trainer's uniform draw)."""
     classes = trainer.spec.num_classes
@@ -190,7 +212,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     """Run ``ganforge sample``; returns the exit status."""
     positive("-n", args.n)
     trainer = load_run(args.run, device=args.device, ema=args.ema)
-    out = out_path(args.out, trainer, "sample.png", suffixes=(".png", ".npz", ".pt"))
+    out = writable_out(args.out, trainer, "sample.png", suffixes=(".png", ".npz", ".pt"))
     samples = sample_to_png(trainer, out, n=args.n, seed=args.seed, label=args.label, nrow=args.nrow)
     print(f"Wrote {len(samples)} samples of step {trainer.step} to {out}")
     return 0
@@ -227,7 +249,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     if args.steps < 2:
         raise ConfigError(f"--steps must be an integer >= 2 (got {args.steps})")
     trainer = load_run(args.run, device=args.device, ema=args.ema)
-    out = out_path(args.out, trainer, f"interp_{args.method}.png")
+    out = writable_out(args.out, trainer, f"interp_{args.method}.png")
     samples = interpolation_rows(trainer, rows=args.rows, steps=args.steps, method=args.method, seed=args.seed,
                                  label=args.label)
     if _is_points(samples):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 from typing import Any
 
 from ganforge.cli.common import parse_assignment
@@ -15,6 +17,7 @@ examples:
                  --data mnist --data-root ~/data --split test --steps 2000 --out runs/mlp
   ganforge train --config run.toml --steps 5000        # flags override the file
   ganforge train --resume runs/mlp                      # continue a stopped run
+  ganforge train --data grid25 --out runs/g 2> train.log  # to a file: a progress line every 30 s
   ganforge train --preset pacgan --steps 20000 --eval-every 2000 --out runs/pacgan
   ganforge train --data grid25 --gen-option norm=none --trick-option soft_labels.real_range=[0.8,1.0]
   ganforge train --data grid25 --loss hinge --regularizers r1 --regularizer-option r1.gamma=1 \
@@ -55,9 +58,13 @@ _TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--log-every", "log_every", int, "steps between log lines (default 100)"),
     ("--sample-every", "sample_every", int, "steps between sample grids (default 1000; 0: only at the end)"),
     ("--checkpoint-every", "checkpoint_every", int, "steps between checkpoints (default 1000; 0: only at the end)"),
+    ("--checkpoint-minutes", "checkpoint_minutes", float,
+     "also checkpoint when this many minutes passed since the last one, checked at each log (default 10; 0: off)"),
     ("--keep-checkpoints", "keep_checkpoints", int, "periodic checkpoints kept (default 3)"),
     ("--strategy", "strategy", str, "auto (default: DDP under torchrun), ddp or none"),
     ("--dist-timeout", "dist_timeout", float, "seconds a collective waits for a dead or hung rank (default 300)"),
+    ("--progress-seconds", "progress_seconds", float,
+     "seconds between progress lines when stderr is not a terminal (default 30)"),
 ]
 
 # (flag, config field, example) of NAME.KEY=VALUE options, per trick or regularizer.
@@ -110,8 +117,10 @@ def add_parser(sub: Any) -> None:
                        help="also log to TensorBoard in RUN_DIR/tensorboard (pip install 'ganforge[tensorboard]')")
     train.add_argument("--sync-batchnorm", dest="sync_batchnorm", action="store_const", const=True, default=None,
                        help="under DDP, BatchNorm statistics over the global batch (CUDA only)")
+    train.add_argument("--progress", dest="progress", action="store_const", const=True, default=None,
+                       help="show progress (default): a bar on a terminal, a line every --progress-seconds otherwise")
     train.add_argument("--no-progress", dest="progress", action="store_const", const=False, default=None,
-                       help="no progress bar or messages")
+                       help="hide the progress bar or lines (start, stop and resume messages still print)")
     train.set_defaults(func=cmd_train)
 
 
@@ -155,11 +164,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ganforge.config import TrainConfig, load_toml
     from ganforge.trainer import Trainer
 
+    from ganforge.checkpoint import NOT_INHERITED
+    from ganforge.rundir import restart_config
+
     settings = settings_from_args(args)
     if args.resume:
         if args.config or args.preset:
             raise ConfigError("--resume continues a run with its saved settings; drop --config and --preset.")
-        trainer = Trainer.resume(args.resume, **settings)
+        saved = restart_config(args.resume) if Path(args.resume).is_dir() else None
+        if saved is None:
+            trainer = Trainer.resume(args.resume, **settings)
+        else:  # it stopped before its first checkpoint: there is nothing to resume, so start it again
+            print(f"{args.resume} has no checkpoint yet (the run stopped before its first one): starting it again "
+                  "from step 0 with its saved settings.", file=sys.stderr)
+            for name in NOT_INHERITED:
+                saved.pop(name, None)
+            trainer = Trainer(TrainConfig.from_dict({**saved, **settings, "out_dir": args.resume}))
     else:
         from ganforge.presets import get_preset
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +45,40 @@ def find_idx_file(dirs: list[Path], stem: str) -> Path | None:
             if candidate.is_file():
                 return candidate
     return None
+
+
+def _paths_under(folder: Path) -> set[Path]:
+    return set(folder.rglob("*")) if folder.is_dir() else set()
+
+
+@contextmanager
+def removed_if_failed(root: Path, folder: str) -> Iterator[list[bool]]:
+    """Undo what a download into ``root/folder`` created when it fails: files, folders, and ``root`` itself.
+
+    The body sets ``ok[0] = True`` on success; otherwise everything created
+    below ``root/folder`` and the folders leading to it (``root`` included,
+    when the download made it) are removed. Files that were there before are
+    never touched, and nothing else under ``root`` is listed.
+    """
+    target = root / folder
+    chain = [p for p in (target, *target.parents) if not p.exists()]  # the folders the download would create
+    before = _paths_under(target)
+    ok = [False]
+    try:
+        yield ok
+    finally:
+        if not ok[0]:
+            created = sorted(_paths_under(target) - before, key=lambda p: len(p.parts), reverse=True)
+            for p in created:
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+            for p in chain:  # innermost first; only empty folders go
+                try:
+                    p.rmdir()
+                except OSError:
+                    break
 
 
 class IDXImageDataset(Dataset):
@@ -91,13 +128,15 @@ class IDXImageDataset(Dataset):
         """Try torchvision's downloader; return the failure reason, or None on success."""
         import torchvision.datasets
 
-        try:
-            getattr(torchvision.datasets, self.torchvision_class)(
-                str(self.data_root), train=self.split == "train", download=True
-            )
-        except Exception as exc:  # offline, proxy, disk full: report, do not dump
-            reason = " ".join(str(exc).split())  # one line, however many mirrors it tried
-            return f"{type(exc).__name__}: {reason[:300]}"
+        with removed_if_failed(self.data_root, self.folder) as ok:  # no empty MNIST/raw left behind
+            try:
+                getattr(torchvision.datasets, self.torchvision_class)(
+                    str(self.data_root), train=self.split == "train", download=True
+                )
+            except Exception as exc:  # offline, proxy, disk full: report, do not dump
+                reason = " ".join(str(exc).split())  # one line, however many mirrors it tried
+                return f"{type(exc).__name__}: {reason[:300]}"
+            ok[0] = True
         return None
 
     def _not_found(self, reason: str | None) -> DataNotFoundError:

@@ -46,7 +46,8 @@ def test_torchrun_two_processes_match_one_and_resume_in_one(tmp_path, dist_helpe
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     # Rank 0 alone wrote: one config, one metrics line per log, checkpoints, one final picture.
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "config.json", "metrics.jsonl", "samples"]
+    assert sorted(p.name for p in out.iterdir()) == [".ganforge-run", ".ganforge-run.lock", "checkpoints", "config.json",
+                                                     "metrics.jsonl", "samples"]  # the marker and the lock file too
     assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [5, 10]
     assert [s for s, _ in ckpt.list_checkpoints(out)] == [5, 10]
     assert [p.name for p in (out / "samples").iterdir()] == ["step_0000010.png"]

@@ -198,6 +198,7 @@ def test_resume_refuses_changes_the_checkpoint_fixes(small, tmp_path, change, fi
 
 def test_cli_resume_refuses_a_model_change(small, tmp_path, capsys):
     ganforge.Trainer(**{**small, "steps": 5}).fit()
+    capsys.readouterr()  # the run's start and end messages
     status = main(["train", "--resume", str(tmp_path / "run"), "--gen-option", "hidden=[64,64]", "--no-progress"])
     err = capsys.readouterr().err
     assert status == 2
