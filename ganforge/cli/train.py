@@ -91,7 +91,10 @@ def add_parser(sub: Any) -> None:
         epilog=TRAIN_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     train.add_argument("--config", metavar="TOML", help="read settings from a TOML file (flags override it)")
-    train.add_argument("--preset", metavar="NAME", help="start from a published protocol's settings (pacgan, pacgan4)")
+    from ganforge.presets import PRESETS
+
+    train.add_argument("--preset", metavar="NAME",
+                       help=f"start from a preset's settings (flags override them): {', '.join(sorted(PRESETS))}")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR (or from a checkpoint file)")
     for flag, field, typ, help_text in _TRAIN_FLAGS:
         train.add_argument(flag, dest=field, type=typ, default=None, help=help_text)
