@@ -90,7 +90,7 @@ class DiffAugment(Trick):
         self.last_rt = torch.zeros(())
         #: Change of p per adjustment (set in setup from the batch size).
         self.step_size = 0.0
-        self._world_size = 1
+        self._reduce = False
 
     def adjust_spec(self, spec: ModelSpec) -> ModelSpec:
         check_images(spec.data_shape, "Trick 'diffaugment'")
@@ -102,7 +102,10 @@ class DiffAugment(Trick):
         self.updates, self.last_rt = self.updates.to(device), self.last_rt.to(device)
         o = self.options
         self.step_size = o.adjust_every * ctx.config.batch_size / o.adjust_images
-        self._world_size = ctx.world_size
+        # Under DDP the ranks see different reals: sum their statistics so all keep the same p. (A process
+        # group that is not the run's, e.g. one made by the user around a single-process run, is left alone.)
+        self._reduce = o.adaptive and dist.is_available() and dist.is_initialized() \
+            and dist.get_world_size() == ctx.world_size
 
     # -- in-step -----------------------------------------------------------------
 
@@ -119,7 +122,7 @@ class DiffAugment(Trick):
             return
         logits = ctx.real_logits.detach().float()
         stats = torch.stack([logits.sign().sum(), torch.ones_like(logits).sum()])
-        if self._world_size > 1:
+        if self._reduce:
             dist.all_reduce(stats)  # every rank adjusts p from the same statistics
         self.sums.add_(stats)
         self.updates.add_(1)

@@ -33,6 +33,8 @@ TRICK_OPTIONS = {
     "checkpoint_swap": {"every": 8, "k": 3},
     "failure_monitor": {"window": 4, "trend_intervals": 2},
     "experience_replay": {"size": 48},
+    # adaptive p moves by 0.1 every 3 D updates: the N-step run stops with a partial sum to carry over.
+    "diffaugment": {"adaptive": True, "adjust_every": 3, "adjust_images": 480},
 }
 
 
@@ -77,12 +79,13 @@ def test_resume_across_an_epoch_boundary(small, tiny_idx, tmp_path, helpers):
 
 @pytest.mark.filterwarnings(r"ignore:Step \d+:")  # failure_monitor's findings on tiny runs are expected
 @pytest.mark.parametrize("trick", ALL_TRICKS)
-def test_resume_with_each_trick_is_bitwise_identical(trick, small, tmp_path, helpers):
+def test_resume_with_each_trick_is_bitwise_identical(trick, small, tmp_path, helpers, data_for):
     info = {i.name: i for i in ganforge.list_plugins("trick")}.get(trick)
     if info is None:
         pytest.skip(f"trick '{trick}' is not registered yet (ganforge.list_plugins('trick'))")
+    small["data"] = data_for([trick])  # grid25, or tiny images for an image-only trick
     if info.cls.requires_labels:
-        small["conditional"] = True  # grid25's modes are its labels
+        small["conditional"] = True  # grid25's modes (and the tiny images' classes) are labels
     options = {trick: TRICK_OPTIONS[trick]} if trick in TRICK_OPTIONS else {}
     full, resumed = _full_and_resumed({**small, "tricks": [trick], "trick_options": options}, tmp_path)
     helpers.assert_same_run(full, resumed)
