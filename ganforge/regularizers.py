@@ -58,6 +58,10 @@ class R1(Regularizer):
     the data lies, which Mescheder et al. show makes GAN training converge
     locally. StyleGAN2 (Karras et al. 2020) applies it lazily, every 16 steps
     (``every=16``).
+
+    Options:
+        gamma: Weight: the penalty is gamma / 2 times the mean squared gradient norm, default 10.
+        every: Apply every k steps, k times as strong (lazy regularization), default 1.
     """
 
     name = "r1"
@@ -68,7 +72,12 @@ class R1(Regularizer):
 
 
 class R2(Regularizer):
-    """R2 gradient penalty on generated data: gamma / 2 * E[||grad D(G(z))||^2] (Mescheder et al. 2018)."""
+    """R2 gradient penalty on generated data: gamma / 2 * E[||grad D(G(z))||^2] (Mescheder et al. 2018).
+
+    Options:
+        gamma: Weight: the penalty is gamma / 2 times the mean squared gradient norm, default 10.
+        every: Apply every k steps, k times as strong (lazy regularization), default 1.
+    """
 
     name = "r2"
     Options = _gamma_and_every("Mescheder et al. 2018")
