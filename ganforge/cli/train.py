@@ -23,7 +23,7 @@ examples:
 _TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--gen", "gen", str, "generator plugin (default mlp)"),
     ("--disc", "disc", str, "discriminator plugin (default mlp)"),
-    ("--loss", "loss", str, "loss plugin: bce (default) or minimax"),
+    ("--loss", "loss", str, "loss plugin: bce (default), minimax, hinge, wgan, wgan_gp, lsgan or ragan"),
     ("--tricks", "tricks", str, "comma-separated tricks, applied in order, e.g. soft_labels,instance_noise"),
     ("--data", "data", str, "data set plugin (default mnist; grid25 and ring8 need no files)"),
     ("--data-root", "data_root", str, "folder holding data files (default $GANFORGE_DATA or ./data)"),
