@@ -92,6 +92,26 @@ def test_resume_with_each_trick_is_bitwise_identical(trick, small, tmp_path, hel
     assert resumed.tricks[0].state_dict().keys() == full.tricks[0].state_dict().keys()
 
 
+LOSSES = sorted(Registry(*make_plugin_manager(load_entry_points=False)).names("loss"))
+REGULARIZERS = sorted(Registry(*make_plugin_manager(load_entry_points=False)).names("regularizer"))
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_resume_with_each_loss_is_bitwise_identical(loss, small, tmp_path, helpers):
+    full, resumed = _full_and_resumed({**small, "loss": loss}, tmp_path)
+    helpers.assert_same_run(full, resumed)
+
+
+@pytest.mark.parametrize("regularizer", REGULARIZERS)
+def test_resume_with_each_regularizer_applied_lazily_is_bitwise_identical(regularizer, small, tmp_path, helpers,
+                                                                          data_for):
+    """Every 3 steps: the N-step run stops between two lazy updates. On images, which every regularizer accepts."""
+    small["data"] = data_for(images=True)
+    settings = {**small, "regularizers": [regularizer], "regularizer_options": {regularizer: {"every": 3}}}
+    full, resumed = _full_and_resumed(settings, tmp_path)
+    helpers.assert_same_run(full, resumed)
+
+
 def test_resume_with_a_stateful_test_trick(small, register, tmp_path, helpers):
     """A trick's tensors (here an EMA of G's weights, like an EMA generator would keep) resume exactly."""
     register(tricks=[helpers.ShadowWeights])
