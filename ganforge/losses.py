@@ -20,6 +20,9 @@ it starts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -127,7 +130,7 @@ class WassersteinGPLoss(WassersteinLoss):
         lambda_gp: float = option(10.0, validator=number(0.0),
                                   help="Weight lambda of the gradient penalty (Gulrajani et al. 2017 use 10).")
         one_sided: bool = option(False, validator=boolean(),
-                                 help="Penalise max(0, ||grad|| - 1)^2: only norms above 1 (default: (||grad|| - 1)^2).")
+                                 help="Penalise max(0, ||grad|| - 1)^2, only norms above 1 (default: two-sided).")
 
     def interpolates(self, real: Tensor, fake: Tensor) -> Tensor:
         """Random points on the segments between paired real and fake samples (one U(0, 1) weight per sample)."""
@@ -207,8 +210,10 @@ class RelativisticAverageLoss(Loss):
 
     name = "ragan"
     needs_real_logits_in_g = True
-    conflicts = {"flip_labels": "ragan's generator objective is already relativistic and non-saturating; "
-                                "flip_labels would replace it with the non-relativistic one"}
+    conflicts: ClassVar[Mapping[str, str]] = {
+        "flip_labels": "ragan's generator objective is already relativistic and non-saturating; "
+                       "flip_labels would replace it with the non-relativistic one",
+    }
 
     def criterion(self, logits: Tensor, targets: Tensor) -> Tensor:
         return F.binary_cross_entropy_with_logits(logits, targets)

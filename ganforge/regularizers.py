@@ -100,10 +100,10 @@ class BalancedConsistency(Regularizer):
     ``D(x)`` and ``D(G(z))`` are the logits the loss already computed (in a
     lazy update, ``every`` > 1, D is run on the batches afresh); ``D(T(.))``
     runs D through ``ctx.discriminate``, so the tricks' input transforms apply
-    to both sides alike. ``T`` defaults to the paper's flip-and-shift:
-    a horizontal flip of half the images and a translation by up to 1/8 of
-    the image (4 pixels at 32x32; ganforge fills the uncovered border with
-    zeros). The augmentations are those of :mod:`ganforge.augment`, drawn on
+    to both sides alike. ``T`` defaults to a horizontal flip of half the
+    images and a translation by up to 1/8 of the image (4 pixels at 32x32;
+    ganforge fills the uncovered border with zeros), after the paper's flips
+    and shifts by a few pixels. The augmentations are those of :mod:`ganforge.augment`, drawn on
     the device (capturable). Needs image data ``(C, H, W)``.
 
     Options:
@@ -123,10 +123,10 @@ class BalancedConsistency(Regularizer):
                                     help="Weight of the real images' consistency term (Zhao et al. 2020 use 10).")
         lambda_fake: float = option(10.0, validator=number(0.0),
                                     help="Weight of the generated images' consistency term (Zhao et al. 2020 use 10).")
-        augment: tuple[str, ...] = option(("flip", "translation"), converter=to_tuple,
-                                          validator=sequence_of(choice(*POLICIES), "policies (" + ", ".join(POLICIES) + ")"),
-                                          help="The augmentation T, applied in this order: policies from "
-                                               + ", ".join(POLICIES) + ".")
+        augment: tuple[str, ...] = option(
+            ("flip", "translation"), converter=to_tuple,
+            validator=sequence_of(choice(*POLICIES), "policies (" + ", ".join(POLICIES) + ")"),
+            help="The augmentation T, applied in this order: policies from " + ", ".join(POLICIES) + ".")
         translation_ratio: float = option(0.125, validator=number(0.0, 0.5, low_open=True),
                                           help="Largest shift of 'translation', as a fraction of the image size.")
         every: int = option(1, validator=integer(1),

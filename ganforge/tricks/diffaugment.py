@@ -65,14 +65,15 @@ class DiffAugment(Trick):
         policy: tuple[str, ...] = option(
             ("color", "translation", "cutout"), converter=to_tuple,
             validator=sequence_of(choice(*POLICIES), "policies (" + ", ".join(POLICIES) + ")"),
-            help="Augmentations applied in this order, from " + ", ".join(POLICIES) + " (paper: color,translation,cutout).")
+            help="Augmentations applied in this order, from " + ", ".join(POLICIES) + ".")
         p: float | None = option(None, validator=optional(number(0.0, 1.0)),
-                                 help="Probability an operation transforms a sample (None: 1, or 0 at the start if adaptive).")
+                                 help="Probability an operation transforms a sample (None: 1; adaptive: 0 at first).")
         adaptive: bool = option(False, validator=boolean(),
                                 help="Adjust p from the sign of D's outputs on reals toward 'target' (ADA).")
         target: float = option(0.6, validator=number(-1.0, 1.0, low_open=True, high_open=True),
                                help="Target of r_t = E[sign(D(x_real))] for adaptive p (ADA: 0.6).")
-        adjust_every: int = option(4, validator=integer(1), help="D updates between adjustments of adaptive p (ADA: 4).")
+        adjust_every: int = option(4, validator=integer(1),
+                                   help="D updates between adjustments of adaptive p (ADA: 4).")
         adjust_images: int = option(500_000, validator=integer(1),
                                     help="Real images after which adaptive p can have gone from 0 to 1 (ADA: 500k).")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import ClassVar
 
 import pytest
 import torch
@@ -16,7 +17,7 @@ class Recorder(ganforge.Trick):
     """Listed after diffaugment: keeps every batch D is given, with its real/fake flag."""
 
     name = "recorder"
-    seen: list = []
+    seen: ClassVar[list] = []
 
     def disc_input(self, x, real):
         Recorder.seen.append((real, x.detach().clone()))
@@ -33,9 +34,9 @@ def recorder():
 
 
 def settings(tmp_path, data, **more):
-    return {**dict(data=data, steps=2, batch_size=8, latent_dim=8, gen_options={"hidden": (16,)},
-                   disc_options={"hidden": (16,)}, log_every=1, sample_every=0, checkpoint_every=0, progress=False,
-                   device="cpu", out_dir=str(tmp_path / "run")), **more}
+    return {"data": data, "steps": 2, "batch_size": 8, "latent_dim": 8, "gen_options": {"hidden": (16,)},
+            "disc_options": {"hidden": (16,)}, "log_every": 1, "sample_every": 0, "checkpoint_every": 0,
+            "progress": False, "device": "cpu", "out_dir": str(tmp_path / "run"), **more}
 
 
 def test_every_batch_d_sees_is_cut_out_real_and_fake_in_both_updates(tmp_path, image_data, recorder):
