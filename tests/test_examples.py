@@ -59,10 +59,10 @@ def test_installed_example_trains_by_name(installed_example, tmp_path):
         from ganforge import Trainer, get_registry
         hooks = %r
         out = {"preloaded": "ganforge_example" in sys.modules}
-        trainer = Trainer(gen="resmlp", disc="resmlp", loss="hinge", tricks=["clip_weights"], data="spiral",
-                          gen_options={"width": 32}, disc_options={"width": 32, "blocks": 1},
-                          trick_options={"clip_weights": {"clip": 0.05}}, steps=12, batch_size=32, log_every=6,
-                          sample_every=0, progress=False, device="cpu", out_dir="run")
+        trainer = Trainer(gen="resmlp", disc="resmlp", loss="example_hinge", tricks=["example_clip_weights"],
+                          data="spiral", gen_options={"width": 32}, disc_options={"width": 32, "blocks": 1},
+                          trick_options={"example_clip_weights": {"clip": 0.05}}, steps=12, batch_size=32,
+                          log_every=6, sample_every=0, progress=False, device="cpu", out_dir="run")
         history = trainer.fit()
         registry = get_registry()
         plugin = registry.plugin_manager.get_plugin("example")
@@ -94,8 +94,8 @@ def test_installed_example_trains_by_name(installed_example, tmp_path):
     assert out["implemented"] == list(HOOKS)
     assert out["sources"] == {
         "generator:resmlp": "ganforge-example 0.1.0", "discriminator:resmlp": "ganforge-example 0.1.0",
-        "loss:hinge": "ganforge-example 0.1.0", "loss:least_squares": "ganforge-example 0.1.0",
-        "trick:clip_weights": "ganforge-example 0.1.0", "dataset:spiral": "ganforge-example 0.1.0",
+        "loss:example_hinge": "ganforge-example 0.1.0", "loss:least_squares": "ganforge-example 0.1.0",
+        "trick:example_clip_weights": "ganforge-example 0.1.0", "dataset:spiral": "ganforge-example 0.1.0",
     }
     assert out["lsq_losses"] == 4
     assert (tmp_path / "run" / "checkpoints" / "step_0000012.pt").is_file()
@@ -106,7 +106,8 @@ def test_installed_example_on_the_command_line(installed_example, tmp_path):
         """
         from ganforge.cli import main
         code = main(["train", "--gen", "resmlp", "--disc", "resmlp", "--loss", "least_squares",
-                     "--tricks", "clip_weights", "--trick-option", "clip_weights.clip=0.1", "--data", "spiral",
+                     "--tricks", "example_clip_weights", "--trick-option", "example_clip_weights.clip=0.1",
+                     "--data", "spiral",
                      "--gen-option", "width=16", "--disc-option", "width=16", "--steps", "6", "--log-every", "3",
                      "--batch-size", "16", "--device", "cpu", "--no-progress", "--out", "cli"])
         code = code or main(["plugins", "--kind", "loss"])
@@ -115,7 +116,8 @@ def test_installed_example_on_the_command_line(installed_example, tmp_path):
         installed_example, tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    assert "hinge" in result.stdout and "(plugin 'example' (distribution ganforge-example 0.1.0))" in result.stdout
+    assert "example_hinge" in result.stdout
+    assert "(plugin 'example' (distribution ganforge-example 0.1.0))" in result.stdout
     records = [json.loads(line) for line in (tmp_path / "cli" / "metrics.jsonl").read_text().splitlines()]
     assert [r["clipped_steps"] for r in records] == [3, 6]
 

@@ -28,7 +28,7 @@ examples:
 _TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--gen", "gen", str, "generator plugin (default mlp)"),
     ("--disc", "disc", str, "discriminator plugin (default mlp)"),
-    ("--loss", "loss", str, "loss plugin: bce (default) or minimax"),
+    ("--loss", "loss", str, "loss plugin: bce (default), minimax, hinge, wgan, wgan_gp, lsgan or ragan"),
     ("--tricks", "tricks", str, "comma-separated tricks, applied in order, e.g. soft_labels,instance_noise"),
     ("--regularizers", "regularizers", str, "comma-separated regularizers (penalties on D such as r1, r2)"),
     ("--data", "data", str, "data set plugin (default mnist; grid25 and ring8 need no files)"),

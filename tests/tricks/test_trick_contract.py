@@ -2,11 +2,13 @@
 
 Parametrized over the registry (builtins only, as the isolation fixture of
 conftest.py sees it), so a trick added as a module of ganforge/tricks/ is
-covered without editing this file.
+covered without editing this file. Runs train on grid25, or on a tiny image
+data set when a trick refuses point data (``diffaugment``).
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 import io
 import itertools
@@ -32,10 +34,10 @@ PAIRS = list(itertools.combinations(NAMES, 2))
 NOT_A_TRICK = {7}
 
 
-def run_settings(tmp_path, names, steps: int) -> dict[str, Any]:
-    """A tiny run on grid25: 16-wide models, batch 16, no samples or intermediate checkpoints."""
+def run_settings(tmp_path, names, steps: int, data: str = "grid25") -> dict[str, Any]:
+    """A tiny run on ``data``: 16-wide models, batch 16, no samples or intermediate checkpoints."""
     conditional = any(TRICKS[n].requires_labels for n in names)
-    return dict(data="grid25", tricks=list(names), conditional=conditional, steps=steps, batch_size=16,
+    return dict(data=data, tricks=list(names), conditional=conditional, steps=steps, batch_size=16,
                 log_every=steps, sample_every=0, checkpoint_every=0, progress=False, device="cpu",
                 out_dir=str(tmp_path / "-".join(names)), gen_options={"hidden": (16,)},
                 disc_options={"hidden": (16,)}, latent_dim=8)
@@ -82,14 +84,14 @@ def test_metadata_and_options(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_runs_three_steps_and_state_round_trips(name, tmp_path):
-    trainer = ganforge.Trainer(**run_settings(tmp_path, [name], steps=3))
+def test_runs_three_steps_and_state_round_trips(name, tmp_path, data_for):
+    trainer = ganforge.Trainer(**run_settings(tmp_path, [name], steps=3, data=data_for([name])))
     history = trainer.fit()
     assert len(history.g_loss) == 3 and all(map(torch.isfinite, torch.tensor(history.d_loss)))
     trick = trainer.tricks[0]
-    state = trick.state_dict()
+    state = copy.deepcopy(trick.state_dict())  # a copy: a live tensor compared with itself proves nothing
     buf = io.BytesIO()
-    torch.save(state, buf)
+    torch.save(trick.state_dict(), buf)
     buf.seek(0)
     loaded = torch.load(buf, weights_only=True)
     assert same(loaded, state)
@@ -97,25 +99,26 @@ def test_runs_three_steps_and_state_round_trips(name, tmp_path):
     assert same(trick.state_dict(), state)
 
 
-_REFUSES_CONDITIONAL: dict[str, bool] = {}
+_REFUSES_CONDITIONAL: dict[tuple[str, str], bool] = {}
 
 
-def refuses_conditional(name: str, tmp_path) -> bool:
+def refuses_conditional(name: str, tmp_path, data: str = "grid25") -> bool:
     """True when trick ``name`` on its own refuses conditional training (IncompatibleError before building models)."""
-    if name not in _REFUSES_CONDITIONAL:
-        trainer = ganforge.Trainer(**{**run_settings(tmp_path / "alone", [name], steps=1), "conditional": True})
+    if (name, data) not in _REFUSES_CONDITIONAL:
+        trainer = ganforge.Trainer(**{**run_settings(tmp_path / "alone", [name], steps=1, data=data),
+                                      "conditional": True})
         try:
             trainer.setup()
-            _REFUSES_CONDITIONAL[name] = False
+            _REFUSES_CONDITIONAL[name, data] = False
         except ganforge.IncompatibleError:
-            _REFUSES_CONDITIONAL[name] = trainer.gen is None
-    return _REFUSES_CONDITIONAL[name]
+            _REFUSES_CONDITIONAL[name, data] = trainer.gen is None
+    return _REFUSES_CONDITIONAL[name, data]
 
 
 # failure_monitor rightly warns about two-step runs of untrained models; the pair test is about composing.
 @pytest.mark.filterwarnings("ignore::ganforge.tricks.failure_monitor.TrainingFailureWarning")
 @pytest.mark.parametrize("pair", PAIRS, ids=["+".join(p) for p in PAIRS])
-def test_pair_runs_together_or_is_refused_up_front(pair, tmp_path):
+def test_pair_runs_together_or_is_refused_up_front(pair, tmp_path, data_for):
     """Two tricks train together, or setup refuses them before building models, saying why.
 
     Refusal is expected when one trick lists the other in ``conflicts``, and
@@ -123,12 +126,13 @@ def test_pair_runs_together_or_is_refused_up_front(pair, tmp_path):
     other refuses conditional training on its own (``pack``).
     """
     a, b = (TRICKS[n] for n in pair)
-    trainer = ganforge.Trainer(**run_settings(tmp_path, pair, steps=2))
+    data = data_for(pair)
+    trainer = ganforge.Trainer(**run_settings(tmp_path, pair, steps=2, data=data))
     if a.name in b.conflicts or b.name in a.conflicts:
         with pytest.raises(ganforge.IncompatibleError, match="cannot be combined with"):
             trainer.setup()
         assert trainer.gen is None  # refused before any model was built
-    elif any(x.requires_labels and refuses_conditional(y.name, tmp_path) for x, y in ((a, b), (b, a))):
+    elif any(x.requires_labels and refuses_conditional(y.name, tmp_path, data) for x, y in ((a, b), (b, a))):
         with pytest.raises(ganforge.IncompatibleError, match="conditional"):
             trainer.setup()
         assert trainer.gen is None

@@ -15,7 +15,7 @@ class HingeLoss(ganforge.Loss):
     them) become signs ``y = 2t - 1`` and the criterion is ``relu(1 - y x)``.
     """
 
-    name = "hinge"
+    name = "example_hinge"  # ganforge has a builtin "hinge" (which ignores targets); names are unique per kind
 
     def criterion(self, logits: Tensor, targets: Tensor) -> Tensor:
         return F.relu(1 - (2 * targets - 1) * logits).mean()

@@ -20,7 +20,7 @@ class ClipWeights(ganforge.Trick):
         clip: Bound on the absolute value of each weight, default 0.01 (the WGAN paper's value).
     """
 
-    name = "clip_weights"
+    name = "example_clip_weights"  # ganforge's builtin "clip_weights" clips after every D update
     progress_keys = ("clipped_steps",)
 
     def __init__(self, clip: float = 0.01):
