@@ -254,8 +254,8 @@ def runnable_pairs() -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("pair", runnable_pairs(), ids=lambda p: "+".join(p))
-def test_every_pair_of_capturable_tricks_traces_whole_and_matches_eager(pair, tmp_path):
-    eager, traced = eager_and_traced(ganforge.Trainer(**settings(tmp_path, pair)))
+def test_every_pair_of_capturable_tricks_traces_whole_and_matches_eager(pair, tmp_path, data_for):
+    eager, traced = eager_and_traced(ganforge.Trainer(**settings(tmp_path, pair, data=data_for(pair))))
     assert torch.equal(eager, traced), f"{pair}: traced step differs from eager by {(eager - traced).abs().max()}"
 
 
