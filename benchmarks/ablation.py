@@ -1,215 +1,289 @@
-"""Trick ablation: every registered trick (and a few pairs) against the baseline, over several seeds.
+"""Ablation: every trick alone and each modern technique against a baseline, over seeds, with a stated test.
 
-For each data set, each configuration (the baseline, each trick alone, the
-pairs) and each seed, train a fresh GAN for ``--steps`` steps, measure it
-with :func:`ganforge.metrics.evaluate`, and write a table of mean ± sample
-standard deviation over the seeds per metric, with the steps, seeds, machine
-and date, as Markdown and JSON under ``benchmarks/results/``.
+For each data set and each configuration (the baseline; each registered trick
+alone; each technique of the modern toolkit alone: other losses, regularizers,
+spectral norm, generator EMA, a learning-rate decay, DiffAugment on images),
+train ``--seeds`` fresh runs for ``--steps`` steps, measure each with
+:func:`ganforge.metrics.evaluate` (the same numbers as ``ganforge eval``), and
+compare every configuration with its baseline:
 
-Runs that cannot be built (a trick needing class labels, an incompatible
-pair) are listed as skipped with the reason; nothing is silently dropped.
+* cells show the mean over the seeds with its 95 % t interval;
+* the verdict per metric is "helps" or "hurts" when the exact two-sided
+  permutation test of the difference in means (every relabelling of the
+  pooled seeds enumerated; ``benchmarks/stats.py``) gives p < 0.05, else "no
+  detectable effect at this budget". No correction for the many comparisons
+  is applied: at alpha 0.05 about one comparison in twenty shows an effect by
+  chance, so single verdicts near p = 0.05 deserve a rerun.
+
+Tricks that need class labels are compared with a conditional baseline.
+Runs run in ``--jobs`` parallel processes of one CPU thread each (one per
+core keeps the step rates honest). Results go to ``benchmarks/results/`` as
+JSON (every run) and Markdown (the tables).
 
 Examples::
 
-    # the small run in docs/metrics.md (2 seeds, 300 steps, grid25, a handful of tricks)
-    python benchmarks/ablation.py --data grid25 --steps 300 --seeds 2 \\
-        --tricks soft_labels,instance_noise,pack,minibatch_discrimination,d_steps --pairs pack+soft_labels
-    # everything registered, on both mixtures and MNIST (domain-classifier FID) -- hours on a CPU
-    python benchmarks/ablation.py --data grid25,ring8,mnist --steps 5000 --seeds 5
+    # the 2-D mixtures, 5 seeds, 6,000 steps (the budget docs/tricks.md reports)
+    python benchmarks/ablation.py --data grid25,ring8 --steps 6000 --seeds 5 --jobs 2
+    # MNIST (domain-classifier FID), 5 seeds, 3,000 steps
+    python benchmarks/ablation.py --data mnist --steps 3000 --seeds 5 --jobs 2
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures as cf
 import datetime as dt
-import json
 import math
+import multiprocessing as mp
 import os
-import platform
-import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
-#: Pairs run by default when both tricks are registered.
-DEFAULT_PAIRS = ("pack+soft_labels", "instance_noise+soft_labels", "pack+minibatch_discrimination",
-                 "spherical_z+normalize", "one_sided_label_smoothing+instance_noise")
-#: Metrics shown per kind of data, with the direction shown in the table header.
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+#: Metrics compared per kind of data (the first family ``evaluate`` reports).
 SHOWN = {
     "mixture": ["modes", "hq_percent", "reverse_kl"],
-    "image": ["fid", "kid", "precision", "recall", "classes", "class_kl"],
+    "image": ["fid", "precision", "recall", "classes", "class_kl"],
     "stacked": ["stacked_modes", "stacked_kl"],
 }
+
+
+def modern(data_is_image: bool) -> dict[str, dict[str, Any]]:
+    """The modern toolkit's techniques, each as a change to the baseline's settings."""
+    out: dict[str, dict[str, Any]] = {
+        "loss=hinge": {"loss": "hinge"},
+        "loss=lsgan": {"loss": "lsgan"},
+        "loss=ragan": {"loss": "ragan"},
+        "loss=wgan_gp": {"loss": "wgan_gp"},
+        "r1": {"regularizers": ["r1"], "regularizer_options": {"r1": {"gamma": 1.0}}},
+        "disc spectral_norm": {"disc_options": {"spectral_norm": True}},
+        "ema 0.999": {"ema_decay": 0.999},
+        "lr linear decay": {"g_optim": {"schedule": "linear"}, "d_optim": {"schedule": "linear"}},
+    }
+    if data_is_image:
+        out["diffaugment"] = {"tricks": ["diffaugment"]}
+        out["bcr"] = {"regularizers": ["bcr"]}
+    return out
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (see the module docstring for examples)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default="grid25,ring8,mnist",
-                   help="comma-separated data sets (default grid25,ring8,mnist; mnist is skipped when absent)")
-    p.add_argument("--steps", type=int, default=2000, help="training steps per run (default 2000)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds per configuration: 0..N-1 (default 3)")
-    p.add_argument("--tricks", default="all", help="comma-separated tricks to test alone, or 'all' (default)")
-    p.add_argument("--pairs", default="default",
-                   help="comma-separated a+b pairs, 'default' (a few useful ones) or 'none'")
+    p.add_argument("--data", default="grid25,ring8", help="comma-separated data sets (default grid25,ring8)")
+    p.add_argument("--steps", type=int, default=6000, help="training steps per run (default 6000)")
+    p.add_argument("--seeds", type=int, default=5, help="seeds per configuration: 0..N-1 (default 5)")
+    p.add_argument("--only", default=None, help="comma-separated configuration names to run (default: all)")
     p.add_argument("--batch-size", type=int, default=128, help="batch size (default 128, a multiple of pack's m)")
-    p.add_argument("--gen-hidden", default="128,128,128", help="generator widths of the mlp (default 128,128,128)")
-    p.add_argument("--disc-hidden", default="128,128", help="discriminator widths of the mlp (default 128,128)")
+    p.add_argument("--gen-hidden", default="128,128,128", help="mlp generator widths (default 128,128,128)")
+    p.add_argument("--disc-hidden", default="128,128,128", help="mlp discriminator widths (default 128,128,128)")
     p.add_argument("--n", type=int, default=None, help="evaluation samples (default: evaluate()'s per-data default)")
     p.add_argument("--mnist-root", default=None, help="MNIST folder (default $GANFORGE_DATA, then ../shared/data/mnist)")
     p.add_argument("--split", default="test", help="MNIST split to train on (default test, the one shared here)")
-    p.add_argument("--device", default="cpu", help="device (default cpu)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    p.add_argument("--out", default=None, help="output path without extension (default benchmarks/results/ablation-DATE)")
+    p.add_argument("--jobs", type=int, default=2, help="parallel processes, one CPU thread each (default 2)")
+    p.add_argument("--out", default=None, help="output path without extension (default benchmarks/results/ablation-DATA)")
     return p.parse_args(argv)
 
 
 def find_mnist(explicit: str | None) -> str | None:
     """The MNIST folder: explicit, $GANFORGE_DATA, or ../shared/data/mnist beside the checkout, if it holds files."""
     for candidate in (explicit, os.environ.get("GANFORGE_DATA"), str(REPO.parent / "shared" / "data" / "mnist")):
-        if candidate and any((Path(candidate) / f).is_file() for f in ("t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte",
-                                                                       "train-images-idx3-ubyte.gz")):
+        if candidate and any((Path(candidate) / f).is_file()
+                             for f in ("t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte", "train-images-idx3-ubyte.gz")):
             return candidate
     return None
 
 
-def configurations(tricks_opt: str, pairs_opt: str) -> list[tuple[str, ...]]:
-    """The trick lists to run: the baseline ``()``, each trick alone, then the pairs."""
-    from ganforge.registry import get_registry
+def configurations(data: str) -> list[tuple[str, dict[str, Any], str]]:
+    """``(name, settings change, baseline name)`` of every configuration for ``data``."""
+    import ganforge
 
-    registered = get_registry().names("trick")
-    singles = registered if tricks_opt == "all" else [t.strip() for t in tricks_opt.split(",") if t.strip()]
-    unknown = [t for t in singles if t not in registered]
-    if unknown:
-        raise SystemExit(f"unknown trick(s) {unknown}; registered: {', '.join(registered)}")
-    if pairs_opt == "none":
-        pairs = []
-    else:
-        wanted = DEFAULT_PAIRS if pairs_opt == "default" else [p.strip() for p in pairs_opt.split(",") if p.strip()]
-        pairs = [tuple(p.split("+")) for p in wanted if all(t in registered for t in p.split("+"))]
-    return [()] + [(t,) for t in singles] + pairs
+    image = data not in ("grid25", "ring8")
+    configs: list[tuple[str, dict[str, Any], str]] = [("baseline", {}, "baseline")]
+    labelled = [i.name for i in ganforge.list_plugins("trick") if i.cls.requires_labels]
+    if labelled:
+        configs.append(("baseline (conditional)", {"conditional": True}, "baseline (conditional)"))
+    for info in ganforge.list_plugins("trick"):
+        if info.name == "diffaugment":
+            continue  # among the modern techniques (images only)
+        change: dict[str, Any] = {"tricks": [info.name]}
+        base = "baseline"
+        if info.cls.requires_labels:
+            change["conditional"] = True
+            base = "baseline (conditional)"
+        configs.append((info.name, change, base))
+    configs += [(name, change, "baseline") for name, change in modern(image).items()]
+    return configs
 
 
-def run_one(data: str, tricks: tuple[str, ...], seed: int, args: argparse.Namespace, mnist_root: str | None,
-            workdir: Path) -> dict[str, Any]:
-    """Train and evaluate one configuration; returns the metrics, or ``{"skipped": reason}``."""
+def base_settings(data: str, args: argparse.Namespace, mnist_root: str | None) -> dict[str, Any]:
+    """The baseline's settings: the classic MLP GAN, non-saturating loss, Adam 2e-4 (0.5, 0.999)."""
+    settings: dict[str, Any] = dict(
+        data=data, steps=args.steps, batch_size=args.batch_size,
+        gen_options={"hidden": [int(w) for w in args.gen_hidden.split(",")]},
+        disc_options={"hidden": [int(w) for w in args.disc_hidden.split(",")]},
+        device="cpu", progress=False, sample_every=0, checkpoint_every=0, log_every=max(1, args.steps // 10),
+        overwrite=True, threads=1,
+    )
+    if data not in ("grid25", "ring8"):
+        settings.update(data_root=mnist_root, split=args.split)
+    return settings
+
+
+def merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``change`` applied; option mappings are merged key by key."""
+    out = dict(base)
+    for key, value in change.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = value
+    return out
+
+
+def _init_worker() -> None:
+    import torch
+
+    os.environ["GANFORGE_THREADS"] = "1"
+    torch.set_num_threads(1)
+
+
+def run_one(settings: dict[str, Any], n: int | None) -> dict[str, Any]:
+    """Train and evaluate one run (in a worker process); returns the metrics, or ``{"skipped": reason}``."""
     from ganforge import GanforgeError, Trainer
     from ganforge.metrics import evaluate
 
-    settings: dict[str, Any] = dict(
-        data=data, tricks=list(tricks), seed=seed, steps=args.steps, batch_size=args.batch_size,
-        gen_options={"hidden": [int(w) for w in args.gen_hidden.split(",")]},
-        disc_options={"hidden": [int(w) for w in args.disc_hidden.split(",")]},
-        device=args.device, progress=False, sample_every=0, checkpoint_every=0, log_every=max(1, args.steps // 10),
-        out_dir=str(workdir / f"{data}-{'+'.join(tricks) or 'baseline'}-{seed}"), overwrite=True,
-    )
-    if data == "mnist":
-        settings.update(data_root=mnist_root, split=args.split)
     start = time.perf_counter()
     try:
         trainer = Trainer(**settings)
         trainer.fit()
-        result = evaluate(trainer, n=args.n)
+        train_s = time.perf_counter() - start
+        result = evaluate(trainer, n=n)
     except GanforgeError as exc:
         return {"skipped": f"{type(exc).__name__}: {exc}"}
-    result["seconds"] = time.perf_counter() - start
-    return result
+    result["train_seconds"] = train_s
+    return {k: v for k, v in result.items() if isinstance(v, (int, float, str)) or v is None}
 
 
-def summarise(values: list[float]) -> dict[str, float]:
-    """Mean, sample standard deviation (0 for one value), min and max."""
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "min": min(values), "max": max(values)}
+def compare(rows: dict[str, list[dict[str, Any]]], configs: list[tuple[str, dict[str, Any], str]],
+            kind: str) -> list[dict[str, Any]]:
+    """Per configuration and metric: mean, 95 % interval, and the verdict against its baseline."""
+    from stats import mean_ci, verdict
 
+    from ganforge.metrics import HIGHER_IS_BETTER
 
-def machine() -> str:
-    """One line naming the host's CPU/GPU and software versions."""
-    import ganforge
-
-    cpu = platform.processor() or platform.machine()
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{platform.node()}: {cpu}, {os.cpu_count()} CPU cores visible, {gpu}; Python {platform.python_version()}, "
-            f"torch {torch.__version__}, ganforge {ganforge.__version__}")
+    table = []
+    for name, _, base in configs:
+        runs = rows.get(name, [])
+        done = [r for r in runs if "skipped" not in r]
+        if not done:
+            table.append({"config": name, "skipped": runs[0]["skipped"] if runs else "not run"})
+            continue
+        entry: dict[str, Any] = {"config": name, "baseline": base, "seeds": len(done)}
+        base_runs = [r for r in rows.get(base, []) if "skipped" not in r]
+        for key in SHOWN[kind] + ["train_seconds"]:
+            vals = [float(r[key]) for r in done if r.get(key) is not None and math.isfinite(float(r[key]))]
+            if not vals:
+                continue
+            mean, lo, hi = mean_ci(vals)
+            cell: dict[str, Any] = {"mean": mean, "ci": [lo, hi], "values": vals}
+            base_vals = [float(r[key]) for r in base_runs if r.get(key) is not None]
+            if name != base and key != "train_seconds" and len(base_vals) >= 2 and len(vals) >= 2:
+                cell["verdict"], cell["p"] = verdict(vals, base_vals, higher_is_better=key in HIGHER_IS_BETTER)
+            entry[key] = cell
+        table.append(entry)
+    return table
 
 
 def markdown(report: dict[str, Any]) -> str:
-    """The report as Markdown tables, one per data set."""
+    """The report as Markdown: one table per data set, verdicts beside the numbers."""
     meta = report["meta"]
-    lines = [f"# Trick ablation ({meta['date']})", "",
+    lines = [f"# Ablation ({meta['date']})", "",
              f"- command: `{meta['command']}`",
-             f"- steps per run: {meta['steps']}; seeds: {meta['seeds']}; batch {meta['batch_size']}; "
-             f"mlp generator {meta['gen_hidden']}, discriminator {meta['disc_hidden']}",
-             f"- machine: {meta['machine']}; device {meta['device']}, {meta['threads']} thread(s)",
-             "- cells: mean ± sample standard deviation over the seeds; ↑ higher is better, ↓ lower is better", ""]
+             f"- {meta['steps']} steps per run, seeds {meta['seeds']}, batch {meta['batch_size']}; baseline: mlp "
+             f"generator {meta['gen_hidden']}, mlp discriminator {meta['disc_hidden']}, bce loss, Adam 2e-4 "
+             "(0.5, 0.999)",
+             f"- machine: {meta['machine']}; {meta['jobs']} parallel processes of one CPU thread",
+             "- cells: mean [95 % t interval] over the seeds; verdict vs the baseline by an exact two-sided "
+             "permutation test of the difference in means, p < 0.05 (uncorrected for the number of comparisons): "
+             "+ helps, − hurts, · no detectable effect at this budget", ""]
     for data, block in report["results"].items():
         keys = SHOWN[block["kind"]]
-        arrows = {k: "↓" if k in report["lower_is_better"] else "↑" for k in keys}
-        lines += [f"## {data}", "", "| tricks | " + " | ".join(f"{k} {arrows[k]}" for k in keys) + " | s/run |",
-                  "|---" * (len(keys) + 2) + "|"]
-        for row in block["rows"]:
+        lines += [f"## {data}", "", "| configuration | " + " | ".join(keys) + " | train s |", "|---" * (len(keys) + 2) + "|"]
+        skipped = []
+        for row in block["table"]:
             if "skipped" in row:
+                skipped.append(row)
                 continue
-            cells = [f"{row[k]['mean']:.3g} ± {row[k]['std']:.2g}" for k in keys]
-            lines.append(f"| {row['tricks']} | " + " | ".join(cells) + f" | {row['seconds']['mean']:.1f} |")
-        skipped = [row for row in block["rows"] if "skipped" in row]
+            cells = []
+            for k in keys:
+                c = row.get(k)
+                if c is None:
+                    cells.append("–")
+                    continue
+                mark = {"helps": " +", "hurts": " −", "no detectable effect": " ·"}.get(c.get("verdict"), "")
+                cells.append(f"{c['mean']:.3g} [{c['ci'][0]:.3g}, {c['ci'][1]:.3g}]{mark}")
+            secs = row.get("train_seconds", {}).get("mean", float("nan"))
+            lines.append(f"| {row['config']} | " + " | ".join(cells) + f" | {secs:.0f} |")
         if skipped:
-            lines += ["", "Skipped:"] + [f"- {row['tricks']}: {row['skipped']}" for row in skipped]
+            lines += ["", "Not run:"] + [f"- {row['config']}: {row['skipped']}" for row in skipped]
         lines.append("")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ablation and write ``<out>.md`` and ``<out>.json``; returns 0."""
-    import tempfile
+    """Run the ablation; write ``<out>.md`` and ``<out>.json``; returns 0."""
+    from bench_common import machine, save_json
 
     from ganforge.metrics import LOWER_IS_BETTER
 
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
     now = dt.datetime.now(dt.timezone.utc)
-    out = Path(args.out) if args.out else RESULTS / f"ablation-{now:%Y%m%d-%H%M%S}"
+    datas = [d.strip() for d in args.data.split(",") if d.strip()]
+    out = Path(args.out) if args.out else RESULTS / f"ablation-{'-'.join(datas)}"
     mnist_root = find_mnist(args.mnist_root)
-    configs = configurations(args.tricks, args.pairs)
+    only = None if args.only is None else {c.strip() for c in args.only.split(",")}
     report: dict[str, Any] = {
         "meta": {"date": now.isoformat(timespec="seconds"), "command": " ".join(["python", *sys.argv]),
                  "steps": args.steps, "seeds": list(range(args.seeds)), "batch_size": args.batch_size,
                  "gen_hidden": args.gen_hidden, "disc_hidden": args.disc_hidden, "machine": machine(),
-                 "device": args.device, "threads": args.threads},
+                 "jobs": args.jobs},
         "lower_is_better": sorted(LOWER_IS_BETTER),
         "results": {},
     }
-    with tempfile.TemporaryDirectory(prefix="ganforge-ablation-") as tmp:
-        for data in [d.strip() for d in args.data.split(",") if d.strip()]:
+    ctx = mp.get_context("spawn")
+    with tempfile.TemporaryDirectory(prefix="ganforge-ablation-") as tmp, \
+            cf.ProcessPoolExecutor(args.jobs, mp_context=ctx, initializer=_init_worker) as pool:
+        for data in datas:
             if data == "mnist" and mnist_root is None:
                 print("mnist: skipped (no MNIST files found; pass --mnist-root)", flush=True)
                 continue
-            rows, kind = [], "mixture"
-            for tricks in configs:
-                name = "+".join(tricks) or "baseline"
-                runs = [run_one(data, tricks, seed, args, mnist_root, Path(tmp)) for seed in range(args.seeds)]
-                done = [r for r in runs if "skipped" not in r]
-                if not done:
-                    rows.append({"tricks": name, "skipped": runs[0]["skipped"]})
-                    print(f"{data} {name}: skipped ({runs[0]['skipped'][:100]})", flush=True)
-                    continue
-                kind = done[0]["kind"]
-                row: dict[str, Any] = {"tricks": name, "runs": done}
-                for key in SHOWN[kind] + ["seconds"]:
-                    vals = [float(r[key]) for r in done if r.get(key) is not None and math.isfinite(float(r[key]))]
-                    if vals:
-                        row[key] = summarise(vals)
-                rows.append(row)
-                shown = ", ".join(f"{k}={row[k]['mean']:.3g}±{row[k]['std']:.2g}" for k in SHOWN[kind] if k in row)
-                print(f"{data} {name}: {shown}", flush=True)
-            report["results"][data] = {"kind": kind, "rows": rows}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+            configs = [c for c in configurations(data) if only is None or c[0] in only or c[0] == c[2]]
+            base = base_settings(data, args, mnist_root)
+            futures = {}
+            for name, change, _ in configs:
+                for seed in range(args.seeds):
+                    folder = Path(tmp) / f"{data}-{name.replace(' ', '_')}-{seed}"
+                    settings = merge(base, {**change, "seed": seed, "out_dir": str(folder)})
+                    futures[pool.submit(run_one, settings, args.n)] = name
+            rows: dict[str, list[dict[str, Any]]] = {}
+            for future in cf.as_completed(futures):
+                name = futures[future]
+                result = future.result()
+                rows.setdefault(name, []).append(result)
+                shown = result.get("skipped", "")[:80] or ", ".join(
+                    f"{k}={result[k]:.3g}" for k in ("modes", "hq_percent", "reverse_kl", "fid") if k in result)
+                print(f"{data} {name} [{len(rows[name])}/{args.seeds}]: {shown}", flush=True)
+            kinds = [r["kind"] for runs in rows.values() for r in runs if "kind" in r]
+            kind = kinds[0] if kinds else "mixture"
+            report["results"][data] = {"kind": kind, "table": compare(rows, configs, kind), "runs": rows}
+    save_json(report, out.with_suffix(".json"))
     out.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
     print(f"Wrote {out.with_suffix('.md')} and {out.with_suffix('.json')}")
     return 0

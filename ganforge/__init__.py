@@ -25,13 +25,26 @@ from ganforge.errors import (
     PluginError,
     PluginLoadError,
     RunDirectoryError,
+    RunLockedError,
+    StorageError,
     TrainingDivergedError,
     UnknownPluginError,
 )
 from ganforge.history import History
 from ganforge.hookspecs import hookimpl, hookspec
 from ganforge.interpolate import interpolate, lerp, slerp  # the function shadows its module's name here
-from ganforge.interfaces import Dataset, Discriminator, Generator, Loss, ModelSpec, StepBatch, Trick
+from ganforge.context import TrickContext
+from ganforge.interfaces import (
+    Dataset,
+    Discriminator,
+    Generator,
+    Loss,
+    LossContext,
+    ModelSpec,
+    Regularizer,
+    StepBatch,
+    Trick,
+)
 from ganforge.registry import (
     PluginInfo,
     create_plugin,
@@ -43,6 +56,7 @@ from ganforge.registry import (
     unregister_plugin,
 )
 from ganforge.trainer import Trainer
+from ganforge import tune  # a callable package: ganforge.tune(...) searches; Optuna is imported when it runs
 
 __all__ = [
     "CheckpointError",
@@ -58,6 +72,7 @@ __all__ = [
     "History",
     "IncompatibleError",
     "Loss",
+    "LossContext",
     "ModelSpec",
     "OptimConfig",
     "PluginBuildError",
@@ -65,12 +80,16 @@ __all__ = [
     "PluginError",
     "PluginInfo",
     "PluginLoadError",
+    "Regularizer",
     "RunDirectoryError",
+    "RunLockedError",
     "StepBatch",
+    "StorageError",
     "Trainer",
     "TrainConfig",
     "TrainingDivergedError",
     "Trick",
+    "TrickContext",
     "UnknownPluginError",
     "__version__",
     "create_plugin",
@@ -84,5 +103,6 @@ __all__ = [
     "register_plugin",
     "reset_registry",
     "slerp",
+    "tune",
     "unregister_plugin",
 ]

@@ -12,6 +12,7 @@ problem. See ``docs/reliability.md`` for what a Trainer checkpoint holds.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import warnings
@@ -36,6 +37,7 @@ TRAINER_KEYS: tuple[str, ...] = (
 _STEP_FILE = re.compile(r"^step_(\d+)\.pt$")
 _TMP_FILE = re.compile(r"^\.[^/]+\.pt\.[^/]*\.tmp$")  # .step_0000010.pt.XXXX.tmp, .best.pt.XXXX.tmp
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_OTHER_CHECKPOINT = " Resume from another checkpoint of the run (checkpoints/step_*.pt) or start the run again."
 _PLAIN_ATOMS = (bool, int, float, complex, str, bytes, type(None), torch.Tensor, torch.dtype, torch.device)
 
 
@@ -74,12 +76,19 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
 
     A crash at any moment leaves either the old file or the complete new one
     (at worst plus a hidden ``.NAME.pt.*.tmp`` file, removed by :func:`prune_checkpoints`).
+    The state is serialised in memory first, so a full disk is reported with
+    the size the file needs.
 
     Raises:
         CheckpointError: when ``state`` holds an object that safe loading would refuse.
+        StorageError: when the file system refuses the write (disk full, read-only, ...);
+            an older file at ``path`` is left as it was.
     """
     payload = plain({"format": FORMAT, "format_version": FORMAT_VERSION, **state})
-    return atomic_write(path, lambda f: torch.save(payload, f))
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    data = buffer.getbuffer()
+    return atomic_write(path, lambda f: f.write(data), needed=len(data))
 
 
 def _reason(exc: BaseException) -> tuple[str, str]:
@@ -123,10 +132,7 @@ def load_checkpoint(
     except Exception as exc:  # every unpickling failure means a bad file; no trace for the user
         problem, detail = _reason(exc)
         detail = f" ({detail})" if detail else ""
-        raise CheckpointError(
-            f"Cannot load checkpoint {path}: {problem}{detail}. Resume from another checkpoint of the "
-            "run (checkpoints/step_*.pt) or start the run again."
-        ) from None
+        raise CheckpointError(f"Cannot load checkpoint {path}: {problem}{detail}.{_OTHER_CHECKPOINT}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         what = "a dict without" if isinstance(state, dict) else f"a {type(state).__name__}, not a dict with"
         raise CheckpointError(
@@ -147,15 +153,32 @@ def load_checkpoint(
     return state
 
 
-#: Settings a resumed run may change. The first two lines do not alter the
-#: steps' results (evaluation runs on a forked RNG); ``grad_clip``, ``nan_policy`` and
+#: Settings a resumed run may change. The first lines do not alter the
+#: steps' results (evaluation runs on a forked RNG; progress output and
+#: checkpoint timing are not part of the run's identity); ``grad_clip``, ``nan_policy`` and
 #: ``precision`` do, on purpose: they are the remedies for a diverged run. Everything
 #: else is fixed by the checkpoint (``eval_metric`` too: the saved best value is in its units).
 RESUME_CHANGEABLE: frozenset[str] = frozenset({
-    "steps", "progress", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "overwrite",
+    "steps", "progress", "progress_seconds", "log_every", "sample_every", "checkpoint_every", "checkpoint_minutes",
+    "keep_checkpoints", "overwrite",
     "data_root", "device", "cuda_graphs", "compile", "tensorboard", "eval_every", "eval_samples",
     "grad_clip", "nan_policy", "precision", "strategy", "dist_timeout", "data_placement", "data_workers",
+    "threads",
 })
+#: Settings that are not part of a run's identity: a resume uses their defaults unless they are given again.
+NOT_INHERITED: tuple[str, ...] = ("progress", "progress_seconds")
+
+#: Why each group of fixed settings cannot change on resume (the first group that matches is named).
+_FIXED_REASONS: tuple[tuple[frozenset[str], str], ...] = (
+    (frozenset({"gen", "disc", "gen_options", "disc_options", "latent_dim", "conditional", "image_size"}),
+     "the model cannot change on resume: the checkpoint holds the weights of the saved models"),
+    (frozenset({"tricks", "trick_options"}),
+     "the checkpoint holds the saved tricks' state (and the changes some of them make to the models)"),
+    (frozenset({"g_optim", "d_optim", "loss", "loss_options"}),
+     "the optimizer state and losses belong to the saved settings"),
+    (frozenset({"data", "data_options", "split", "batch_size", "seed"}),
+     "the data position and random streams belong to the saved data set, batch size and seed"),
+)
 
 
 def check_resume_changes(saved: dict[str, Any], new: dict[str, Any], path: str | os.PathLike) -> None:
@@ -168,8 +191,8 @@ def check_resume_changes(saved: dict[str, Any], new: dict[str, Any], path: str |
 
     Raises:
         ConfigError: listing each changed field outside :data:`RESUME_CHANGEABLE`
-            (models, data, batch size, seed and optimizer settings are fixed: the
-            saved weights, optimizer state and data position belong to them).
+            and why it is fixed (models, data, batch size, seed and optimizer
+            settings: the saved weights, optimizer state and data position belong to them).
     """
     from ganforge.errors import ConfigError
 
@@ -182,11 +205,65 @@ def check_resume_changes(saved: dict[str, Any], new: dict[str, Any], path: str |
             changed.remove(options)
     if changed:
         detail = "; ".join(f"{k}: {saved.get(k)!r} -> {new.get(k)!r}" for k in changed)
+        reason = next((why for fields, why in _FIXED_REASONS if fields & set(changed)),
+                      "the checkpoint's weights, optimizer state and data position belong to the saved values")
         raise ConfigError(
-            f"Cannot change {', '.join(changed)} when resuming from {path} ({detail}): the checkpoint's "
-            f"weights, optimizer state and data position belong to the saved values. Settings a resume may "
-            f"change: {', '.join(sorted(RESUME_CHANGEABLE))}. Start a new run to change the others."
+            f"Cannot change {', '.join(changed)} when resuming from {path} ({detail}): {reason}. Settings a resume "
+            f"may change: {', '.join(sorted(RESUME_CHANGEABLE))}. Start a new run (another --out) to change the others."
         )
+
+
+def check_unfinished(step: int, steps: int, run: str | os.PathLike) -> None:
+    """Refuse to resume a run that has already done its ``steps``.
+
+    Raises:
+        ConfigError: ``Run RUN already finished at step N; pass --steps M (M > N) to continue it.``
+    """
+    from ganforge.errors import ConfigError
+
+    if step >= steps:
+        raise ConfigError(f"Run {run} already finished at step {step} (steps={steps}); pass --steps M with M > "
+                          f"{step} (Trainer.resume(..., steps=M)) to continue it.")
+
+
+class ResumeWarning(UserWarning):
+    """A resume went on past a problem: e.g. the newest checkpoint could not be loaded and an older one is used."""
+
+
+def run_dir_of(checkpoint: str | os.PathLike) -> Path:
+    """The run folder a checkpoint file belongs to (``RUN/checkpoints/x.pt``, ``RUN/checkpoints/abandoned-*/x.pt``).
+
+    A file elsewhere belongs to the folder it is in.
+    """
+    path = Path(checkpoint)
+    for parent in path.parents[:2]:
+        if parent.name == CHECKPOINT_DIR:
+            return parent.parent
+    return path.parent
+
+
+class CheckpointTimer:
+    """Says when a time-based checkpoint is due (``checkpoint_minutes``).
+
+    Args:
+        minutes: Minutes between checkpoints (0: never due).
+        clock: Monotonic clock in seconds (tests pass a fake one).
+    """
+
+    def __init__(self, minutes: float, clock: Any = None):
+        import time
+
+        self.minutes = minutes
+        self.clock = clock or time.monotonic
+        self.last = self.clock()
+
+    def due(self) -> bool:
+        """True when ``minutes`` have passed since the last :meth:`reset` (or since creation)."""
+        return bool(self.minutes) and self.clock() - self.last >= 60.0 * self.minutes
+
+    def reset(self) -> None:
+        """A checkpoint was just written."""
+        self.last = self.clock()
 
 
 def list_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
@@ -215,12 +292,48 @@ def latest_checkpoint(run_dir_or_file: str | os.PathLike) -> Path:
         raise CheckpointError(f"Cannot resume from {p}: no such run folder or checkpoint file.")
     found = list_checkpoints(p)
     if not found:
+        others = sorted(str(f.relative_to(p)) for f in (p / CHECKPOINT_DIR).rglob("*.pt")) if (
+            p / CHECKPOINT_DIR).is_dir() else []
+        if others:
+            raise CheckpointError(f"No periodic checkpoint (step_*.pt) in {p / CHECKPOINT_DIR}; pass one of the "
+                                  f"run's other checkpoint files instead: {', '.join(others)}.")
         raise CheckpointError(
             f"No checkpoint found in {p / CHECKPOINT_DIR}; pass a run folder written by 'ganforge train' "
-            "or a checkpoint file. (A run stopped before its first checkpoint cannot be resumed: start it "
-            "again with --overwrite.)"
+            "or a checkpoint file. (A run stopped before its first checkpoint has nothing to resume: start it "
+            "again with the same command.)"
         )
     return found[-1][1]
+
+
+def load_latest_good(run_dir_or_file: str | os.PathLike) -> tuple[Path, dict[str, Any]]:
+    """The newest checkpoint of a run that loads, with its state; a file is loaded as it is.
+
+    When the newest periodic checkpoints cannot be loaded (truncated by a
+    full disk, damaged), the next older one is used and a
+    :class:`ResumeWarning` names both files.
+
+    Raises:
+        CheckpointError: when nothing can be resumed (the newest file's error when none loads).
+    """
+    newest = latest_checkpoint(run_dir_or_file)
+    if Path(run_dir_or_file).is_file():
+        return newest, load_checkpoint(newest)
+    first_error: CheckpointError | None = None
+    bad: list[tuple[Path, CheckpointError]] = []
+    for _, path in reversed(list_checkpoints(run_dir_or_file)):
+        try:
+            state = load_checkpoint(path)
+        except CheckpointError as exc:
+            first_error = first_error or exc
+            bad.append((path, exc))
+            continue
+        for skipped, exc in bad:
+            why = str(exc).replace(_OTHER_CHECKPOINT, "").rstrip(".")
+            warnings.warn(ResumeWarning(f"Resuming from the previous good checkpoint {path}, not from the newer "
+                                        f"{skipped}: {why}."), stacklevel=2)
+        return path, state
+    assert first_error is not None
+    raise first_error
 
 
 def prune_checkpoints(run_dir: str | os.PathLike, keep: int) -> None:

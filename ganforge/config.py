@@ -107,6 +107,19 @@ def _opt_unit_open(inst: Any, attr: attrs.Attribute, value: Any) -> None:
         raise ConfigError(f"{attr.name!r} must be None or a number between 0 and 1, exclusive (got {value!r})")
 
 
+def _to_threads(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return value
+
+
+def _threads(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if value == "auto":
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{attr.name!r} must be 'auto' or an integer >= 1 (got {value!r})")
+
+
 def _options(inst: Any, attr: attrs.Attribute, value: Any) -> None:
     if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
         raise ConfigError(f"{attr.name!r} must be a mapping of option names to values (got {value!r})")
@@ -298,7 +311,10 @@ class TrainConfig:
         nan_policy: ``"stop"`` (default) ends the run with an error when a loss
             is NaN or infinite; ``"skip"`` skips such steps (checks every step,
             so the step is not graphed).
-        progress: Show a progress bar, default True.
+        progress: Show progress, default True: a bar on a terminal, a plain
+            line every ``progress_seconds`` otherwise. False hides only that;
+            the start, stop and resume messages are printed either way. Not
+            part of the run's identity: a resume uses the default unless given.
         eval_every: Measure the generator with :func:`ganforge.metrics.evaluate`
             every this many steps (0: never, the default), log the metrics and keep
             ``checkpoints/best.pt``.
@@ -315,6 +331,18 @@ class TrainConfig:
             (statistics over the global batch; CUDA only), default False.
         dist_timeout: Seconds a collective waits for the other ranks before the
             run fails with an error naming the likely dead rank, default 300.
+        threads: CPU threads for PyTorch's operators on a CPU run: ``"auto"``
+            (default: time a few steps with 1, 2, 4, ... threads and keep the
+            fastest, see :mod:`ganforge.threads`; ``GANFORGE_THREADS=N`` skips
+            the measurement) or a number. Ignored on GPUs.
+        checkpoint_minutes: Also write a checkpoint when this many minutes have
+            passed since the last one, default 10 (0: only every
+            ``checkpoint_every`` steps). Checked on the host at each log
+            (``log_every``), so a killed run loses at most about this much
+            work plus one log interval.
+        progress_seconds: Seconds between plain progress lines (step, rate,
+            losses, time left) when stderr is not a terminal (a log file, CI),
+            default 30. On a terminal a progress bar is shown instead.
     """
 
     gen: str = attrs.field(default="mlp", validator=_name)
@@ -368,6 +396,9 @@ class TrainConfig:
     strategy: str = attrs.field(default="auto", validator=_one_of("auto", "ddp", "none"))
     sync_batchnorm: bool = attrs.field(default=False, validator=_bool)
     dist_timeout: float = attrs.field(default=300.0, validator=_positive_float)
+    threads: int | str = attrs.field(default="auto", converter=_to_threads, validator=_threads)
+    checkpoint_minutes: float = attrs.field(default=10.0, validator=_nonneg_float)
+    progress_seconds: float = attrs.field(default=30.0, validator=_positive_float)
 
     @trick_options.validator
     def _check_trick_options(self, attr: attrs.Attribute, value: dict[str, Any]) -> None:
@@ -417,13 +448,22 @@ def _check_named_options(field: str, value: Mapping[str, Any], enabled: tuple[st
 
 def load_toml(path: str | os.PathLike) -> dict[str, Any]:
     """Read a TOML file, turning syntax errors into :class:`ConfigError` naming the file."""
+    name = os.fspath(path)
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)
     except FileNotFoundError:
-        raise ConfigError(f"Config file {os.fspath(path)} does not exist.") from None
+        raise ConfigError(f"Config file {name} does not exist.") from None
+    except IsADirectoryError:
+        raise ConfigError(f"Config file {name} is a folder; pass a TOML file such as run.toml.") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"Config file {name} is not UTF-8 text (byte {exc.start}: {exc.reason}); TOML files are "
+                          "UTF-8: save it as UTF-8.") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"Config file {os.fspath(path)} is not valid TOML: {exc}") from None
+        raise ConfigError(f"Config file {name} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"Cannot read config file {name}: {exc.strerror or exc}; check the path and its "
+                          "permissions.") from None
 
 
 def _check_keys(cls: type, data: Mapping[str, Any], prefix: str = "") -> None:

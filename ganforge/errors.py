@@ -47,7 +47,7 @@ class PluginContractError(PluginError):
     """
 
 
-class PluginBuildError(GanforgeError, RuntimeError):
+class PluginBuildError(PluginError):
     """A plugin's constructor raised an unexpected exception (not a problem with the options given).
 
     The message names the plugin, its class and distribution and the original
@@ -81,3 +81,15 @@ class TrainingDivergedError(GanforgeError, FloatingPointError):
 
 class DistributedError(GanforgeError, RuntimeError):
     """Under DDP, a collective operation failed: another rank died, hung or could not be reached."""
+
+
+class StorageError(GanforgeError, OSError):
+    """Reading or writing a file failed: disk full, read-only, permission denied, a file where a folder should be.
+
+    The message names the path, the cause and the fix; ``errno`` is the
+    operating system's error number (e.g. ``errno.ENOSPC``).
+    """
+
+
+class RunLockedError(RunDirectoryError):
+    """Another process is writing into the run folder; the message names it (PID, host, command)."""

@@ -14,13 +14,24 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def resolve_eval_metric(trainer: Trainer) -> str:
-    """The metric that picks the best checkpoint: ``eval_metric`` or the data's primary metric."""
-    from ganforge.metrics import HIGHER_IS_BETTER, LOWER_IS_BETTER, primary_metric
+    """The metric that picks the best checkpoint: ``eval_metric`` or the data's primary metric.
+
+    Called before the run folder is created, so a metric that the data set
+    does not have fails at once instead of at the first evaluation.
+
+    Raises:
+        ConfigError: for an unknown metric, or one not measured on the run's data set.
+    """
+    from ganforge.metrics import HIGHER_IS_BETTER, LOWER_IS_BETTER, measured_metrics, primary_metric
 
     metric = trainer.config.eval_metric or primary_metric(trainer)
     if metric not in LOWER_IS_BETTER | HIGHER_IS_BETTER:
         known = ", ".join(sorted(LOWER_IS_BETTER | HIGHER_IS_BETTER))
         raise ConfigError(f"'eval_metric' must be one of {known} (got {metric!r})")
+    measured = measured_metrics(trainer.dataset)
+    if metric not in measured:
+        raise ConfigError(f"'eval_metric' {metric!r} is not measured for data '{trainer.config.data}'; choose one "
+                          f"of {', '.join(measured)} (--eval-metric).")
     return metric
 
 

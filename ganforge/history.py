@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from ganforge.atomic import atomic_write
+from ganforge.atomic import append_line, atomic_write
 
 
 @attrs.define
@@ -68,8 +68,7 @@ class MetricsWriter:
             atomic_write(path, lambda f: f.writelines(_line(r) for r in restart), binary=False)
 
     def write(self, record: dict[str, Any]) -> None:
-        """Append ``record`` as one line."""
+        """Append ``record`` as one line (a refused write raises :class:`~ganforge.errors.StorageError`)."""
         if self.path is None:
             return
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(_line(record))
+        append_line(self.path, _line(record))

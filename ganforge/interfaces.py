@@ -81,7 +81,7 @@ class _Named:
     name: ClassVar[str] = ""
     #: A one-line description; defaults to the first line of the docstring.
     description: ClassVar[str] = ""
-    #: The plugin's options: an attrs class made with :func:`ganforge.options` (None: options are the
+    #: The plugin's options: an attrs class made with :func:`ganforge.options.options` (None: options are the
     #: constructor's keyword arguments, the form plugins used before ``Options`` existed).
     Options: ClassVar[type | None] = None
     #: The built options (an instance of ``Options``); None for a plugin without ``Options``.
@@ -403,7 +403,16 @@ class Trick(_Named):
     # -- in-step (device only) -----------------------------------------------
 
     def real_batch(self, x: Tensor) -> Tensor:
-        """Transform each real batch before anything sees it (D, losses, regularizers), e.g. a rescaling."""
+        """Transform each real batch before anything sees it (D, losses, regularizers), e.g. a rescaling.
+
+        Evaluation applies it to the real samples it compares with (so both
+        sides are in the space the models trained in); a trick that changes
+        the data's scale also implements :meth:`undo_real_batch`.
+        """
+        return x
+
+    def undo_real_batch(self, x: Tensor) -> Tensor:
+        """The inverse of :meth:`real_batch`, for generated samples shown or measured in data units (host or device)."""
         return x
 
     def latent(self, z: Tensor) -> Tensor:
@@ -501,7 +510,8 @@ class Dataset(_Named):
     would take more than half of the free host memory).
 
     Subclasses accept ``root`` and ``split`` keyword arguments (they may
-    ignore them) plus their own options.
+    ignore them) plus their own options (an ``Options`` class, as for every
+    plugin; the base constructor builds ``self.options``).
     """
 
     is_distribution: ClassVar[bool] = False
@@ -509,8 +519,8 @@ class Dataset(_Named):
     per_item: ClassVar[bool] = False
 
     def __init__(self, root: str | None = None, split: str = "train", **options: Any):
-        if options:
-            raise TypeError(f"{type(self).__name__} takes no options, got {sorted(options)}")
+        #: The checked options (an instance of the class's ``Options``), or None.
+        self.options = build_options(type(self), options)
         self.root = root
         self.split = split
 
@@ -552,6 +562,33 @@ class Dataset(_Named):
     def denormalize(self, x: Tensor) -> Tensor:
         """Map model-space samples back to data units (identity unless the data set rescales)."""
         return x
+
+    def metric_support(self) -> Any:
+        """Declare how generators trained on this data set are measured (``ganforge eval``).
+
+        Return a :class:`ganforge.metrics.MetricSupport` naming the metric
+        families that fit and supplying what they need, or None (the default)
+        to let ganforge infer them from the samples' shape: images
+        ``(C, H, W)`` get ``"image"`` (FID, KID, precision/recall,
+        density/coverage), plus ``"classes"`` when labelled; vectors ``(D,)``
+        get ``"points"`` (the same distances on the data's own coordinates).
+        The builtin data sets declare theirs through this method too. Import
+        ``MetricSupport`` inside the method: ``ganforge.metrics`` imports the
+        data package. It is called when metrics are listed or computed, so it
+        must be cheap: a classifier is supplied as a function that builds it.
+
+        Example::
+
+            def metric_support(self):
+                from ganforge.metrics import MetricSupport
+
+                return MetricSupport(metrics=("mixture", "points"), modes=self.centres, mode_std=0.05,
+                                     reference=self.reference_points)
+
+        Returns:
+            A ``MetricSupport``, or None to infer one.
+        """
+        return None
 
 
 #: The plugin kinds, by the name users and the registry use for them.

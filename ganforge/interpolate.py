@@ -9,6 +9,8 @@ every latent has norm sqrt(d) and so does every point of the path.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -16,7 +18,6 @@ from torch import Tensor
 
 from ganforge.errors import ConfigError
 from ganforge.interfaces import Generator
-from ganforge.step import unwrap
 
 METHODS = ("slerp", "lerp")
 
@@ -67,19 +68,22 @@ def slerp(z0: Tensor, z1: Tensor, t: Tensor | float, eps: float = 1e-7) -> Tenso
 
 @torch.no_grad()
 def interpolate(gen_or_trainer: Any, z0: Tensor, z1: Tensor, steps: int = 8, method: str = "slerp",
-                labels: Tensor | None = None) -> Tensor:
+                labels: Tensor | None = None, ema: bool | None = None) -> Tensor:
     """Generate the samples along the path from latent ``z0`` to latent ``z1``.
 
     Args:
         gen_or_trainer: A :class:`~ganforge.interfaces.Generator` or a
-            :class:`~ganforge.trainer.Trainer` (its generator, device and
-            tricks' ``latent`` transforms are used, e.g. ``spherical_z``; the
-            path is computed between the transformed endpoints).
+            :class:`~ganforge.trainer.Trainer` (its sampler is used: the
+            generator's weight average when the run keeps one, the tricks'
+            ``latent`` transforms, e.g. ``spherical_z``, with the path computed
+            between the transformed endpoints).
         z0, z1: Latent vectors of shape ``(latent_dim,)``.
         steps: Number of points, ends included (>= 2), default 8.
         method: ``"slerp"`` (default, great circle) or ``"lerp"`` (straight line).
         labels: For a conditional generator, one class index (0-d or ``(1,)``)
             used for every point; required there.
+        ema: With a Trainer: True/False for the weight average or the trained
+            generator; None (default) uses the average when there is one.
 
     Returns:
         CPU tensor ``(steps, *data_shape)`` of samples in model space, made
@@ -89,39 +93,47 @@ def interpolate(gen_or_trainer: Any, z0: Tensor, z1: Tensor, steps: int = 8, met
         raise ConfigError(f"'method' must be one of {METHODS} (got {method!r})")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
         raise ConfigError(f"'steps' must be an integer >= 2 (got {steps!r})")
+    from ganforge.sampling import latents, sampling_generator
     from ganforge.trainer import Trainer  # here: the Trainer module imports much of ganforge
 
-    tricks: list[Any] = []
     if isinstance(gen_or_trainer, Trainer):
         trainer = gen_or_trainer.setup()
-        gen, tricks = unwrap(trainer.gen), trainer.tricks
+        context = sampling_generator(trainer, ema)
+        spec = trainer.spec
     elif isinstance(gen_or_trainer, Generator):
-        gen = gen_or_trainer
+        trainer, context, spec = None, _plain_sampling(gen_or_trainer), gen_or_trainer.spec
     else:
         raise ConfigError(f"interpolate() needs a Generator or a Trainer (got {type(gen_or_trainer).__name__})")
-    if z0.ndim != 1 or z0.shape != z1.shape or z0.shape[0] != gen.latent_dim:
+    if z0.ndim != 1 or z0.shape != z1.shape or z0.shape[0] != spec.latent_dim:
         raise ConfigError(
-            f"z0 and z1 must both have shape ({gen.latent_dim},) (got {tuple(z0.shape)} and {tuple(z1.shape)})"
+            f"z0 and z1 must both have shape ({spec.latent_dim},) (got {tuple(z0.shape)} and {tuple(z1.shape)})"
         )
+    if spec.num_classes is not None and labels is None:
+        raise ConfigError("This generator is conditional: pass labels=<class index> to interpolate().")
+    with context as gen:
+        param = next(gen.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        ends = torch.stack([z0, z1]).to(device=device, dtype=torch.float32)
+        if trainer is not None:
+            ends = latents(trainer, ends, 2)
+        t = torch.linspace(0.0, 1.0, steps, device=device)
+        path = (slerp if method == "slerp" else lerp)(ends[0], ends[1], t)
+        if spec.num_classes is not None:
+            labels = torch.as_tensor(labels, device=device).reshape(-1)[:1].expand(steps).long()
+        else:
+            labels = None
+        return gen(path, labels).float().cpu()
+
+
+@contextlib.contextmanager
+def _plain_sampling(gen: Generator) -> Iterator[Generator]:
+    """A bare generator in eval mode under a forked RNG (no Trainer: no tricks, no average)."""
     param = next(gen.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
-    ends = torch.stack([z0, z1]).to(device=device, dtype=torch.float32)
-    for trick in tricks:
-        ends = trick.latent(ends)
-    t = torch.linspace(0.0, 1.0, steps, device=device)
-    path = (slerp if method == "slerp" else lerp)(ends[0], ends[1], t)
-    if gen.spec.num_classes is not None:
-        if labels is None:
-            raise ConfigError("This generator is conditional: pass labels=<class index> to interpolate().")
-        labels = torch.as_tensor(labels, device=device).reshape(-1)[:1].expand(steps).long()
-    else:
-        labels = None
     was_training = gen.training
     gen.eval()
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            for trick in tricks:
-                trick.on_sample(gen)
-            return gen(path, labels).float().cpu()
+            yield gen
     finally:
         gen.train(was_training)

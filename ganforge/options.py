@@ -5,12 +5,12 @@ plugin class, one :func:`option` per setting with its default, its check and a
 one-line help text::
 
     import ganforge
-    from ganforge.options import number, option
+    from ganforge.options import number, option, options
 
     class InstanceNoise(ganforge.Trick):
         name = "my_noise"
 
-        @ganforge.options
+        @options
         class Options:
             std: float = option(0.1, validator=number(0.0), help="Noise standard deviation.")
 
@@ -253,9 +253,29 @@ def plugin_label(cls: type) -> str:
 
 
 def declared(cls: type) -> type | None:
-    """The plugin's ``Options`` class, or None when it declares none (options from its constructor)."""
-    opts = getattr(cls, "Options", None)
-    return opts if isinstance(opts, type) and getattr(opts, "__ganforge_options__", False) else None
+    """The plugin's ``Options`` class, or None when its options are its constructor's keyword arguments.
+
+    A subclass of a plugin that declares ``Options`` inherits them, unless it
+    defines a constructor of its own with named keyword arguments (and no
+    ``**options``): then, as before ``Options`` existed, those arguments are its
+    options (a third-party subclass of a builtin model keeps working).
+    """
+    owner = next((k for k in cls.__mro__ if "Options" in vars(k)), None)
+    if owner is None:
+        return None
+    opts = vars(owner)["Options"]
+    if not (isinstance(opts, type) and getattr(opts, "__ganforge_options__", False)):
+        return None
+    for klass in cls.__mro__[: cls.__mro__.index(owner)]:
+        init = vars(klass).get("__init__")
+        if init is None:
+            continue
+        params = list(inspect.signature(init).parameters.values())[1:]
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            continue
+        if any(p.name not in ("spec", *_DATASET_ARGS) for p in params):
+            return None
+    return opts
 
 
 def signature_options(cls: type) -> dict[str, Any] | None:
@@ -299,8 +319,11 @@ def check_option_names(cls: type, given: Mapping[str, Any]) -> None:
     accepted = accepted_options(cls)
     if accepted is None:
         return
+    from ganforge.interfaces import Dataset
+
+    run_args = _DATASET_ARGS if issubclass(cls, Dataset) else ()  # root and split are the run's settings
     for key in given:
-        if key not in accepted:
+        if key not in accepted and key not in run_args:
             msg = f"Unknown option {key!r} for {plugin_label(cls)}."
             close = difflib.get_close_matches(str(key), list(accepted), n=1)
             if close:
@@ -318,10 +341,21 @@ def build_options(cls: type, given: Mapping[str, Any]) -> Any:
     """
     opts = declared(cls)
     if opts is None:
+        parent = next((vars(k)["Options"] for k in cls.__mro__ if "Options" in vars(k)), None)
+        if getattr(parent, "__ganforge_options__", False):
+            # A subclass with a constructor of its own passes its parent's options up: build those.
+            return _build(parent, cls, given)
         if given:
             raise TypeError(f"{cls.__name__} takes no options, got {sorted(given)}")
         return None
     check_option_names(cls, given)
+    return _build(opts, cls, given)
+
+
+def _build(opts: type, cls: type, given: Mapping[str, Any]) -> Any:
+    unknown = [k for k in given if k not in {f.name for f in attrs.fields(opts)}]
+    if unknown:
+        raise ConfigError(f"Unknown option {unknown[0]!r} for {plugin_label(cls)}.")
     try:
         return opts(**given)
     except ConfigError as exc:

@@ -27,11 +27,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def use_ema(trainer: Trainer, ema: bool | None) -> bool:
-    """Whether sampling uses the weight average: ``ema`` if given (True needs one), else whenever the run has one.
+    """Whether sampling uses the weight average: ``ema`` if given (True needs one), else ``trainer.use_ema`` if
+    set, else whenever the run keeps one.
 
     Raises:
         ConfigError: for ``ema=True`` on a run trained without ``ema_decay``.
     """
+    if ema is None:
+        ema = trainer.use_ema
     if ema and trainer.ema is None:
         raise ConfigError("This run keeps no generator average (it was trained without ema_decay); "
                           "drop ema=True (--ema on the command line) to sample from the generator itself.")

@@ -113,6 +113,8 @@ class GANStep:
         # (backward(inputs=...) skips them) and DDP must not wait for them.
         self.disc_for_g = disc.module if isinstance(disc, nn.parallel.DistributedDataParallel) else disc
         self.gen_module, self.disc_module = unwrap(gen), unwrap(disc)
+        # Lazy penalties run D without the DDP wrapper (gradients averaged by hand), compiled or not.
+        self.disc_module_for_penalty = self.disc_for_g
         #: Discriminator updates per step unless a trick's ``d_steps_at`` says otherwise.
         self.d_steps = max([t.d_steps for t in tricks if t.d_steps] or [1])
         self.mixed_batches = any(t.mixed_batches for t in tricks)
@@ -194,6 +196,19 @@ class GANStep:
             torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
         return bool(finite.item())
 
+    def _average_gradients(self, params: list[Tensor]) -> None:
+        """Average the gradients that exist across the ranks (every rank has the same ones: same graph)."""
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        torch.distributed.all_reduce(flat)
+        flat.div_(self.world_size)
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset : offset + g.numel()].view_as(g))
+            offset += g.numel()
+
     @staticmethod
     def _zero_grad(params: list[Tensor]) -> None:
         # What Optimizer.zero_grad(set_to_none=True) does, written out: it also traces in torch.compile.
@@ -205,7 +220,7 @@ class GANStep:
         opt.step()
 
     def _backward(self, loss: Tensor, params: list[Tensor], opt: torch.optim.Optimizer, net: str,
-                  module: nn.Module) -> None:
+                  module: nn.Module, average_across_ranks: bool = False) -> None:
         if self.skip_nonfinite and not self._finite_everywhere(loss):
             self.skipped += 1
             return
@@ -213,6 +228,8 @@ class GANStep:
             self.scaler.scale(loss).backward(inputs=params)
         else:
             loss.backward(inputs=params)
+        if average_across_ranks:
+            self._average_gradients(params)
         for hook in self._after_backward:
             hook(net, module)
         if self.grad_clip is not None:
@@ -309,19 +326,26 @@ class GANStep:
 
         The penalty's context holds ``real`` and fresh fakes (attached to G's
         graph for a generator penalty, detached otherwise), no logits: the
-        penalty runs D itself through ``ctx.discriminate``.
+        penalty runs D itself through ``ctx.discriminate``. Parameters the
+        penalty does not reach (a last layer's bias, for a gradient penalty)
+        get no gradient and are left alone by the optimizer, as in StyleGAN2.
+        Under DDP the networks run unwrapped here and the gradients that exist
+        are averaged across ranks by hand: DDP's reducer would wait for the
+        missing ones.
         """
         gen_net = reg.net == "gen"
         fake, fake_labels = self._draw_fakes(real.shape[0], grad=gen_net)
         params, opt = (self.g_params, self.opt_g) if gen_net else (self.d_params, self.opt_d)
+        wrapped = self.gen if gen_net else self.disc
         self._zero_grad(params)
         with self.autocast():
             ones, zeros = self._targets_for(real.shape[0])
-            disc = self.disc_for_g if gen_net else self.disc
+            disc = self.disc_for_g if gen_net else self.disc_module_for_penalty
             ctx = LossContext(real, real_labels, fake, fake_labels, None, None, ones, zeros, phase=reg.net,
                               discriminate=self._discriminate(disc), step=self.step_count)
             term = reg.penalty(ctx) * reg.every
-        self._backward(term, params, opt, reg.net, self.gen if gen_net else self.disc)
+        self._backward(term, params, opt, reg.net, wrapped,
+                       average_across_ranks=isinstance(wrapped, nn.parallel.DistributedDataParallel))
         return term.detach()
 
     def _draw_fakes(self, n: int, grad: bool) -> tuple[Tensor, Tensor | None]:

@@ -8,6 +8,8 @@ checkpoint state.
 
 from __future__ import annotations
 
+import copy
+import os
 import sys
 import time
 import warnings
@@ -17,35 +19,48 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 import ganforge
 from ganforge import checkpoint as ckpt
 from ganforge.compat import check_plugins, graph_path
 from ganforge.config import TrainConfig
+from ganforge.context import TrickContext
 from ganforge.data.loader import describe_placement, make_batches, to_model_space
 from ganforge.data.resize import ResizedDataset
 from ganforge.device import resolve_device
 from ganforge.distributed import DistContext, wants_ddp
-from ganforge.errors import ConfigError, IncompatibleError
-from ganforge.context import TrickContext
 from ganforge.ema import GeneratorEMA
+from ganforge.errors import ConfigError, IncompatibleError
 from ganforge.evaluation import evaluate_and_track, resolve_eval_metric
+from ganforge.failures import check_model_outputs, explain_failure
 from ganforge.graphs import GraphedStep
 from ganforge.health import check_losses, check_parameters
 from ganforge.history import History, MetricsWriter
 from ganforge.interfaces import Discriminator, Generator, ModelSpec, Regularizer, Trick
 from ganforge.optim import build_optimizer, load_optimizer_state
 from ganforge.options import changed_defaults, plugin_defaults, resolve_config
+from ganforge.progress import Progress
 from ganforge.registry import get_registry
+from ganforge.rundir import METRICS_FILE, SAMPLES_DIR, RunFolder
 from ganforge.sampling import latents, sampling_generator
 from ganforge.schedules import LRSchedule
-from ganforge.rundir import CONFIG_FILE, METRICS_FILE, SAMPLES_DIR, default_run_dir, prepare_run_dir
 from ganforge.seeding import get_rng_state, seed_everything, set_rng_state
 from ganforge.signals import catch_stop_signals
 from ganforge.step import GANStep, overriding, unwrap
-from ganforge.tensorboard import TensorBoardWriter, summary_writer_class
-from ganforge.viz import save_grid, save_scatter
+from ganforge.tensorboard import (
+    TENSORBOARD_DIR,
+    TensorBoardWriter,
+    summary_writer_class,
+)
+from ganforge.threads import (
+    THREADS_ENV,
+    candidate_counts,
+    env_threads,
+    time_thread_counts,
+    usable_cores,
+)
+from ganforge.threads import describe as describe_threads
+from ganforge.viz import save_grid
 
 
 def _grad_scaler(precision: str, device: torch.device) -> Any:
@@ -112,6 +127,9 @@ class Trainer:
         self.disc: Discriminator | None = None
         #: The generator's weight average (``ema_decay``), or None.
         self.ema: GeneratorEMA | None = None
+        #: Which generator sampling and evaluation use when not told: True the average, False the trained
+        #: generator itself, None (default) the average when the run keeps one (``--no-ema`` sets False).
+        self.use_ema: bool | None = None
         #: What host-side trick events receive.
         self.context = TrickContext(self)
         self._built = False
@@ -135,17 +153,24 @@ class Trainer:
         """A Trainer that continues a saved run toward its total ``steps``.
 
         ``settings`` may change fields that do not alter the computation
-        (``steps`` to extend the budget, ``progress``, ``log_every``...).
+        (``steps`` to extend the budget, ``progress``, ``log_every``...; see
+        :data:`~ganforge.checkpoint.RESUME_CHANGEABLE`); progress settings are
+        not inherited from the run. A run folder resumes from its newest
+        checkpoint that loads (an unloadable newer one is skipped with a
+        :class:`~ganforge.checkpoint.ResumeWarning`).
         """
-        path = ckpt.latest_checkpoint(run_dir_or_checkpoint)
-        state = ckpt.load_checkpoint(path)
-        config = TrainConfig.from_dict(state["config"])
-        trainer = cls(config, callbacks=callbacks, **settings)
-        ckpt.check_resume_changes(resolve_config(config).to_dict(), trainer.config.to_dict(), path)
-        for note in changed_defaults(state.get("plugin_defaults") or {}, plugin_defaults(trainer.config), config):
+        path, state = ckpt.load_latest_good(run_dir_or_checkpoint)
+        saved = TrainConfig.from_dict(state["config"])
+        defaults = TrainConfig()
+        for name in ckpt.NOT_INHERITED:
+            settings.setdefault(name, getattr(defaults, name))
+        config = saved.evolve(**settings)
+        ckpt.check_resume_changes(saved.to_dict(), config.to_dict(), path)  # before the new plugin options are read
+        trainer = cls(config, callbacks=callbacks)
+        for note in changed_defaults(state.get("plugin_defaults") or {}, plugin_defaults(trainer.config), saved):
             warnings.warn(note, stacklevel=2)
         trainer._resume_state = state
-        trainer.run_dir = path.parent.parent if path.parent.name == ckpt.CHECKPOINT_DIR else path.parent
+        trainer.run_dir = ckpt.run_dir_of(path)
         return trainer
 
     # -- building ----------------------------------------------------------------
@@ -246,7 +271,39 @@ class Trainer:
             self._resume_state = None
             for trick in overriding(self.tricks, "on_load"):
                 trick(self.context, self.step)
+        self._choose_threads()
         return self
+
+    def _choose_threads(self) -> None:
+        """Set PyTorch's CPU thread count per ``config.threads`` (CPU runs only); note the choice for the log."""
+        #: How many CPU threads the run uses and why (None on GPUs), for the run's first line.
+        self.threads_note: str | None = None
+        if self.device.type != "cpu":
+            return
+        setting, rates, source = self.config.threads, None, "set by threads"
+        if setting == "auto":
+            setting, source = env_threads(), f"from {THREADS_ENV}"
+            if setting is None and self.dist.enabled:  # ranks share the machine's cores
+                local = int(os.environ.get("LOCAL_WORLD_SIZE", self.dist.world_size))
+                setting, source = max(1, usable_cores() // local), "the cores divided among this machine's ranks"
+        if setting == "auto" or setting is None:
+            counts = candidate_counts(usable_cores())
+            if len(counts) > 1:
+                snapshot = copy.deepcopy(self.state_dict())  # measuring runs real steps: undo them after
+
+                def run(n: int) -> None:
+                    for _ in range(n):
+                        self._one_step()
+
+                try:
+                    rates = time_thread_counts(run, counts)
+                finally:
+                    self.load_state_dict(snapshot)
+                setting = max(rates, key=rates.get)
+            else:
+                setting, source = counts[0], "one usable core"
+        torch.set_num_threads(setting)
+        self.threads_note = describe_threads(setting, rates, source)
 
     def _grid_label_batch(self) -> Tensor | None:
         if self.spec.num_classes is None:
@@ -256,91 +313,135 @@ class Trainer:
 
     # -- training ----------------------------------------------------------------
 
+    # State of fit() (run folder, progress output, pending losses); these defaults serve a Trainer used without it.
+    _folder: RunFolder | None = None
+    _progress: Progress | None = None
+    _pending = 0
+    _saved_step: int | None = None
+    _timer: ckpt.CheckpointTimer | None = None
+
     def fit(self) -> History:
-        """Train until ``config.steps`` steps are done; return the :class:`~ganforge.history.History`."""
-        self.setup()
+        """Train until ``config.steps`` steps are done; return the :class:`~ganforge.history.History`.
+
+        The run folder is checked (an existing one locked) before any data is
+        read and created once the run is built (:mod:`ganforge.rundir`); a
+        failure inside a plugin is named (:mod:`ganforge.failures`).
+        """
+        self._folder = self._check_run_folder()
         try:
-            self._train()
-        except BaseException:
-            if self.dist.world_size == 1:  # a group of one that ganforge made: leave it (more ranks: just exit)
-                self.dist.close(self.step_fn, barrier=False)
-            raise
-        self.dist.close(self.step_fn)
+            self.setup()
+            try:
+                self._train()
+            except BaseException:
+                if self.dist.world_size == 1:  # a group of one that ganforge made: leave it (more ranks: just exit)
+                    self.dist.close(self.step_fn, barrier=False)
+                raise
+            self.dist.close(self.step_fn)
+        except Exception as exc:
+            better = explain_failure(self, exc)
+            if better is None:
+                raise
+            raise better from exc
+        finally:
+            self._folder.release()
         return self.history
+
+    def _check_run_folder(self) -> RunFolder:
+        """What can be checked of the run folder before data is read; an existing folder is locked."""
+        cfg, state = self.config, self._resume_state
+        folder = RunFolder(self.run_dir or cfg.out_dir, (cfg.gen, cfg.data), cfg.overwrite,
+                           resuming=state is not None or self.step > 0)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 alone writes the folder
+            folder.check(state["config"] if state is not None else None)
+        if state is not None:
+            try:
+                ckpt.check_unfinished(int(state["step"]), cfg.steps, self.run_dir)
+            except BaseException:
+                folder.release()
+                raise
+        return folder
 
     def _train(self) -> None:
         cfg = self.config
         resuming = self.step > 0
-        writers = self._open_run(resuming)
-        if cfg.eval_every:
+        if cfg.eval_every:  # checked before the folder is created: a wrong metric fails now, not at step eval_every
             self._eval_metric = resolve_eval_metric(self)
+        check_model_outputs(self)
+        writers = self._open_run(resuming)
+        self._progress = Progress(cfg.steps, self.step, show=cfg.progress, every_s=cfg.progress_seconds,
+                                  enabled=self.dist.is_main)
         self._say(self._describe(resuming))
-        buf = torch.zeros(cfg.log_every, 2, device=self.device)
-        bar = tqdm(total=cfg.steps, initial=self.step, unit="step", disable=not (cfg.progress and self.dist.is_main),
-                   dynamic_ncols=True, file=sys.stderr)
-        restore_signals = catch_stop_signals(self.request_stop)
+        self._losses = torch.zeros(cfg.log_every, 2, device=self.device)  # per-step losses not yet read (device)
+        self._pending = 0
+        timer = self._timer = ckpt.CheckpointTimer(cfg.checkpoint_minutes)
+        restore_signals = catch_stop_signals(self.request_stop)  # kept until the last checkpoint is written
         last_log, last_time = self.step, time.perf_counter()
         try:
             while self.step < cfg.steps and not self._stopping():
                 losses = self.dist.guard(self._one_step, "running a training step", self.step + 1)
-                buf[(self.step - last_log) % cfg.log_every].copy_(losses)
+                self._losses[self._pending].copy_(losses)
+                self._pending += 1
                 self.step += 1
-                bar.update(1)
+                self._progress.update()
                 checkpoint_due = bool(cfg.checkpoint_every) and self.step % cfg.checkpoint_every == 0
                 # Losses are checked for NaN/Inf at every log, so log before every checkpoint:
                 # a checkpoint is only written after the steps it holds were found finite.
                 if (self.step - last_log == cfg.log_every or self.step == cfg.steps or self._stopping()
                         or checkpoint_due):
                     now = time.perf_counter()
-                    losses = self.dist.mean_(buf[: self.step - last_log], self.step)  # DDP: one all_reduce per log
-                    record = self._log(losses, (self.step - last_log) / (now - last_time))
+                    record = self._log(self.step - last_log, (self.step - last_log) / (now - last_time))
                     for writer in writers:
                         writer.write(record)
-                    bar.set_postfix_str(self._progress_line(record), refresh=False)
+                    self._progress.log(self.step, self._progress_line(record))
                     last_log, last_time = self.step, now
                     if self.dist.enabled:  # a stop requested on any rank takes effect on all, here
                         self._stop_agreed = self.dist.any(self._stop_reason is not None, self.step)
                         if self._stop_agreed and self._stop_reason is None:
                             self._stop_reason = "another rank was asked to stop"
+                    # Time-based checkpoints are decided here, on the host, at no extra synchronisation.
+                    if timer.minutes and not checkpoint_due:
+                        checkpoint_due = self.dist.any(timer.due(), self.step)
                 if cfg.sample_every and self.step % cfg.sample_every == 0 and self.dist.is_main:
                     self.save_samples()
                 if cfg.eval_every and self.step % cfg.eval_every == 0:
                     self._evaluate(writers)
                 if checkpoint_due:
                     self.save_checkpoint()
+            path = self.run_dir / ckpt.CHECKPOINT_DIR / ckpt.checkpoint_name(self.step)
+            if self._saved_step != self.step:
+                path = self.save_checkpoint()
         finally:
-            bar.close()
+            self._progress.close()
             restore_signals()
             self.batches.close()  # DataLoader workers, if any, are not needed between fits
             for writer in writers[1:]:
                 writer.close()
         if self._stopping():
-            path = self.save_checkpoint()
             self._say(f"Stopped at step {self.step}: {self._stop_reason}. Saved {path}; resume with "
                       f"'ganforge train --resume {self.run_dir}'.")
             return
-        if not cfg.checkpoint_every or self.step % cfg.checkpoint_every:
-            self.save_checkpoint()
         if self.dist.is_main:
             grid = self.save_samples()
             self._say(f"Done: {self.step} steps. Samples in {grid}, checkpoints in {self.run_dir / ckpt.CHECKPOINT_DIR}.")
 
     def _open_run(self, resuming: bool) -> list[Any]:
-        """Prepare the run folder and open the log writers: on rank 0 only (other ranks learn the path)."""
+        """Create and prepare the run folder and open the log writers: on rank 0 only (other ranks learn the path)."""
         cfg = self.config
 
-        def prepare() -> str:
-            run_dir = self.run_dir or (Path(cfg.out_dir) if cfg.out_dir else default_run_dir(cfg.gen, cfg.data))
-            prepare_run_dir(run_dir, overwrite=cfg.overwrite, resuming=resuming)
-            cfg.save_json(run_dir / CONFIG_FILE)
-            return str(run_dir)
+        def prepare() -> tuple[str, list[str]]:
+            notes = self._folder.open(cfg, self.step)
+            return str(self._folder.path), notes
 
-        self.run_dir = Path(self.dist.on_main(prepare, "preparing the run folder"))
+        path, notes = self.dist.on_main(prepare, "preparing the run folder")
+        self.run_dir = Path(path)
+        for note in notes:
+            self._say(note)
         if not self.dist.is_main:
             return []
         writers: list[Any] = [MetricsWriter(self.run_dir / METRICS_FILE, restart=self.history.records if resuming else None)]
         if cfg.tensorboard:
-            writers.append(TensorBoardWriter(self.run_dir))
+            with self._folder.recording(TENSORBOARD_DIR):
+                writers.append(TensorBoardWriter(self.run_dir))
         return writers
 
     def _one_step(self) -> Tensor:
@@ -379,21 +480,37 @@ class Trainer:
             path += f", {self.dist.describe()}, {cfg.batch_size // self.dist.world_size} samples per rank"
         what = f"Resuming at step {self.step} of" if resuming else "Training"
         tricks = f", tricks: {', '.join(cfg.tricks)}" if cfg.tricks else ""
+        tricks += f", regularizers: {', '.join(cfg.regularizers)}" if cfg.regularizers else ""
+        tricks += f", generator EMA {cfg.ema_decay:g}" if cfg.ema_decay is not None else ""
         where = ("sampled on the fly" if self.dataset.is_distribution
                  else f"{cfg.split} split, {describe_placement(self.batches)}")
         data = f"{cfg.data} ({where})"
+        threads = f" ({self.threads_note})" if self.threads_note else ""
         return (f"{what} {cfg.steps} steps: {cfg.gen} generator / {cfg.disc} discriminator, {cfg.loss} loss"
-                f"{tricks}, on {data}, batch {cfg.batch_size}, {self.device}, {path}. Writing to {self.run_dir}.")
+                f"{tricks}, on {data}, batch {cfg.batch_size}, {self.device}{threads}, {path}. "
+                f"Writing to {self.run_dir}.")
 
-    def _log(self, losses: Tensor, steps_per_s: float) -> dict[str, Any]:
-        values = losses.cpu()  # the only host synchronisation: once per log interval
+    def _flush_losses(self) -> None:
+        """Read the losses of the steps since the last flush to the host, check them, add them to the history.
+
+        Done at every log and before every checkpoint, so a checkpoint's history
+        holds every step its weights have seen, all checked for NaN/Inf.
+        """
+        n, self._pending = self._pending, 0
+        if not n:
+            return
+        values = self.dist.mean_(self._losses[:n], self.step).cpu()  # the host synchronisation; DDP: one all_reduce
         checkpoints = self.run_dir / ckpt.CHECKPOINT_DIR
         if self.config.nan_policy != "skip":  # with "skip", bad steps were skipped and counted
-            check_losses(values, self.step - len(values) + 1, checkpoints)
+            check_losses(values, self.step - n + 1, checkpoints)
         check_parameters({"generator": self.gen, "discriminator": self.disc}, self.step, checkpoints)
         self.history.g_loss += values[:, 0].tolist()
         self.history.d_loss += values[:, 1].tolist()
-        mean = values.mean(dim=0)
+
+    def _log(self, steps: int, steps_per_s: float) -> dict[str, Any]:
+        """The log record of the last ``steps`` steps (their mean losses, the tricks' values)."""
+        self._flush_losses()
+        mean = torch.tensor([self.history.g_loss[-steps:], self.history.d_loss[-steps:]]).mean(dim=1)
         record: dict[str, Any] = {"step": self.step, "g_loss": float(mean[0]), "d_loss": float(mean[1]),
                                   "steps_per_s": round(steps_per_s, 2)}
         if self.step_fn.skipped:
@@ -428,13 +545,21 @@ class Trainer:
         fake, fake_labels = self.step_fn.fresh_fakes(real.shape[0])
         return self.step_fn.discriminator_update(real, labels, fake, fake_labels)
 
+    @property
+    def stop_reason(self) -> str | None:
+        """Why the run stopped before its last step (a signal, a trick, a callback), or None."""
+        return self._stop_reason
+
     def request_stop(self, reason: str) -> None:
         """Stop after the current step, saving a checkpoint (used by monitors and signal handlers)."""
         self._stop_reason = reason
 
     def _say(self, message: str) -> None:
-        if self.config.progress and self.dist.is_main:
-            tqdm.write(message, file=sys.stderr)
+        """Print a message line on the main process (whatever ``progress`` is)."""
+        if self._progress is not None:
+            self._progress.say(message)
+        elif self.dist.is_main:
+            print(message, file=sys.stderr, flush=True)
 
     # -- sampling ----------------------------------------------------------------
 
@@ -464,8 +589,10 @@ class Trainer:
 
         Evaluation compares generated samples with reals passed through this.
         """
+        from ganforge.metrics.spaces import as_trained
+
         self.setup()
-        return self.step_fn.real_batch(to_model_space(x).to(self.device)).float().cpu()
+        return as_trained(self, to_model_space(x))
 
     def save_samples(self, path: str | Path | None = None) -> Path:
         """Save the fixed-latent sample picture (image grid, or scatter plot for 2-D data)."""
@@ -473,11 +600,16 @@ class Trainer:
             path = self.run_dir / SAMPLES_DIR / f"step_{self.step:07d}.png"
         samples = self.sample(z=self._grid_z, labels=self._grid_labels)
         if samples.ndim == 2 and samples.shape[1] == 2:
+            from ganforge.metrics.scatter import (
+                save_sample_scatter,  # matplotlib-free, but metrics import more
+            )
+
             more = self.sample(2048 - len(samples)) if len(samples) < 2048 else samples[:0]
-            points = self.dataset.denormalize(torch.cat([samples, more]))
-            save_scatter(points, path, reference=getattr(self.dataset, "modes", None))
+            save_sample_scatter(self, torch.cat([samples, more]), path)
         else:
             save_grid(samples, path, nrow=8)
+        if self._folder is not None:
+            self._folder.record(path)
         return Path(path)
 
     # -- checkpoints -------------------------------------------------------------
@@ -500,6 +632,7 @@ class Trainer:
             "regularizers": {r.name: r.state_dict() for r in self.regularizers},
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "plugin_defaults": plugin_defaults(self.config),
+            "threads": self.threads_note,
             "rng": get_rng_state(),
             "history": self.history.to_dict(),
             "skipped_updates": self.step_fn.skipped,
@@ -545,17 +678,27 @@ class Trainer:
 
         Under DDP every rank must call it: each rank's RNG and trick states are
         gathered into the file (key ``ranks``, by rank) and rank 0 alone writes it.
+        The losses of steps not logged yet are read first, so the history is complete.
         """
+        self._flush_losses()
         state = self.state_dict()
         if self.dist.world_size > 1:
             state["ranks"] = self.dist.gather_to_main({"rng": state["rng"], "tricks": state["tricks"]}, self.step)
 
         def write() -> Path:
             if path is not None:
-                return ckpt.save_checkpoint(path, state)
-            out = ckpt.save_checkpoint(self.run_dir / ckpt.CHECKPOINT_DIR / ckpt.checkpoint_name(self.step), state)
-            ckpt.prune_checkpoints(self.run_dir, self.config.keep_checkpoints)
+                out = ckpt.save_checkpoint(path, state)
+            else:
+                out = ckpt.save_checkpoint(self.run_dir / ckpt.CHECKPOINT_DIR / ckpt.checkpoint_name(self.step), state)
+                ckpt.prune_checkpoints(self.run_dir, self.config.keep_checkpoints)
+            if self._folder is not None:
+                self._folder.record(out)
             return out
 
-        return Path(self.dist.on_main(write, "writing a checkpoint", self.step))
+        out = Path(self.dist.on_main(write, "writing a checkpoint", self.step))
+        if path is None:
+            self._saved_step = self.step
+            if self._timer is not None:
+                self._timer.reset()
+        return out
 

@@ -11,8 +11,11 @@ import torch
 import ganforge
 from ganforge.registry import DISABLE_AUTOLOAD_ENV
 
-# Tests use tiny models: one thread is faster than two fighting over 2 cores, and steadier.
+# Tests use tiny models: one thread is faster than two fighting over 2 cores, and steadier. The
+# Trainer's threads="auto" would measure before every run; GANFORGE_THREADS=1 tells it the answer
+# (tests of the measurement itself remove the variable).
 torch.set_num_threads(1)
+os.environ["GANFORGE_THREADS"] = "1"
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"

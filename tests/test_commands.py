@@ -97,7 +97,7 @@ def test_sample_errors(grid_run, mnist_run, tmp_path, capsys):
     code, _, err = run_cli(capsys, "sample", grid_run, "--class", "1")
     assert code == 2 and "--class needs a conditional run" in err
     code, _, err = run_cli(capsys, "sample", grid_run, "--out", tmp_path / "x.jpg")
-    assert code == 2 and "--out must name a .png file" in err
+    assert code == 2 and "--out must name a .png or .npz or .pt file" in err
     code, _, err = run_cli(capsys, "sample", grid_run, "-n", "0")
     assert code == 2 and "-n must be an integer >= 1" in err
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -106,3 +107,31 @@ def test_config_is_frozen():
     cfg = TrainConfig()
     with pytest.raises(AttributeError):
         cfg.steps = 5  # type: ignore[misc]
+
+
+def test_a_frozen_config_stays_frozen_all_the_way_down_and_hashes():
+    cfg = TrainConfig(gen_options={"hidden": [16, 16]}, tricks=["soft_labels"],
+                      trick_options={"soft_labels": {"real_range": [0.8, 1.0]}})
+    with pytest.raises(TypeError, match="a TrainConfig is frozen: use config.evolve"):
+        cfg.gen_options["hidden"] = (8,)
+    with pytest.raises(TypeError, match="frozen"):
+        cfg.trick_options["soft_labels"]["real_range"] = (0, 1)
+    with pytest.raises(TypeError, match="frozen"):
+        cfg.gen_options.update(norm="none")
+    assert cfg.gen_options["hidden"] == (16, 16)  # lists are frozen into tuples
+    same = TrainConfig(gen_options={"hidden": (16, 16)}, tricks=("soft_labels",),
+                       trick_options={"soft_labels": {"real_range": (0.8, 1.0)}})
+    assert hash(cfg) == hash(same) and {cfg: 1}[same] == 1
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg  # JSON round trip
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("device", 3, "'device' must be a device such as 'auto', 'cpu', 'cuda' or 'cuda:1' (got 3)"),
+    ("eval_metric", 7, "'eval_metric' must be a metric name such as 'fid' or 'reverse_kl', or None (got 7)"),
+    ("ema_decay", 1.0, "'ema_decay' must be None or a number between 0 and 1, exclusive (got 1.0)"),
+    ("regularizer_options", {"r1": {}}, "'regularizer_options' sets options for 'r1', which is not among the "
+                                        "enabled regularizers"),
+])
+def test_messages_name_the_right_kind_of_value(field, value, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        TrainConfig(**{field: value})

@@ -120,12 +120,18 @@ NOT_RUN = [b for b in ALL_BLOCKS if b.lang in ("python", "bash") and not runs(b)
 
 
 class CappedTrainer(ganforge.Trainer):
-    """The Trainer the documentation's examples get: at most MAX_STEPS steps, CPU, no progress bar."""
+    """The Trainer the documentation's examples get: at most MAX_STEPS steps (more on resume), CPU, no progress bar."""
 
-    def __init__(self, config=None, **settings):
-        super().__init__(config, **settings)
-        cfg = self.config
-        self.config = cfg.evolve(steps=min(cfg.steps, MAX_STEPS), progress=False, device="cpu")
+    def __init__(self, config=None, *, callbacks=(), **settings):
+        super().__init__(config, callbacks=callbacks, **settings)
+        self.config = self.config.evolve(progress=False, device="cpu")
+
+    def fit(self):
+        # Capped when it runs, from where it starts: a resumed example trains MAX_STEPS more steps
+        # (resuming a run that has done its steps is refused as finished).
+        start = int(self._resume_state["step"]) if self._resume_state is not None else self.step
+        self.config = self.config.evolve(steps=min(self.config.steps, start + MAX_STEPS))
+        return super().fit()
 
 
 @contextmanager

@@ -10,6 +10,7 @@ import pytest
 import ganforge
 from ganforge import checkpoint as ckpt
 from ganforge.options import number, option, options
+from ganforge.registry import plugin_options
 
 
 class _Plugin:
@@ -73,9 +74,12 @@ def test_config_json_and_checkpoints_hold_every_option_with_its_default(tiny):
         "instance_noise": {"sigma0": 0.1, "anneal_steps": None},
     }
     assert saved["regularizer_options"] == {"r1": {"gamma": 10.0, "every": 1}}
-    assert saved["gen_options"] == {"hidden": [16], "norm": "batch", "bn_eps": 1e-5, "bn_momentum": 0.1,
-                                    "activation": "leaky_relu", "embed_dim": None}
-    assert saved["loss_options"] == {} and saved["data_options"] == {"std": None}
+    mlp_defaults = plugin_options(ganforge.get_plugin("generator", "mlp"))  # what the installed mlp declares
+    assert {"norm", "bn_eps", "activation"} <= set(mlp_defaults)
+    assert saved["gen_options"] == json.loads(json.dumps({**mlp_defaults, "hidden": [16]}))
+    assert saved["loss_options"] == {}
+    grid25_defaults = plugin_options(ganforge.get_plugin("dataset", "grid25"))
+    assert "std" in grid25_defaults and saved["data_options"] == json.loads(json.dumps(grid25_defaults))
     state = ckpt.load_checkpoint(ckpt.latest_checkpoint(trainer.run_dir))
     assert state["config"]["trick_options"] == saved["trick_options"]
     assert state["plugin_defaults"]["trick soft_labels"] == {"real_range": [0.7, 1.2], "fake_range": [0.0, 0.3]}

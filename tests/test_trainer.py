@@ -216,3 +216,21 @@ def test_callbacks_see_every_log_and_evaluation_and_may_stop_the_run(tiny):
     trainer.fit()
     assert seen == [("log", 10), ("eval", 10), ("log", 20), ("eval", 20)]
     assert trainer.step == 20
+
+
+def test_fp16_on_the_cpu_scales_the_loss(tiny):
+    """precision='fp16' on the CPU used to run autocast without a GradScaler (issue 13 defect)."""
+    trainer = Trainer(**tiny, data="grid25", precision="fp16", gen_options={"hidden": (16,)},
+                      disc_options={"hidden": (16,)})
+    history = trainer.fit()
+    assert isinstance(trainer.scaler, torch.amp.GradScaler) and trainer.scaler.get_scale() > 1
+    assert all(torch.isfinite(torch.tensor(history.g_loss)))
+
+
+def test_the_config_records_every_plugin_option_and_resume_keeps_them(tiny):
+    trainer = Trainer(**tiny, data="grid25", gen_options={"hidden": (16,)}, tricks=["instance_noise"])
+    assert trainer.config.gen_options["norm"] == "batch" and trainer.config.gen_options["hidden"] == (16,)
+    assert set(trainer.config.trick_options["instance_noise"]) == {"sigma0", "anneal_steps"}
+    trainer.fit()
+    saved = json.loads((trainer.run_dir / "config.json").read_text())
+    assert saved["gen_options"]["bn_eps"] == 1e-5

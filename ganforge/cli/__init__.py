@@ -3,17 +3,31 @@
 Each subcommand lives in a module of this package with an ``add_parser(subparsers)``
 that registers its parser and sets ``func``, the function that runs it and
 returns the exit status.
+
+Every failure a user can meet is one line on stderr, ``ganforge: error: ...``,
+without a traceback: ganforge's own errors and the operating system's
+(``OSError``: disk full, read-only, permission, ...). ``ganforge --debug``
+or ``GANFORGE_DEBUG=1`` prints the traceback too. Exit status: 0 done, 1 a
+failure, 2 bad input (a setting, an unknown plugin, a usage error), 130
+interrupted before training started. ganforge's warnings are one line too,
+``ganforge: warning: ...``.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
+import warnings
 from collections.abc import Sequence
 
 from ganforge.cli.common import parse_assignment, parse_value
 from ganforge.errors import ConfigError, GanforgeError, UnknownPluginError
+
+#: Set to 1 to print tracebacks (as ``--debug`` does).
+DEBUG_ENV = "GANFORGE_DEBUG"
 
 #: The subcommand modules, in the order ``ganforge --help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -22,6 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ganforge.cli.eval",
     "ganforge.cli.sample",
     "ganforge.cli.plot",
+    "ganforge.cli.tune",
 )
 
 
@@ -34,28 +49,62 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train GANs from interchangeable plugins: models, losses and the ganhacks tricks.",
     )
     parser.add_argument("--version", action="version", version=f"ganforge {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help=f"print the traceback of an error (also: {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for modname in COMMAND_MODULES:
         importlib.import_module(modname).add_parser(sub)
+    for command in sub.choices.values():  # also after the command: 'ganforge train ... --debug'
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="print the traceback of an error")
     return parser
 
 
+def _one_line_warnings(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` for the command line: ganforge's warnings as one line, others as Python shows them."""
+    if category.__module__.startswith("ganforge"):
+        print(f"ganforge: warning: {' '.join(str(message).split())}", file=file or sys.stderr)
+    else:
+        _show_warning(message, category, filename, lineno, file, line)
+
+
+_show_warning = warnings.showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (2 for bad input, 1 for other failures)."""
+    """Run the command line; returns the exit status (2 for bad input, 1 for other failures, 130 interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    previous, warnings.showwarning = warnings.showwarning, _one_line_warnings
     try:
         return args.func(args)
     except (ConfigError, UnknownPluginError) as exc:
-        print(f"ganforge: error: {exc}", file=sys.stderr)
-        return 2
-    except GanforgeError as exc:
-        print(f"ganforge: error: {exc}", file=sys.stderr)
-        return 1
+        return _fail(exc, 2, debug)
+    except (GanforgeError, OSError) as exc:
+        return _fail(exc, 1, debug)
     except KeyboardInterrupt:
+        if debug:
+            traceback.print_exc()
         print("ganforge: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = previous
+
+
+def _fail(exc: BaseException, status: int, debug: bool) -> int:
+    """Print ``exc`` as one line (and its traceback with ``--debug``); return ``status``."""
+    if debug:
+        traceback.print_exception(exc)
+    if isinstance(exc, GanforgeError):
+        text = str(exc)
+    else:
+        from ganforge.atomic import describe_os_error
+
+        text = describe_os_error(exc, action="access")
+    print(f"ganforge: error: {' '.join(text.split())}", file=sys.stderr)
+    return status
 
 
 __all__ = ["build_parser", "main", "parse_assignment", "parse_value"]

@@ -2,12 +2,16 @@
 
 Both load the run's latest checkpoint (or the checkpoint file given) with
 :meth:`ganforge.Trainer.resume` and draw with the trained generator; image
-data becomes a PNG grid, 2-D data a scatter plot over the data set's modes.
+data becomes a PNG grid, 2-D data a scatter plot over the data set's
+reference points. ``ganforge sample --out FILE.npz`` (or ``.pt``) writes the
+samples themselves instead, for other tools to score.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,8 @@ examples:
   ganforge sample runs/grid25 --out grid25.png                   # scatter of 2048 points over the modes
   ganforge sample runs/mnist -n 64 --out grid.png --seed 3       # 8 x 8 image grid
   ganforge sample runs/mnist/checkpoints/step_0002000.pt -n 16 --class 7 --out sevens.png
+  ganforge sample runs/grid25 -n 2500 --out samples.npz          # the points in data units, for other tools
+  ganforge sample runs/mnist -n 10000 --out samples.pt           # uint8 images (and labels when conditional)
 """
 
 INTERPOLATE_EXAMPLE = """\
@@ -42,20 +48,27 @@ def add_parser(subparsers: Any) -> None:
     run_help = "a run folder (its newest checkpoint is used) or a checkpoint file"
 
     p = subparsers.add_parser(
-        "sample", help="draw samples from a trained run into a PNG",
+        "sample", help="draw samples from a trained run into a PNG, or as data (.npz, .pt)",
         description="Load a run's newest checkpoint (or the given one) and save samples of its generator: an "
-                    "image grid for image data, a scatter plot over the data set's modes for 2-D data.",
+                    "image grid for image data, a scatter plot over the data set's reference points for 2-D "
+                    "data; or, with --out FILE.npz or FILE.pt, the samples themselves (images as uint8 pixels "
+                    "(N, C, H, W), other data in data units) with their labels when the run is conditional. "
+                    "They are the samples 'ganforge eval' measures with the same -n and --seed.",
         epilog=SAMPLE_EXAMPLE, formatter_class=raw,
     )
     p.add_argument("run", metavar="CHECKPOINT_OR_RUN_DIR", help=run_help)
     p.add_argument("-n", type=int, default=None,
                    help=f"number of samples (default {DEFAULT_IMAGES} images, or {DEFAULT_POINTS} points for 2-D data)")
-    p.add_argument("--out", default=None, help="PNG to write (default RUN_DIR/sample.png)")
+    p.add_argument("--out", default=None,
+                   help="file to write: .png (a picture), .npz or .pt (the samples as data); default "
+                        "RUN_DIR/sample.png")
     p.add_argument("--seed", type=int, default=0, help="seed of the latent vectors (default 0)")
     p.add_argument("--class", dest="label", type=int, default=None, metavar="C",
                    help="conditional runs: draw only class C (default: classes at random)")
     p.add_argument("--nrow", type=int, default=None, help="images per grid row (default: a square grid)")
     p.add_argument("--device", default="cpu", help="device to generate on (default cpu)")
+    p.add_argument("--no-ema", dest="ema", action="store_false", default=None,
+                   help="draw from the trained generator itself, not its weight average (runs with --ema)")
     p.set_defaults(func=cmd_sample)
 
     p = subparsers.add_parser(
@@ -75,21 +88,48 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--class", dest="label", type=int, default=None, metavar="C",
                    help="conditional runs: class of every path (default: row i uses class i mod classes)")
     p.add_argument("--device", default="cpu", help="device to generate on (default cpu)")
+    p.add_argument("--no-ema", dest="ema", action="store_false", default=None,
+                   help="draw from the trained generator itself, not its weight average (runs with --ema)")
     p.set_defaults(func=cmd_interpolate)
 
 
 # -- loading -------------------------------------------------------------------------
 
 
-def load_run(path: str | Path, device: str = "cpu") -> Any:
+def load_run(path: str | Path, device: str = "cpu", ema: bool | None = None) -> Any:
     """A built :class:`~ganforge.Trainer` holding the newest checkpoint of ``path`` (a run folder or a file).
+
+    ``ema`` sets which generator it samples from (:attr:`ganforge.Trainer.use_ema`; False: the trained
+    generator itself, not its weight average).
 
     Raises:
         CheckpointError: when ``path`` does not exist or holds no checkpoint.
     """
     from ganforge.trainer import Trainer
 
-    return Trainer.resume(path, progress=False, device=device).setup()
+    trainer = Trainer.resume(path, progress=False, device=device).setup()
+    trainer.use_ema = ema
+    return trainer
+
+
+def writable_out(out: str | None, trainer: Any, default: str, suffixes: tuple[str, ...] = (".png",)) -> Path:
+    """:func:`~ganforge.cli.common.out_path`, checked to be writable before anything is generated.
+
+    Raises:
+        StorageError: naming the file, the cause (read-only, permission, a file in the
+            way...) and the fix, instead of a traceback after the samples were drawn.
+    """
+    from ganforge.atomic import probe_writable, storage_error
+
+    fix = "choose a writable --out"
+    path = Path(out) if out is not None else Path(trainer.run_dir) / default
+    probe_writable(path.parent, "write", fix, name=path)
+    if path.is_dir():
+        raise storage_error(IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path)), path, "write", fix)
+    try:
+        return out_path(out, trainer, default, suffixes=suffixes)
+    except OSError as exc:
+        raise storage_error(exc, path, "write", fix) from exc
 
 
 def _labels(trainer: Any, label: int | None, n: int) -> Tensor | None:
@@ -120,10 +160,9 @@ def _as_images(samples: Tensor) -> Tensor:
 
 
 def _save_points(trainer: Any, points: Tensor, path: Path) -> None:
-    from ganforge.viz import save_scatter
+    from ganforge.metrics.scatter import save_sample_scatter
 
-    dataset = trainer.dataset
-    save_scatter(dataset.denormalize(points), path, reference=getattr(dataset, "modes", None))
+    save_sample_scatter(trainer, points, path)
 
 
 # -- sample ------------------------------------------------------------------------------
@@ -133,25 +172,35 @@ def sample_to_png(trainer: Any, path: str | Path, n: int | None = None, seed: in
                   nrow: int | None = None) -> Tensor:
     """Generate samples with a built Trainer and save them; return them (CPU, model space).
 
+    The file's ending chooses what is written: ``.png`` a picture (image grid,
+    or scatter plot for 2-D data), ``.npz`` or ``.pt`` the samples as data
+    (:func:`ganforge.metrics.samples_as_data`) with their labels when the run
+    is conditional. The samples are :func:`ganforge.metrics.generate_with_labels`'s,
+    the ones :func:`ganforge.metrics.evaluate` measures for the same ``n`` and ``seed``.
+
     Args:
         trainer: A Trainer after :meth:`~ganforge.Trainer.setup` (e.g. from :func:`load_run`).
-        path: The PNG to write.
+        path: The file to write (``.png``, ``.npz`` or ``.pt``).
         n: Number of samples (default 64 images, or 2048 points for 2-D data).
         seed: Seed of the latent vectors (and random classes), default 0. The
             Trainer's own random state is left as it was.
         label: Conditional runs: generate only this class.
         nrow: Images per grid row (default: a square grid).
     """
+    from ganforge.metrics import generate_with_labels, samples_as_data, save_samples_data
+
     points = trainer.spec.data_shape == (2,)
     n = n if n is not None else (DEFAULT_POINTS if points else DEFAULT_IMAGES)
     positive("-n", n)
     positive("--nrow", nrow)
-    labels = _labels(trainer, label, n)
-    with torch.random.fork_rng(devices=[trainer.device] if trainer.device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        samples = trainer.sample(n, labels=labels)
-    if _is_points(samples):
-        _save_points(trainer, samples, Path(path))
+    _labels(trainer, label, n)  # checks --class
+    samples, labels = generate_with_labels(trainer, n, seed=seed, label=label)
+    path = Path(path)
+    if path.suffix.lower() in (".npz", ".pt"):
+        save_samples_data(path, samples_as_data(trainer, samples), labels, step=int(trainer.step),
+                          data=trainer.dataset.name, seed=seed)
+    elif _is_points(samples):
+        _save_points(trainer, samples, path)
     else:
         from ganforge.viz import save_grid
 
@@ -162,8 +211,8 @@ def sample_to_png(trainer: Any, path: str | Path, n: int | None = None, seed: in
 def cmd_sample(args: argparse.Namespace) -> int:
     """Run ``ganforge sample``; returns the exit status."""
     positive("-n", args.n)
-    trainer = load_run(args.run, device=args.device)
-    out = out_path(args.out, trainer, "sample.png")
+    trainer = load_run(args.run, device=args.device, ema=args.ema)
+    out = writable_out(args.out, trainer, "sample.png", suffixes=(".png", ".npz", ".pt"))
     samples = sample_to_png(trainer, out, n=args.n, seed=args.seed, label=args.label, nrow=args.nrow)
     print(f"Wrote {len(samples)} samples of step {trainer.step} to {out}")
     return 0
@@ -199,8 +248,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     positive("--rows", args.rows)
     if args.steps < 2:
         raise ConfigError(f"--steps must be an integer >= 2 (got {args.steps})")
-    trainer = load_run(args.run, device=args.device)
-    out = out_path(args.out, trainer, f"interp_{args.method}.png")
+    trainer = load_run(args.run, device=args.device, ema=args.ema)
+    out = writable_out(args.out, trainer, f"interp_{args.method}.png")
     samples = interpolation_rows(trainer, rows=args.rows, steps=args.steps, method=args.method, seed=args.seed,
                                  label=args.label)
     if _is_points(samples):

@@ -13,6 +13,7 @@ from torch import Tensor
 from ganforge.data.mnist import DATA_ENV, resolve_data_root
 from ganforge.errors import ConfigError, DataError, DataNotFoundError
 from ganforge.interfaces import Dataset
+from ganforge.options import boolean, option, options
 
 #: The folder the CIFAR-10 archive unpacks to.
 BATCH_FOLDER = "cifar-10-batches-py"
@@ -86,11 +87,17 @@ class CIFAR10(Dataset):
 
     name = "cifar10"
 
-    def __init__(self, root: str | None = None, split: str = "train", download: bool = True):
+    @options
+    class Options:
+        download: bool = option(True, validator=boolean(),
+                                help="Try torchvision's downloader when the files are missing (offline: an error "
+                                     "naming the folders searched).")
+
+    def __init__(self, root: str | None = None, split: str = "train", **options: Any):
         if split not in BATCH_FILES:
             raise ConfigError(f"'split' must be one of {tuple(BATCH_FILES)} (got {split!r})")
-        super().__init__(root=root, split=split)
-        self.download = download
+        super().__init__(root=root, split=split, **options)
+        self.download = self.options.download
         self.data_root = resolve_data_root(root)
 
     @property
@@ -100,6 +107,12 @@ class CIFAR10(Dataset):
     @property
     def num_classes(self) -> int:
         return 10
+
+    def metric_support(self) -> Any:
+        """Image metrics (FID: usually ``feature="inception"``) and class coverage (the domain classifier)."""
+        from ganforge.metrics import MetricSupport
+
+        return MetricSupport(metrics=("image", "classes"))
 
     def search_dirs(self) -> list[Path]:
         """Folders searched for the batch files, in order."""

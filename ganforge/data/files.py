@@ -11,6 +11,7 @@ the resident loaders use, so every placement serves the same batches.
 from __future__ import annotations
 
 import os
+import re
 import signal
 from typing import Any
 
@@ -102,6 +103,28 @@ def _collate(items: list[tuple[Tensor, int | None]]) -> tuple[Tensor, Tensor | N
     return images, labels
 
 
+def worker_error(exc: BaseException) -> BaseException | None:
+    """``exc`` without the worker's traceback that a DataLoader puts into the message; None when there is none.
+
+    A DataLoader re-raises an exception of a worker process as the same type
+    with the message "Caught X in DataLoader worker process N. Original
+    Traceback ...": the user should see the original one-line message
+    (e.g. ``Cannot read image PATH: ...``), the traceback only with ``--debug``.
+    """
+    text = str(exc)
+    if "in DataLoader worker process" not in text or "Original Traceback" not in text:
+        return None
+    worker = re.search(r"DataLoader worker process (\d+)", text)
+    last = text.rstrip().splitlines()[-1]
+    found = re.match(rf"^(?:[\w.]+\.)?{re.escape(type(exc).__name__)}: (.*)$", last)
+    if found is None:
+        return None
+    try:
+        return type(exc)(f"{found.group(1)} (read by DataLoader worker {worker.group(1) if worker else '?'})")
+    except Exception:  # noqa: BLE001 - an exception type that takes other arguments: leave it as it was
+        return None
+
+
 def _ignore_ctrl_c(worker_id: int) -> None:
     """Workers leave Ctrl-C to the training process, which stops cleanly and then stops them.
 
@@ -170,9 +193,12 @@ class ItemBatches:
             self._start()
         try:
             x, y = next(self._batches)
-        except BaseException:
+        except BaseException as exc:
             self.close()  # a failed read leaves the iterator out of step with the position: start afresh
-            raise
+            clean = worker_error(exc)
+            if clean is None:
+                raise
+            raise clean from exc
         self.index.position += self.batch_size
         x = x.to(self.device, non_blocking=True)
         y = y.to(self.device, non_blocking=True) if y is not None else None

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ganforge.errors import ConfigError, DataError, DataNotFoundError
+from ganforge.errors import DataError, DataNotFoundError
 from ganforge.interfaces import Dataset
+from ganforge.options import choice, integer, option, options
 
 #: File name endings read as images (case-insensitive).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
@@ -76,14 +78,16 @@ class ImageFolder(Dataset):
 
     name = "image-folder"
 
-    def __init__(self, root: str | None = None, split: str = "train", image_size: int = 64, channels: int = 3):
-        super().__init__(root=root, split=split)
-        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 4:
-            raise ConfigError(f"'image_size' must be an integer >= 4 (got {image_size!r})")
-        if channels not in (1, 3) or isinstance(channels, bool):
-            raise ConfigError(f"'channels' must be 1 (greyscale) or 3 (RGB) (got {channels!r})")
-        self.image_size = image_size
-        self.channels = channels
+    @options
+    class Options:
+        image_size: int = option(64, validator=integer(4),
+                                 help="Side of the square images produced (shorter side scaled, centre cropped).")
+        channels: int = option(3, validator=choice(1, 3), help="3 (RGB) or 1 (greyscale); images are converted.")
+
+    def __init__(self, root: str | None = None, split: str = "train", **options: Any):
+        super().__init__(root=root, split=split, **options)
+        self.image_size = self.options.image_size
+        self.channels = self.options.channels
         self._files: list[Path] | None = None
         self._labels: list[int] | None = None
         self.classes: list[str] = []
@@ -96,6 +100,12 @@ class ImageFolder(Dataset):
     def num_classes(self) -> int | None:
         self._scan()
         return len(self.classes) if self.classes else None
+
+    def metric_support(self) -> Any:
+        """Image metrics, plus class coverage when the folder has class subfolders."""
+        from ganforge.metrics import MetricSupport
+
+        return MetricSupport(metrics=("image", "classes") if self.num_classes else ("image",))
 
     def _scan(self) -> None:
         """List the image files and their classes once; raise DataError for a bad folder."""

@@ -299,7 +299,10 @@ def make_batches(dataset: Dataset, batch_size: int, device: torch.device, placem
         raise ConfigError(f"data_placement='files' reads samples one at a time, which data set '{dataset.name}' "
                           "cannot (it loads all at once); use 'auto', 'device' or 'stream'.")
     if placement == "files" or (placement == "auto" and dataset.per_item):
-        from ganforge.data.files import ItemBatches, too_big_for_host  # (files.py builds on this module)
+        from ganforge.data.files import (  # (files.py builds on this module)
+            ItemBatches,
+            too_big_for_host,
+        )
 
         if placement == "files" or too_big_for_host(dataset):
             return ItemBatches(dataset, batch_size, device, seed=seed, rank=rank, world_size=world_size,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from ganforge.errors import ConfigError
 from ganforge.interfaces import Dataset
+from ganforge.options import number, option, optional, options
 
 
 class GaussianMixture(Dataset):
@@ -17,19 +18,28 @@ class GaussianMixture(Dataset):
     Samples are returned in model space, divided by ``scale`` so that they lie
     in [-1, 1] like normalised images (ganhacks #1), where a tanh generator
     can reach them; :meth:`denormalize` maps them back to data units, in
-    which ``modes`` and ``std`` are given.
+    which ``modes`` and ``std`` are given. ``scale=1`` trains in data units,
+    as the PacGAN and VEEGAN experiments do (their generators have a linear
+    output).
     """
 
     is_distribution = True
     default_std: float = 0.05
-    #: Data units per model-space unit.
-    scale: float = 1.0
+    #: Data units per model-space unit, unless the ``scale`` option says otherwise.
+    default_scale: float = 1.0
 
-    def __init__(self, root: str | None = None, split: str = "train", std: float | None = None):
-        super().__init__(root=root, split=split)
-        self.std = float(self.default_std if std is None else std)
-        if not self.std > 0:
-            raise ConfigError(f"'std' must be > 0 (got {std!r})")
+    @options
+    class Options:
+        std: float | None = option(None, validator=optional(number(0.0, low_open=True)),
+                                   help="Standard deviation of each Gaussian, in data units (default: the data set's).")
+        scale: float | None = option(None, validator=optional(number(0.0, low_open=True)),
+                                     help="Data units per model-space unit (default: the data set's; 1: data units).")
+
+    def __init__(self, root: str | None = None, split: str = "train", **options: Any):
+        super().__init__(root=root, split=split, **options)
+        self.std = float(self.default_std if self.options.std is None else self.options.std)
+        #: Data units per model-space unit.
+        self.scale = float(self.default_scale if self.options.scale is None else self.options.scale)
         self.modes = self.centres()
         self._device_modes: dict[str, Tensor] = {}
 
@@ -58,13 +68,19 @@ class GaussianMixture(Dataset):
     def denormalize(self, x: Tensor) -> Tensor:
         return x * self.scale
 
+    def metric_support(self) -> Any:
+        """The mixture metrics (PacGAN/VEEGAN), measured against ``modes`` and ``std`` in data units."""
+        from ganforge.metrics import MetricSupport
+
+        return MetricSupport(metrics=("mixture",), modes=self.modes, mode_std=self.std)
+
 
 class Grid25(GaussianMixture):
     """25 Gaussians on the grid {-4, -2, 0, 2, 4}^2, std 0.05 (VEEGAN/PacGAN)."""
 
     name = "grid25"
     default_std = 0.05
-    scale = 5.0  # modes at +-0.8 in model space
+    default_scale = 5.0  # modes at +-0.8 in model space
 
     def centres(self) -> Tensor:
         ticks = torch.arange(-4.0, 5.0, 2.0)
@@ -76,7 +92,7 @@ class Ring8(GaussianMixture):
 
     name = "ring8"
     default_std = 0.01
-    scale = 1.25  # modes at radius 0.8 in model space
+    default_scale = 1.25  # modes at radius 0.8 in model space
 
     def centres(self) -> Tensor:
         angles = torch.arange(8, dtype=torch.float64) * (2 * math.pi / 8)

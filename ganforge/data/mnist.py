@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -11,6 +15,7 @@ from torch import Tensor
 from ganforge.data.idx import read_idx
 from ganforge.errors import ConfigError, DataNotFoundError
 from ganforge.interfaces import Dataset
+from ganforge.options import boolean, option, options
 
 DATA_ENV = "GANFORGE_DATA"
 
@@ -42,6 +47,40 @@ def find_idx_file(dirs: list[Path], stem: str) -> Path | None:
     return None
 
 
+def _paths_under(folder: Path) -> set[Path]:
+    return set(folder.rglob("*")) if folder.is_dir() else set()
+
+
+@contextmanager
+def removed_if_failed(root: Path, folder: str) -> Iterator[list[bool]]:
+    """Undo what a download into ``root/folder`` created when it fails: files, folders, and ``root`` itself.
+
+    The body sets ``ok[0] = True`` on success; otherwise everything created
+    below ``root/folder`` and the folders leading to it (``root`` included,
+    when the download made it) are removed. Files that were there before are
+    never touched, and nothing else under ``root`` is listed.
+    """
+    target = root / folder
+    chain = [p for p in (target, *target.parents) if not p.exists()]  # the folders the download would create
+    before = _paths_under(target)
+    ok = [False]
+    try:
+        yield ok
+    finally:
+        if not ok[0]:
+            created = sorted(_paths_under(target) - before, key=lambda p: len(p.parts), reverse=True)
+            for p in created:
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+            for p in chain:  # innermost first; only empty folders go
+                try:
+                    p.rmdir()
+                except OSError:
+                    break
+
+
 class IDXImageDataset(Dataset):
     """Base for MNIST-style data sets stored as IDX image and label files."""
 
@@ -49,11 +88,17 @@ class IDXImageDataset(Dataset):
     torchvision_class = "MNIST"
     files = _FILES
 
-    def __init__(self, root: str | None = None, split: str = "train", download: bool = True):
+    @options
+    class Options:
+        download: bool = option(True, validator=boolean(),
+                                help="Try torchvision's downloader when the files are missing (offline: an error "
+                                     "naming the folders searched).")
+
+    def __init__(self, root: str | None = None, split: str = "train", **options: Any):
         if split not in self.files:
             raise ConfigError(f"'split' must be one of {tuple(self.files)} (got {split!r})")
-        super().__init__(root=root, split=split)
-        self.download = download
+        super().__init__(root=root, split=split, **options)
+        self.download = self.options.download
         self.data_root = resolve_data_root(root)
 
     @property
@@ -63,6 +108,12 @@ class IDXImageDataset(Dataset):
     @property
     def num_classes(self) -> int:
         return 10
+
+    def metric_support(self) -> Any:
+        """Image metrics and class coverage (the domain classifier trained on this split)."""
+        from ganforge.metrics import MetricSupport
+
+        return MetricSupport(metrics=("image", "classes"))
 
     def search_dirs(self) -> list[Path]:
         """Folders searched for the IDX files, in order (subclasses may narrow them)."""
@@ -77,13 +128,15 @@ class IDXImageDataset(Dataset):
         """Try torchvision's downloader; return the failure reason, or None on success."""
         import torchvision.datasets
 
-        try:
-            getattr(torchvision.datasets, self.torchvision_class)(
-                str(self.data_root), train=self.split == "train", download=True
-            )
-        except Exception as exc:  # offline, proxy, disk full: report, do not dump
-            reason = " ".join(str(exc).split())  # one line, however many mirrors it tried
-            return f"{type(exc).__name__}: {reason[:300]}"
+        with removed_if_failed(self.data_root, self.folder) as ok:  # no empty MNIST/raw left behind
+            try:
+                getattr(torchvision.datasets, self.torchvision_class)(
+                    str(self.data_root), train=self.split == "train", download=True
+                )
+            except Exception as exc:  # offline, proxy, disk full: report, do not dump
+                reason = " ".join(str(exc).split())  # one line, however many mirrors it tried
+                return f"{type(exc).__name__}: {reason[:300]}"
+            ok[0] = True
         return None
 
     def _not_found(self, reason: str | None) -> DataNotFoundError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -66,3 +68,7 @@ class ResizedDataset(Dataset):
 
     def denormalize(self, x: Tensor) -> Tensor:
         return self.inner.denormalize(x)
+
+    def metric_support(self) -> Any:
+        """The wrapped data set's declaration (None: inferred for the resized samples)."""
+        return self.inner.metric_support()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
 from ganforge.data.mnist import MNIST
-from ganforge.errors import ConfigError
 from ganforge.interfaces import Dataset
+from ganforge.options import boolean, integer, option, optional, options
 
 
 class StackedMNIST(Dataset):
@@ -29,22 +31,18 @@ class StackedMNIST(Dataset):
 
     name = "stacked-mnist"
 
-    def __init__(
-        self,
-        root: str | None = None,
-        split: str = "train",
-        size: int | None = None,
-        seed: int = 0,
-        download: bool = True,
-    ):
-        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-            raise ConfigError(f"'size' must be None or an integer >= 1 (got {size!r})")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ConfigError(f"'seed' must be an integer >= 0 (got {seed!r})")
-        self.mnist = MNIST(root=root, split=split, download=download)
-        super().__init__(root=root, split=split)
-        self.size = size
-        self.seed = seed
+    @options
+    class Options:
+        size: int | None = option(None, validator=optional(integer(1)),
+                                  help="Number of samples (default: as many as the MNIST split holds).")
+        seed: int = option(0, validator=integer(0), help="Seed of the construction (independent of the run's seed).")
+        download: bool = option(True, validator=boolean(), help="Let MNIST download through torchvision when missing.")
+
+    def __init__(self, root: str | None = None, split: str = "train", **options: Any):
+        super().__init__(root=root, split=split, **options)
+        self.mnist = MNIST(root=root, split=split, download=self.options.download)
+        self.size = self.options.size
+        self.seed = self.options.seed
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -53,6 +51,13 @@ class StackedMNIST(Dataset):
     @property
     def num_classes(self) -> int:
         return 1000
+
+    def metric_support(self) -> Any:
+        """The stacked-MNIST mode count: each channel classified by the MNIST domain classifier of the same split."""
+        from ganforge.metrics import MetricSupport
+        from ganforge.metrics.classifier import domain_classifier
+
+        return MetricSupport(metrics=("stacked",), classifier=lambda: domain_classifier(self.mnist))
 
     def load(self) -> tuple[Tensor, Tensor]:
         digits, digit_labels = self.mnist.load()  # (N, 1, 28, 28) uint8, (N,) int64

@@ -11,19 +11,16 @@ trains in well under a minute on two CPU cores and reaches about 98 %
 held-out accuracy.
 
 Cache: one file per (data set, split, content hash, architecture version),
-so different data under the same name never share weights. Where it lives,
-first match wins:
-
-1. ``$GANFORGE_CACHE/classifiers`` when ``GANFORGE_CACHE`` is set;
-2. beside the data (the folder holding the data files) when that folder is writable;
-3. ``~/.cache/ganforge/classifiers``.
+so different data under the same name never share weights, in
+``classifiers/`` of ganforge's per-user cache folder (:func:`ganforge.cache.cache_dir`:
+``$GANFORGE_CACHE``, else e.g. ``~/.cache/ganforge``); never in the data
+folder, which may be read-only or shared.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganforge.cache import CACHE_ENV  # noqa: F401 - re-exported: tests and callers import it from here
+from ganforge.cache import cache_dir as _cache_root
 from ganforge.data.loader import to_model_space
 from ganforge.errors import DataError
-
-CACHE_ENV = "GANFORGE_CACHE"
 #: Bump when the architecture or training recipe changes: old cache files are then ignored.
 ARCH_VERSION = 1
 #: Fraction of the data held out for measuring accuracy.
@@ -86,16 +83,6 @@ def holdout_split(n: int, fraction: float = HOLDOUT_FRACTION, seed: int = 0) -> 
     return perm[n_out:], perm[:n_out]
 
 
-def _writable(folder: Path) -> bool:
-    try:
-        mode = folder.stat().st_mode
-    except OSError:
-        return False
-    # Permission bits as well as access(): root may write anywhere, but a folder
-    # marked read-only (r-x) is meant to stay untouched.
-    return bool(mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)) and os.access(folder, os.W_OK)
-
-
 def data_folder(dataset: Any) -> Path | None:
     """The folder holding a data set's files, when it can tell (IDX data sets), else None."""
     inner = getattr(dataset, "inner", dataset)
@@ -108,14 +95,9 @@ def data_folder(dataset: Any) -> Path | None:
     return Path(root) if root is not None and Path(root).is_dir() else None
 
 
-def cache_dir(data_dir: Path | None = None) -> Path:
-    """Where classifier weights are cached (see the module docstring for the order)."""
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env).expanduser() / "classifiers"
-    if data_dir is not None and _writable(data_dir):
-        return data_dir
-    return Path.home() / ".cache" / "ganforge" / "classifiers"
+def cache_dir() -> Path:
+    """Where classifier weights are cached: ``classifiers/`` in :func:`ganforge.cache.cache_dir`."""
+    return _cache_root("classifiers")
 
 
 def train_classifier(
@@ -188,7 +170,7 @@ def load_or_train(dataset: Any, verbose: bool = False) -> tuple[DomainCNN, dict[
     if labels is None:
         raise DataError(f"Data set '{inner.name}' returned no labels; the domain classifier cannot be trained.")
     digest = content_hash(images, labels)
-    folder = cache_dir(data_folder(inner))
+    folder = cache_dir()
     path = folder / f"ganforge-classifier-{inner.name}-{inner.split}-{digest}-v{ARCH_VERSION}.pt"
     model = DomainCNN(images.shape[1], inner.num_classes)
     if path.is_file():
@@ -206,3 +188,29 @@ def load_or_train(dataset: Any, verbose: bool = False) -> tuple[DomainCNN, dict[
     torch.save({"model": model.state_dict(), "meta": meta}, tmp)
     os.replace(tmp, path)
     return model, {**meta, "cache": str(path)}
+
+
+class ClassPredictor:
+    """A classifier as metrics use it: called on samples ``(N, ...)``, returns class indices ``(N,)``.
+
+    Args:
+        predict: The function doing the work.
+        accuracy: Its held-out accuracy in [0, 1], when known (reported as ``classifier_accuracy``).
+    """
+
+    def __init__(self, predict: Any, accuracy: float | None = None):
+        self.predict, self.accuracy = predict, accuracy
+
+    def __call__(self, samples: Tensor) -> Tensor:
+        return self.predict(samples)
+
+
+def domain_classifier(dataset: Any, device: torch.device | str = "cpu") -> ClassPredictor:
+    """The domain classifier of a labelled image ``dataset`` as a :class:`ClassPredictor` (trained once, cached).
+
+    It takes images in the data set's model space ([-1, 1] for uint8 images).
+    """
+    from ganforge.metrics.features import get_extractor
+
+    extractor = get_extractor("classifier", dataset, device=device)
+    return ClassPredictor(extractor.predict, extractor.info.get("holdout_accuracy"))

@@ -5,11 +5,12 @@ feature extractor, usually real and generated images. Computation is in
 float64 on the CPU.
 
 * Fréchet distance (Heusel et al. 2017): fit a Gaussian to each set and
-  return ``|mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2)``. The matrix
-  square root uses symmetric eigen-decompositions only: ``S1^1/2`` from
-  ``eigh(S1)``, and the trace of ``(S1^1/2 S2 S1^1/2)^1/2``, a symmetric PSD
-  matrix, is the sum of the square roots of its eigenvalues. This equals
-  ``tr((S1 S2)^1/2)`` and needs no general (non-symmetric) square root.
+  return ``|mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1 S2)^1/2)``. The trace of the
+  matrix square root uses symmetric decompositions only: with ``F F^T = S1``
+  (Cholesky, or ``S1^1/2`` from ``eigh(S1)`` when ``S1`` is singular),
+  ``F^T S2 F`` is symmetric PSD with the eigenvalues of ``S1 S2``, so the
+  trace is the sum of the square roots of its eigenvalues. No general
+  (non-symmetric) square root is needed.
 * KID (Bińkowski et al. 2018): the unbiased estimate of the squared MMD with
   the cubic polynomial kernel ``k(x, y) = (x.y / D + 1)^3``, averaged over
   random subsets. Unbiased: its expectation is 0 when both sets come from the
@@ -26,8 +27,15 @@ from torch import Tensor
 from ganforge.errors import DataError
 
 
+#: Rows converted to float64 at a time when summing statistics (bounds the memory of 50,000 x 2048 features).
+CHUNK = 4096
+
+
 def _features(x: Tensor | np.ndarray, name: str) -> Tensor:
-    t = torch.as_tensor(x).detach().cpu().double()
+    """``x`` as a CPU tensor of its own float type (no float64 copy of the whole matrix), checked."""
+    t = torch.as_tensor(x).detach().cpu()
+    if not t.is_floating_point():
+        t = t.double()
     if t.ndim != 2:
         raise DataError(f"{name} must be a feature matrix (N, D); got shape {tuple(t.shape)}")
     if t.shape[0] < 2:
@@ -38,11 +46,21 @@ def _features(x: Tensor | np.ndarray, name: str) -> Tensor:
 
 
 def gaussian_stats(features: Tensor | np.ndarray) -> tuple[Tensor, Tensor]:
-    """Mean ``(D,)`` and unbiased covariance ``(D, D)`` of ``features`` ``(N, D)``, float64."""
+    """Mean ``(D,)`` and unbiased covariance ``(D, D)`` of ``features`` ``(N, D)``, float64.
+
+    Two passes over chunks of rows in float64 (mean, then the centred
+    products), so the whole matrix is never copied to float64.
+    """
     f = _features(features, "features")
-    mu = f.mean(dim=0)
-    centred = f - mu
-    return mu, centred.T @ centred / (f.shape[0] - 1)
+    n = f.shape[0]
+    mu = sum((f[s : s + CHUNK].double().sum(dim=0) for s in range(0, n, CHUNK)), torch.zeros(f.shape[1],
+                                                                                            dtype=torch.float64))
+    mu = mu / n
+    cov = torch.zeros(f.shape[1], f.shape[1], dtype=torch.float64)
+    for s in range(0, n, CHUNK):
+        centred = f[s : s + CHUNK].double() - mu
+        cov += centred.T @ centred
+    return mu, cov / (n - 1)
 
 
 def psd_sqrt(matrix: Tensor) -> Tensor:
@@ -53,9 +71,18 @@ def psd_sqrt(matrix: Tensor) -> Tensor:
 
 
 def trace_sqrt_product(s1: Tensor, s2: Tensor) -> float:
-    """``tr((S1 S2)^1/2)`` for symmetric PSD ``S1``, ``S2``, via ``tr((S1^1/2 S2 S1^1/2)^1/2)``."""
-    root = psd_sqrt(s1.double())
-    inner = root @ s2.double() @ root
+    """``tr((S1 S2)^1/2)`` for symmetric PSD ``S1``, ``S2``: the sum of the square roots of the eigenvalues of
+    ``F^T S2 F``, a symmetric PSD matrix with the eigenvalues of ``S1 S2``, for any ``F`` with ``F F^T = S1``.
+
+    ``F`` is the Cholesky factor of ``S1`` when ``S1`` is positive definite
+    (a fraction of the cost of an eigen-decomposition: 2048-d FID twice as
+    fast), else its symmetric square root (:func:`psd_sqrt`).
+    """
+    s1, s2 = s1.double(), s2.double()
+    factor, info = torch.linalg.cholesky_ex((s1 + s1.T) / 2)
+    if int(info) != 0:  # singular (fewer samples than dimensions): the eigen-decomposition copes
+        factor = psd_sqrt(s1)
+    inner = factor.T @ s2 @ factor
     vals = torch.linalg.eigvalsh((inner + inner.T) / 2)
     return float(vals.clamp_min(0).sqrt().sum())
 
@@ -93,7 +120,9 @@ def mmd2_unbiased(x: Tensor, y: Tensor) -> float:
 def kid_from_features(
     real: Tensor | np.ndarray, fake: Tensor | np.ndarray, subsets: int = 50, subset_size: int = 1000, seed: int = 0
 ) -> tuple[float, float]:
-    """KID: mean and standard deviation of the unbiased MMD^2 over random subsets (lower is better, ~0 = same).
+    """KID: mean and (population) standard deviation of the unbiased MMD^2 over random subsets.
+
+    Lower is better; about 0 when both sets come from the same distribution.
 
     Args:
         real, fake: Feature matrices ``(N, D)``.
@@ -108,9 +137,9 @@ def kid_from_features(
     for _ in range(max(1, subsets)):
         ri = torch.randperm(r.shape[0], generator=gen)[:size]
         fi = torch.randperm(f.shape[0], generator=gen)[:size]
-        values.append(mmd2_unbiased(r[ri], f[fi]))
+        values.append(mmd2_unbiased(r[ri].double(), f[fi].double()))
     arr = np.asarray(values)
-    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+    return float(arr.mean()), float(arr.std())  # population std over subsets, as torch-fidelity and torchmetrics
 
 
 def gaussian_fid_closed_form(mu1: Tensor, var1: Tensor, mu2: Tensor, var2: Tensor) -> float:

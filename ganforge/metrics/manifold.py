@@ -1,4 +1,4 @@
-"""Improved precision and recall with k-nearest-neighbour manifolds (Kynkäänniemi et al. 2019).
+"""Precision/recall (Kynkäänniemi et al. 2019) and density/coverage (Naeem et al. 2020) on k-NN manifolds.
 
 Each feature set approximates its distribution's support by the union of
 balls centred on its samples, each ball's radius being the distance to the
@@ -10,7 +10,20 @@ counted). Then
 * recall = fraction of real samples inside the generated manifold
   (diversity: is every part of the data produced?).
 
-Both lie in [0, 1]; higher is better. The paper uses k = 3.
+Both lie in [0, 1]; higher is better. The paper uses k = 3; a point on a
+ball's boundary counts as inside (``<=``), as in the paper's code and
+torch-fidelity's.
+
+Density and coverage (Naeem et al. 2020) use only the real samples' balls
+(radius: distance to the k-th nearest other real sample, k = 5 in the paper):
+
+* density = (1 / (k M)) * sum over the M fakes of the number of real balls
+  holding the fake: near 1 when fakes are distributed like the reals, above 1
+  when they crowd into dense real regions, below 1 when they stray;
+* coverage = fraction of real samples whose ball holds at least one fake, in
+  [0, 1]: near 1 - 2^-k (0.97 for k = 5) for identical distributions.
+
+As in the authors' code, "holds" is strict (``<``). Higher is better for both.
 """
 
 from __future__ import annotations
@@ -22,6 +35,8 @@ from torch import Tensor
 from ganforge.errors import ConfigError, DataError
 
 DEFAULT_K = 3
+#: Neighbours for density and coverage (Naeem et al. 2020).
+DENSITY_K = 5
 
 
 def _as_features(x: Tensor | np.ndarray, name: str) -> Tensor:
@@ -61,3 +76,25 @@ def precision_recall(real: Tensor | np.ndarray, fake: Tensor | np.ndarray, k: in
     precision = inside_manifold(f, r, knn_radii(r, k)).float().mean()
     recall = inside_manifold(r, f, knn_radii(f, k)).float().mean()
     return {"precision": float(precision), "recall": float(recall)}
+
+
+def density_coverage(real: Tensor | np.ndarray, fake: Tensor | np.ndarray, k: int = DENSITY_K,
+                     chunk: int = 1024) -> dict[str, float]:
+    """``{"density": ..., "coverage": ...}`` of ``fake`` against ``real`` feature sets (both ``(N, D)``).
+
+    Args:
+        real, fake: Feature matrices; rows are samples.
+        k: Neighbours defining each real ball's radius, default 5 (the paper's).
+        chunk: Fakes compared at a time (bounds memory).
+    """
+    r, f = _as_features(real, "real features"), _as_features(fake, "fake features")
+    if r.shape[1] != f.shape[1]:
+        raise DataError(f"real and fake features differ in width: {r.shape[1]} vs {f.shape[1]}")
+    radii = knn_radii(r, k)
+    inside_count = torch.zeros(f.shape[0])
+    covered = torch.zeros(r.shape[0], dtype=torch.bool)
+    for start in range(0, f.shape[0], chunk):
+        within = torch.cdist(f[start : start + chunk], r) < radii[None, :]  # (fakes, reals)
+        inside_count[start : start + chunk] = within.sum(dim=1).float()
+        covered |= within.any(dim=0)
+    return {"density": float(inside_count.sum()) / (k * f.shape[0]), "coverage": float(covered.float().mean())}

@@ -1,8 +1,14 @@
-"""Small building blocks shared by the builtin models."""
+"""Small building blocks shared by the builtin models: activations, norms, resampling, init, spectral norm."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
 from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm
 
 from ganforge.errors import ConfigError
 
@@ -20,11 +26,11 @@ def check_choice(option: str, value: object, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"{option!r} must be one of {allowed} (got {value!r})")
 
 
-def check_positive_int(option: str, value: object) -> int:
-    """Return ``value`` as an int, or raise ConfigError unless it is an integer >= 1."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{option!r} must be an integer >= 1 (got {value!r})")
-    return value
+def layer_widths(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    """Options validator: a non-empty tuple of positive integer layer widths."""
+    if (not isinstance(value, tuple) or not value
+            or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in value)):
+        raise ConfigError(f"{attr.name!r} must be a non-empty list of positive layer widths (got {value!r})")
 
 
 def make_activation(name: str, slope: float = 0.2) -> nn.Module:
@@ -101,3 +107,44 @@ def init_normal_(module: nn.Module, std: float = 0.02) -> None:
                 nn.init.normal_(m.weight, 1.0, std)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+
+
+#: Layers whose weight spectral normalisation divides by its largest singular value.
+SPECTRAL_NORM_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
+                        nn.ConvTranspose3d)
+
+
+def apply_spectral_norm(module: nn.Module, extra: Iterable[nn.Module] = ()) -> list[nn.Module]:
+    """Spectrally normalise every linear and (transposed) convolution layer inside ``module``, in place.
+
+    Spectral normalisation (Miyato et al. 2018) replaces a layer's weight
+    ``W`` by ``W / sigma(W)``, ``sigma`` being its largest singular value
+    estimated by one power iteration per forward pass in training mode
+    (:func:`torch.nn.utils.parametrizations.spectral_norm`; convolution
+    weights are reshaped to ``(out_channels, in_channels * kernel)``). The
+    power-iteration vectors ``u`` and ``v`` are buffers: they are in the
+    state dict (checkpoints), are updated in place on the device (a CUDA graph
+    can capture them) and are left unchanged in eval mode (sampling).
+
+    Call it after the weights are initialised: the parametrization's first
+    estimate is made from the weights at that moment (15 power iterations,
+    from vectors drawn from the global RNG).
+
+    Args:
+        module: The model; every :data:`SPECTRAL_NORM_LAYERS` instance in it
+            is normalised (layers already normalised are left alone).
+        extra: Further modules with a ``weight`` to normalise (e.g. the class
+            embedding of a projection discriminator; an ``nn.Embedding``'s
+            ``(num_classes, features)`` weight is normalised as a matrix).
+
+    Returns:
+        The modules normalised.
+    """
+    targets = [m for m in module.modules() if isinstance(m, SPECTRAL_NORM_LAYERS)] + list(extra)
+    done = []
+    for m in targets:
+        if parametrize.is_parametrized(m, "weight"):
+            continue
+        spectral_norm(m)
+        done.append(m)
+    return done

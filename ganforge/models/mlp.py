@@ -11,26 +11,24 @@ That ``gan.py`` calls ``nn.BatchNorm1d(n, 0.8)``, and the second positional
 argument of ``BatchNorm1d`` is ``eps``, not ``momentum``: it normalises with
 eps = 0.8, far from the intended 1e-5. ganforge defaults to eps = 1e-5 and
 momentum = 0.1 (PyTorch's defaults); ``bn_eps=0.8`` reproduces the original.
+
+``spectral_norm=True`` divides every Linear weight by its largest singular
+value (:func:`~ganforge.models.layers.apply_spectral_norm`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
-from ganforge.errors import ConfigError
 from ganforge.interfaces import Discriminator, Generator, ModelSpec
-from ganforge.models.layers import make_activation, make_norm
+from ganforge.models.layers import ACTIVATIONS, NORMS, apply_spectral_norm, layer_widths, make_activation, make_norm
+from ganforge.options import boolean, choice, integer, number, option, optional, options, to_tuple
 
-
-def _widths(option: str, value: Sequence[int]) -> tuple[int, ...]:
-    widths = tuple(int(v) for v in value)
-    if not widths or any(w <= 0 for w in widths):
-        raise ConfigError(f"{option!r} must be a non-empty list of positive layer widths (got {value!r})")
-    return widths
+_EMBED_HELP = "Size of the label embedding for conditional training (default: the number of classes)."
+_SPECTRAL_HELP = "Spectrally normalise every Linear layer (Miyato et al. 2018)."
 
 
 def _label_embedding(spec: ModelSpec, embed_dim: int | None) -> tuple[nn.Embedding | None, int]:
@@ -56,40 +54,36 @@ def _hidden_blocks(in_features: int, widths: tuple[int, ...], norm: str, activat
 
 
 class MLPGenerator(Generator):
-    """Fully connected generator: latent -> 128 -> 256 -> 512 -> 1024 -> sample, tanh output.
-
-    Options:
-        hidden: Hidden layer widths. Default ``(128, 256, 512, 1024)``.
-        norm: ``"batch"`` (default), ``"instance"`` (per-sample) or ``"none"``;
-            applied to every hidden block but the first.
-        bn_eps: Batch-norm epsilon, default 1e-5 (0.8 reproduces PyTorch-GAN).
-        bn_momentum: Batch-norm momentum, default 0.1.
-        activation: Hidden activation, default ``"leaky_relu"`` (slope 0.2).
-        embed_dim: Size of the label embedding for conditional training
-            (default: the number of classes).
-    """
+    """Fully connected generator: latent -> 128 -> 256 -> 512 -> 1024 -> sample, tanh output."""
 
     name = "mlp"
     description = "Classic fully connected generator (Goodfellow et al. 2014; PyTorch-GAN gan.py layout)"
 
-    def __init__(
-        self,
-        spec: ModelSpec,
-        hidden: Sequence[int] = (128, 256, 512, 1024),
-        norm: str = "batch",
-        bn_eps: float = 1e-5,
-        bn_momentum: float = 0.1,
-        activation: str = "leaky_relu",
-        embed_dim: int | None = None,
-    ):
-        super().__init__(spec)
-        widths = _widths("hidden", hidden)
+    @options
+    class Options:
+        hidden: tuple[int, ...] = option((128, 256, 512, 1024), converter=to_tuple, validator=layer_widths,
+                                         help="Hidden layer widths, from the latent side.")
+        norm: str = option("batch", validator=choice(*NORMS),
+                           help="Normalisation of every hidden block but the first ('instance': per sample).")
+        bn_eps: float = option(1e-5, validator=number(0.0, low_open=True),
+                               help="Batch-norm epsilon (0.8 reproduces PyTorch-GAN's gan.py).")
+        bn_momentum: float = option(0.1, validator=number(0.0, 1.0), help="Batch-norm momentum.")
+        activation: str = option("leaky_relu", validator=choice(*ACTIVATIONS),
+                                 help="Hidden activation ('leaky_relu': slope 0.2).")
+        embed_dim: int | None = option(None, validator=optional(integer(1)), help=_EMBED_HELP)
+        spectral_norm: bool = option(False, validator=boolean(), help=_SPECTRAL_HELP)
+
+    def __init__(self, spec: ModelSpec, **options: object):
+        super().__init__(spec, **options)
+        o = self.options
         self.out_features = math.prod(spec.data_shape)
-        self.label_embedding, label_width = _label_embedding(spec, embed_dim)
-        layers = _hidden_blocks(spec.latent_dim + label_width, widths, norm, activation, skip_norm_first=True,
-                                eps=bn_eps, momentum=bn_momentum)
-        layers += [nn.Linear(widths[-1], self.out_features), nn.Tanh()]
+        self.label_embedding, label_width = _label_embedding(spec, o.embed_dim)
+        layers = _hidden_blocks(spec.latent_dim + label_width, o.hidden, o.norm, o.activation, skip_norm_first=True,
+                                eps=o.bn_eps, momentum=o.bn_momentum)
+        layers += [nn.Linear(o.hidden[-1], self.out_features), nn.Tanh()]
         self.net = nn.Sequential(*layers)
+        if o.spectral_norm:
+            apply_spectral_norm(self)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         if self.label_embedding is not None:
@@ -98,34 +92,32 @@ class MLPGenerator(Generator):
 
 
 class MLPDiscriminator(Discriminator):
-    """Fully connected discriminator: sample -> 512 -> 256 -> logit, LeakyReLU 0.2.
-
-    Options:
-        hidden: Hidden layer widths. Default ``(512, 256)``.
-        norm: ``"none"`` (default, as in the original), ``"batch"`` or ``"instance"``.
-        activation: Hidden activation, default ``"leaky_relu"`` (slope 0.2).
-        embed_dim: Size of the label embedding for conditional training
-            (default: the number of classes).
-    """
+    """Fully connected discriminator: sample -> 512 -> 256 -> logit, LeakyReLU 0.2."""
 
     name = "mlp"
     description = "Classic fully connected discriminator (Goodfellow et al. 2014; PyTorch-GAN gan.py layout)"
 
-    def __init__(
-        self,
-        spec: ModelSpec,
-        hidden: Sequence[int] = (512, 256),
-        norm: str = "none",
-        activation: str = "leaky_relu",
-        embed_dim: int | None = None,
-    ):
-        super().__init__(spec)
-        widths = _widths("hidden", hidden)
-        self.label_embedding, label_width = _label_embedding(spec, embed_dim)
-        layers = _hidden_blocks(math.prod(spec.disc_input_shape) + label_width, widths, norm, activation,
+    @options
+    class Options:
+        hidden: tuple[int, ...] = option((512, 256), converter=to_tuple, validator=layer_widths,
+                                         help="Hidden layer widths, from the input side.")
+        norm: str = option("none", validator=choice(*NORMS),
+                           help="Normalisation of every hidden block ('none', as in the original).")
+        activation: str = option("leaky_relu", validator=choice(*ACTIVATIONS),
+                                 help="Hidden activation ('leaky_relu': slope 0.2).")
+        embed_dim: int | None = option(None, validator=optional(integer(1)), help=_EMBED_HELP)
+        spectral_norm: bool = option(False, validator=boolean(), help=_SPECTRAL_HELP + " Includes the head.")
+
+    def __init__(self, spec: ModelSpec, **options: object):
+        super().__init__(spec, **options)
+        o = self.options
+        self.label_embedding, label_width = _label_embedding(spec, o.embed_dim)
+        layers = _hidden_blocks(math.prod(spec.disc_input_shape) + label_width, o.hidden, o.norm, o.activation,
                                 skip_norm_first=False)
         self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(widths[-1], 1)
+        self.head = nn.Linear(o.hidden[-1], 1)
+        if o.spectral_norm:
+            apply_spectral_norm(self)
 
     def features(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         h = x.reshape(x.shape[0], -1)

@@ -9,7 +9,8 @@
   m concatenated samples work unchanged.
 
 Weights start from N(0, 0.02^2) and biases from 0, as in the PacGAN code's
-configuration for these experiments.
+configuration for these experiments. ``spectral_norm=True`` divides every
+Linear weight (the maxout layers' included) by its largest singular value.
 """
 
 from __future__ import annotations
@@ -20,12 +21,11 @@ from torch import Tensor, nn
 
 from ganforge.errors import ConfigError
 from ganforge.interfaces import Discriminator, Generator, ModelSpec
+from ganforge.models.layers import apply_spectral_norm
+from ganforge.options import boolean, integer, number, option, options
 
-
-def _positive(option: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{option!r} must be a positive integer (got {value!r})")
-    return value
+_INIT_HELP = "Standard deviation of the initial weights (normal, mean 0)."
+_SPECTRAL_HELP = "Spectrally normalise every Linear layer (Miyato et al. 2018)."
 
 
 def _init_normal(module: nn.Module, std: float) -> None:
@@ -49,22 +49,23 @@ class Maxout(nn.Module):
 
 
 class PacGANGenerator(Generator):
-    """PacGAN 2-D generator: 4 x (Linear 400, BatchNorm, ReLU), linear output.
-
-    Options:
-        hidden: Units per hidden layer, default 400.
-        layers: Number of hidden layers, default 4.
-        init_std: Standard deviation of the initial weights, default 0.02.
-    """
+    """PacGAN 2-D generator: 4 x (Linear 400, BatchNorm, ReLU), linear output."""
 
     name = "pacgan"
     description = "PacGAN/VEEGAN 2-D generator: 4 x 400 BatchNorm-ReLU layers, linear output"
     output_bounded = False
 
-    def __init__(self, spec: ModelSpec, hidden: int = 400, layers: int = 4, init_std: float = 0.02):
-        super().__init__(spec)
-        _positive("hidden", hidden)
-        _positive("layers", layers)
+    @options
+    class Options:
+        hidden: int = option(400, validator=integer(1), help="Units per hidden layer.")
+        layers: int = option(4, validator=integer(1), help="Number of hidden layers.")
+        init_std: float = option(0.02, validator=number(0.0, low_open=True), help=_INIT_HELP)
+        spectral_norm: bool = option(False, validator=boolean(), help=_SPECTRAL_HELP)
+
+    def __init__(self, spec: ModelSpec, **options: object):
+        super().__init__(spec, **options)
+        o = self.options
+        hidden, layers = o.hidden, o.layers
         if spec.conditional:
             raise ConfigError("generator 'pacgan' is unconditional; drop conditional=True (--conditional).")
         blocks: list[nn.Module] = []
@@ -74,30 +75,32 @@ class PacGANGenerator(Generator):
             width = hidden
         blocks.append(nn.Linear(width, math.prod(spec.data_shape)))
         self.net = nn.Sequential(*blocks)
-        _init_normal(self, init_std)
+        _init_normal(self, o.init_std)
+        if o.spectral_norm:
+            apply_spectral_norm(self)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         return self.net(z).view(z.shape[0], *self.spec.data_shape)
 
 
 class PacGANDiscriminator(Discriminator):
-    """PacGAN 2-D discriminator: 3 maxout layers (200 units x 5 pieces), linear logit.
-
-    Options:
-        hidden: Units per maxout layer, default 200.
-        layers: Number of maxout layers, default 3.
-        pieces: Maxout pieces per unit, default 5.
-        init_std: Standard deviation of the initial weights, default 0.02.
-    """
+    """PacGAN 2-D discriminator: 3 maxout layers (200 units x 5 pieces), linear logit."""
 
     name = "pacgan"
     description = "PacGAN/VEEGAN 2-D discriminator: 3 maxout layers of 200 units x 5 pieces"
 
-    def __init__(self, spec: ModelSpec, hidden: int = 200, layers: int = 3, pieces: int = 5, init_std: float = 0.02):
-        super().__init__(spec)
-        _positive("hidden", hidden)
-        _positive("layers", layers)
-        _positive("pieces", pieces)
+    @options
+    class Options:
+        hidden: int = option(200, validator=integer(1), help="Units per maxout layer.")
+        layers: int = option(3, validator=integer(1), help="Number of maxout layers.")
+        pieces: int = option(5, validator=integer(1), help="Maxout pieces per unit.")
+        init_std: float = option(0.02, validator=number(0.0, low_open=True), help=_INIT_HELP)
+        spectral_norm: bool = option(False, validator=boolean(), help=_SPECTRAL_HELP + " Includes the head.")
+
+    def __init__(self, spec: ModelSpec, **options: object):
+        super().__init__(spec, **options)
+        o = self.options
+        hidden, layers, pieces = o.hidden, o.layers, o.pieces
         if spec.conditional:
             raise ConfigError("discriminator 'pacgan' is unconditional; drop conditional=True (--conditional).")
         width = math.prod(spec.disc_input_shape)
@@ -107,7 +110,9 @@ class PacGANDiscriminator(Discriminator):
             width = hidden
         self.body = nn.Sequential(*body)
         self.head = nn.Linear(width, 1)
-        _init_normal(self, init_std)
+        _init_normal(self, o.init_std)
+        if o.spectral_norm:
+            apply_spectral_norm(self)
 
     def features(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         return self.body(x.reshape(x.shape[0], -1))

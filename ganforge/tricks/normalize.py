@@ -178,6 +178,12 @@ class Normalize(Trick):
         low, high = self.rescaled_from
         return (x - low) * (2.0 / (high - low)) - 1.0
 
+    def undo_real_batch(self, x: Tensor) -> Tensor:
+        if self.rescaled_from is None:
+            return x
+        low, high = self.rescaled_from
+        return (x + 1.0) * ((high - low) / 2.0) + low
+
     def state_dict(self) -> dict[str, Any]:
         return {"rescaled_from": None if self.rescaled_from is None else list(self.rescaled_from)}
 

@@ -35,8 +35,20 @@ def test_ring8_modes_on_the_unit_circle():
 
 def test_mixture_std_option_is_validated():
     assert Grid25(std=0.1).std == 0.1
-    with pytest.raises(ganforge.ConfigError, match="'std' must be > 0"):
+    with pytest.raises(ganforge.ConfigError, match="dataset 'ring8'.*'std' must be None or a number > 0 \\(got 0\\)"):
         Ring8(std=0)
+
+
+def test_scale_1_samples_in_data_units():
+    """PacGAN's protocol trains on the data itself; grid25's default divides it by 5 for a tanh generator."""
+    torch.manual_seed(0)
+    default = Grid25()
+    x, labels = default.sample(1000)
+    assert default.scale == 5.0 and x.abs().max() < 1.0
+    units = Grid25(scale=1)
+    torch.manual_seed(0)
+    y, _ = units.sample(1000)
+    assert torch.allclose(y, x * 5, atol=1e-5) and torch.equal(units.denormalize(y), y)
 
 
 def test_to_model_space():

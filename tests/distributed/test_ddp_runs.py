@@ -46,7 +46,8 @@ def test_torchrun_two_processes_match_one_and_resume_in_one(tmp_path, dist_helpe
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     # Rank 0 alone wrote: one config, one metrics line per log, checkpoints, one final picture.
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "config.json", "metrics.jsonl", "samples"]
+    assert sorted(p.name for p in out.iterdir()) == [".ganforge-run", ".ganforge-run.lock", "checkpoints", "config.json",
+                                                     "metrics.jsonl", "samples"]  # the marker and the lock file too
     assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [5, 10]
     assert [s for s, _ in ckpt.list_checkpoints(out)] == [5, 10]
     assert [p.name for p in (out / "samples").iterdir()] == ["step_0000010.png"]
@@ -62,6 +63,32 @@ def test_torchrun_two_processes_match_one_and_resume_in_one(tmp_path, dist_helpe
     assert resumed.dist.world_size == 1 and resumed.step == 15
     _close(ckpt.load_checkpoint(out / "checkpoints" / ckpt.checkpoint_name(15)),
            ckpt.load_checkpoint(tmp_path / "one" / "checkpoints" / ckpt.checkpoint_name(15)))
+
+
+def test_a_gradient_penalty_ema_and_schedule_under_two_processes_match_one(tmp_path, dist_helpers):
+    """R1 runs D a third time and differentiates through it inside DDP's forward/backward: still equal to one process.
+
+    Also the lazy form (a separate D update every 2 steps), the generator EMA and a learning-rate schedule.
+    """
+    out = tmp_path / "ddp"
+    extra = ["--regularizers", "r1,r2", "--regularizer-option", "r1.gamma=1", "--regularizer-option", "r2.every=2",
+             "--ema", "0.9", "--lr-schedule", "linear"]
+    flags = [*dist_helpers.TINY_FLAGS, *extra, "--steps", "6", "--log-every", "3", "--checkpoint-every", "6",
+             "--out", str(out)]
+    proc = subprocess.run(dist_helpers.torchrun(2, "train", *flags), env=dist_helpers.env(), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    settings = dist_helpers.tiny_settings(tmp_path / "one", steps=6, log_every=3, checkpoint_every=6,
+                                          regularizers=["r1", "r2"],
+                                          regularizer_options={"r1": {"gamma": 1}, "r2": {"every": 2}},
+                                          ema_decay=0.9, g_optim={"schedule": "linear"},
+                                          d_optim={"schedule": "linear"})
+    ganforge.Trainer(**settings).fit()
+    ddp = ckpt.load_checkpoint(out / "checkpoints" / ckpt.checkpoint_name(6))
+    one = ckpt.load_checkpoint(tmp_path / "one" / "checkpoints" / ckpt.checkpoint_name(6))
+    _close(ddp, one)
+    for k, v in one["ema"]["model"].items():
+        torch.testing.assert_close(ddp["ema"]["model"][k], v, atol=TOL, rtol=0, msg=f"ema.{k}")
 
 
 @pytest.mark.parametrize("fault, bound", [("killed", 15.0), ("hung", 20.0)])

@@ -6,7 +6,10 @@ checkpoint, killing, resuming and comparing stays within CI time on two cores.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -71,8 +74,34 @@ def checkpoint_steps(run_dir: str | Path) -> list[int]:
     return [step for step, _ in ckpt.list_checkpoints(run_dir)]
 
 
+def snapshot(folder: str | Path) -> dict[str, str]:
+    """Every file under ``folder`` (hidden ones included) with the SHA-256 of its bytes."""
+    folder = Path(folder)
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def namespace_problem() -> str | None:
+    """Why a private mount namespace (``unshare -rm``, for a small or read-only file system) is unavailable, or None."""
+    if sys.platform != "linux" or shutil.which("unshare") is None:
+        return "needs Linux's unshare(1) to mount a private file system"
+    probe = subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt 2>/dev/null "
+                            "|| mount -t tmpfs -o size=64k tmpfs /tmp"], capture_output=True, text=True, timeout=30)
+    if probe.returncode != 0:
+        return f"unprivileged mount namespaces are not allowed here ({probe.stderr.strip() or probe.returncode})"
+    return None
+
+
+def in_namespace(script: str, env: dict[str, str], cwd: str | Path,
+                 timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run a POSIX shell ``script`` in a private user and mount namespace (its mounts vanish when it exits)."""
+    return subprocess.run(["unshare", "-rm", "sh", "-c", script], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
 _HELPERS = SimpleNamespace(flat_params=flat_params, assert_same_run=assert_same_run, cli_env=cli_env,
-                           cli_command=cli_command, checkpoint_steps=checkpoint_steps, REPO=REPO)
+                           cli_command=cli_command, checkpoint_steps=checkpoint_steps, REPO=REPO, snapshot=snapshot,
+                           namespace_problem=namespace_problem, in_namespace=in_namespace)
 
 
 @pytest.fixture

@@ -199,6 +199,7 @@ def test_a_folder_holding_another_run_is_refused_and_left_untouched(small, tmp_p
     assert any(k.startswith("checkpoints/") for k in before) and "config.json" in before
     with pytest.raises(ganforge.RunDirectoryError, match=rf"Output folder {run} already holds a run. Pass --resume"):
         ganforge.Trainer(**{**small, "seed": 1}).fit()
+    capsys.readouterr()  # the first run's start and end messages (printed whatever 'progress' is)
     status = main(["train", "--data", "grid25", "--steps", "3", "--device", "cpu", "--out", str(run), "--no-progress"])
     err = capsys.readouterr().err
     assert status == 1 and "already holds a run" in err and "--overwrite" in err and err.count("\n") == 1

@@ -99,6 +99,33 @@ def test_resume_with_a_stateful_test_trick(small, register, tmp_path, helpers):
         assert torch.equal(resumed.tricks[0].shadow[k], v)
 
 
+#: Spectral normalisation keeps power-iteration vectors (buffers) that every training forward pass moves. The sngan
+#: case is conditional (class-conditional batch norm in G, a projection D) and keeps a generator EMA, which copies
+#: G's buffers, the vectors included.
+SPECTRAL_NORM_RUNS = {
+    "mlp": lambda data: dict(gen_options={"hidden": (32, 32), "spectral_norm": True},
+                             disc_options={"hidden": (32, 32), "spectral_norm": True}),
+    "sngan": lambda data: dict(gen="sngan", disc="sngan", data="mnist", data_root=str(data), split="test",
+                               image_size=32, conditional=True, ema_decay=0.9,
+                               gen_options={"width": 8, "spectral_norm": True}, disc_options={"width": 8}),
+}
+
+
+@pytest.mark.parametrize("family", sorted(SPECTRAL_NORM_RUNS))
+def test_resume_with_spectral_norm_is_bitwise_identical(family, small, tiny_idx, tmp_path, helpers):
+    full, resumed = _full_and_resumed({**small, **SPECTRAL_NORM_RUNS[family](tiny_idx)}, tmp_path)
+    helpers.assert_same_run(full, resumed)  # weights and buffers: the power-iteration vectors u and v included
+    saved = ckpt.load_checkpoint(tmp_path / "half" / "checkpoints" / ckpt.checkpoint_name(N))
+    for net in ("gen", "disc"):
+        vectors = [k for k in saved[net] if k.endswith("parametrizations.weight.0._u")]
+        assert vectors, f"{net}: no power-iteration state in the checkpoint"
+        now = getattr(resumed, net).state_dict()
+        assert any(not torch.equal(saved[net][k], now[k]) for k in vectors)  # they moved after the resume
+    if full.ema is not None:
+        a, b = full.ema.model.state_dict(), resumed.ema.model.state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def _cli_args(small: dict, out, steps: int) -> list[str]:
     return ["train", "--data", "grid25", "--steps", str(steps), "--batch-size", str(small["batch_size"]),
             "--latent-dim", str(small["latent_dim"]), "--log-every", "5", "--checkpoint-every", "5",
@@ -171,6 +198,7 @@ def test_resume_refuses_changes_the_checkpoint_fixes(small, tmp_path, change, fi
 
 def test_cli_resume_refuses_a_model_change(small, tmp_path, capsys):
     ganforge.Trainer(**{**small, "steps": 5}).fit()
+    capsys.readouterr()  # the run's start and end messages
     status = main(["train", "--resume", str(tmp_path / "run"), "--gen-option", "hidden=[64,64]", "--no-progress"])
     err = capsys.readouterr().err
     assert status == 2

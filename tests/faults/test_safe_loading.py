@@ -154,9 +154,17 @@ def test_mutated_checkpoints_load_or_give_checkpoint_error(edits, cut, good, tmp
 
 
 def test_resume_from_a_run_whose_latest_checkpoint_is_corrupt(small, tmp_path):
+    """A truncated newest checkpoint is skipped with a warning naming both files (it used to stop the resume)."""
     ganforge.Trainer(**small).fit()
-    latest = ckpt.list_checkpoints(tmp_path / "run")[-1][1]
+    (_, previous), (_, latest) = ckpt.list_checkpoints(tmp_path / "run")[-2:]
     latest.write_bytes(latest.read_bytes()[:1000])
+    with pytest.warns(ckpt.ResumeWarning, match=re.escape(
+            f"Resuming from the previous good checkpoint {previous}, not from the newer {latest}: Cannot load "
+            f"checkpoint {latest}: it is truncated or corrupt")):
+        trainer = ganforge.Trainer.resume(tmp_path / "run")
+    assert trainer.setup().step == 15
+    for _, path in ckpt.list_checkpoints(tmp_path / "run"):  # when none loads, the newest file's error
+        path.write_bytes(b"")
     with pytest.raises(ganforge.CheckpointError, match=re.escape(f"Cannot load checkpoint {latest}")):
         ganforge.Trainer.resume(tmp_path / "run")
 

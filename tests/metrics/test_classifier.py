@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import sys
 import time
 
 import pytest
@@ -62,20 +62,14 @@ def test_holdout_split_is_fixed_and_disjoint():
     assert sorted(train.tolist() + held.tolist()) == list(range(100))
 
 
-def test_cache_location_env_then_writable_data_folder_then_home(tmp_path, monkeypatch):
+def test_cache_location_is_the_user_cache_never_the_data_folder(tmp_path, monkeypatch):
+    """Issue 17: the cache no longer goes beside the data (which may be read-only or shared)."""
     monkeypatch.setenv(clf.CACHE_ENV, str(tmp_path / "env"))
-    assert clf.cache_dir(tmp_path) == tmp_path / "env" / "classifiers"
+    assert clf.cache_dir() == tmp_path / "env" / "classifiers"
     monkeypatch.delenv(clf.CACHE_ENV)
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    assert clf.cache_dir(data_dir) == data_dir
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    os.chmod(data_dir, 0o555)  # read-only, as /work/shared is
-    try:
-        assert clf.cache_dir(data_dir) == tmp_path / "home" / ".cache" / "ganforge" / "classifiers"
-    finally:
-        os.chmod(data_dir, 0o755)
-    assert clf.cache_dir(None) == tmp_path / "home" / ".cache" / "ganforge" / "classifiers"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    if sys.platform.startswith("linux"):
+        assert clf.cache_dir() == tmp_path / "xdg" / "ganforge" / "classifiers"
 
 
 def test_data_folder_is_where_the_idx_files_are(mnist_root):

@@ -65,8 +65,12 @@ def test_data_kind_and_errors():
     class Table:
         is_distribution, name, sample_shape = False, "table", (5,)
 
+    class Volume:
+        is_distribution, name, sample_shape = False, "volume", (1, 8, 8, 8)
+
     assert data_kind(Stacked()) == "stacked"
-    with pytest.raises(ganforge.DataError, match="No metrics fit data set 'table'"):
-        data_kind(Table())
+    assert data_kind(Table()) == "points"  # vectors are measured on their coordinates unless declared otherwise
+    with pytest.raises(ganforge.DataError, match=r"No metrics fit data set 'volume' .*metric_support\(\)"):
+        data_kind(Volume())
     with pytest.raises(ganforge.ConfigError, match="n >= 2"):
         evaluate(Trainer(data="grid25", device="cpu", progress=False), n=1)

@@ -12,20 +12,21 @@ from ganforge.data.mnist import MNIST
 from ganforge.metrics import features
 
 
-def test_inception_without_local_weights_is_a_clear_error_and_never_downloads(tmp_path, monkeypatch):
+def test_imagenet_inception_without_local_weights_is_a_clear_error_and_never_downloads(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     expected = tmp_path / "torch" / "hub" / "checkpoints" / features.INCEPTION_FILE
     assert features.inception_weights_path() == expected
     with pytest.raises(ganforge.DataNotFoundError) as info:
-        features.get_extractor("inception", None)
+        features.get_extractor("inception-imagenet", None)
     message = str(info.value)
     assert str(expected) in message and "does not download" in message
-    assert "weights='IMAGENET1K_V1'" in message and "feature='classifier'" in message
+    assert "weights='IMAGENET1K_V1'" in message and "feature='inception'" in message
     assert not (tmp_path / "torch").exists()  # nothing was fetched
 
 
 def test_unknown_extractor_names_the_choices():
-    with pytest.raises(ganforge.ConfigError, match="Unknown feature extractor 'incepton'; choose one of classifier, inception"):
+    choices = "classifier, inception, inception-imagenet"
+    with pytest.raises(ganforge.ConfigError, match=f"Unknown feature extractor 'incepton'; choose one of {choices}"):
         features.get_extractor("incepton", None)
 
 

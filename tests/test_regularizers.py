@@ -1,0 +1,110 @@
+"""Regularizers: penalties computed with D, every step or lazily, with any loss."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import ganforge
+from ganforge.interfaces import LossContext
+from ganforge.regularizers import R1, R2
+
+SMALL = dict(data="grid25", gen_options={"hidden": (16,)}, disc_options={"hidden": (16,)}, latent_dim=4)
+
+
+class Quadratic(nn.Module):
+    """D(x) = sum(w * x^2): its input gradient is 2 w x, known by hand."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor([0.5, -1.5]))
+
+    def forward(self, x, labels=None):
+        return (self.w * x**2).sum(1)
+
+
+def context(real, fake, disc) -> LossContext:
+    return LossContext(real, None, fake, None, discriminate=lambda x, labels=None, real=True: disc(x, labels))
+
+
+def test_r1_and_r2_equal_the_hand_computed_penalties():
+    disc = Quadratic()
+    real, fake = torch.tensor([[1.0, 2.0], [0.0, -1.0]]), torch.tensor([[3.0, 0.0], [1.0, 1.0]])
+    w = disc.w.detach()
+
+    def by_hand(x):  # gamma / 2 * mean ||2 w x||^2
+        return 10.0 / 2 * ((2 * w * x) ** 2).sum(1).mean()
+
+    r1 = R1(gamma=10.0).penalty(context(real, fake, disc))
+    r2 = R2().penalty(context(real, fake, disc))
+    assert torch.allclose(r1, by_hand(real)) and torch.allclose(r2, by_hand(fake))
+    (grad,) = torch.autograd.grad(r1, disc.w)  # differentiable: it trains D
+    assert torch.count_nonzero(grad) == 2
+
+
+def test_options_are_checked_with_the_plugin_named():
+    with pytest.raises(ganforge.ConfigError, match="regularizer 'r1'.*'gamma' must be a number > 0 \\(got -1\\)"):
+        R1(gamma=-1)
+    with pytest.raises(ganforge.ConfigError, match="Unknown option 'gama' for regularizer 'r1'. Did you mean 'gamma'"):
+        R1(gama=1)
+
+
+def test_r1_in_training_lowers_ds_gradient_on_reals(tiny):
+    def grad_norm(trainer):
+        real, _ = trainer.dataset.sample(512, "cpu")
+        real = real.requires_grad_(True)
+        (g,) = torch.autograd.grad(trainer.disc(real).sum(), real)
+        return float(g.norm(dim=1).mean())
+
+    plain = ganforge.Trainer(**SMALL, **{**tiny, "steps": 150}, loss="bce", d_optim={"lr": 2e-3})
+    plain.fit()
+    tiny["out_dir"] += "-r1"
+    with_r1 = ganforge.Trainer(**SMALL, **{**tiny, "steps": 150}, loss="bce", d_optim={"lr": 2e-3},
+                               regularizers=["r1"], regularizer_options={"r1": {"gamma": 10.0}})
+    with_r1.fit()
+    assert grad_norm(with_r1) < 0.5 * grad_norm(plain)
+
+
+def test_lazy_regularization_runs_every_k_steps_k_times_stronger(tiny):
+    calls = []
+
+    class Probe(ganforge.Regularizer):
+        """Records when it is applied and returns a known penalty (a test double)."""
+
+        name = "probe"
+
+        def __init__(self, every: int = 1):
+            super().__init__()
+            self.every = every
+
+        def penalty(self, ctx):
+            calls.append((ctx.phase, ctx.real_logits is None))
+            return ctx.discriminate(ctx.real, None, True).mean() * 0.0 + 1.0
+
+    class Plugin:
+        @ganforge.hookimpl
+        def ganforge_register_regularizers(self):
+            return [Probe]
+
+    ganforge.register_plugin(Plugin(), name="probe-reg")
+    try:
+        trainer = ganforge.Trainer(**SMALL, **{**tiny, "steps": 8}, regularizers=["probe"],
+                                   regularizer_options={"probe": {"every": 4}})
+        trainer.setup()
+        terms = []
+        original = trainer.step_fn.regularization_update
+        trainer.step_fn.regularization_update = lambda reg, r, y: terms.append(original(reg, r, y)) or terms[-1]
+        trainer.fit()
+    finally:
+        ganforge.unregister_plugin("probe-reg")
+    assert calls == [("disc", True)] * 2  # after steps 4 and 8, in updates of their own (no logits)
+    assert [float(t) for t in terms] == [4.0, 4.0]  # k times the penalty
+
+
+def test_every_step_penalties_join_ds_loss(tiny):
+    base = ganforge.Trainer(**SMALL, **{**tiny, "steps": 1}).fit()
+    tiny["out_dir"] += "-r2"
+    with_r2 = ganforge.Trainer(**SMALL, **{**tiny, "steps": 1}, regularizers=["r2"]).fit()
+    assert with_r2.g_loss == base.g_loss  # same G update (R2 only touches D's loss)
+    assert with_r2.d_loss[0] > base.d_loss[0]  # the penalty is part of D's logged loss
