@@ -14,6 +14,7 @@ machine hits both alike; the median of the repeats is reported.
 
     python benchmarks/step.py --device cpu
     python benchmarks/step.py --device cuda --model mlp,dcgan --batch-sizes 64,1024 --json out.json
+    python benchmarks/step.py --loss hinge --regularizers r1 --tricks diffaugment   # an extra ganforge row
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ def time_ganforge(model: str, batch: int, device: str, warmup: int, steps: int, 
             gen=model, disc=model, data="_bench_images", batch_size=batch, steps=warmup + steps, device=device,
             tricks=["_bench_timer", *extra.get("tricks", [])],
             trick_options={"_bench_timer": {"start": warmup, "end": warmup + steps}, **extra.get("trick_options", {})},
+            loss=extra.get("loss", "bce"), regularizers=extra.get("regularizers", []),
             out_dir=tmp, progress=False, sample_every=0, checkpoint_every=0, log_every=100,
         )
         trainer.fit()
@@ -176,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--tricks", default="", help="comma-separated tricks for an extra ganforge row")
+    parser.add_argument("--loss", default="", help="loss for the extra ganforge row (default bce)")
+    parser.add_argument("--regularizers", default="", help="comma-separated regularizers for the extra ganforge row")
     parser.add_argument("--json", dest="json_path", help="write the results here")
     args = parser.parse_args(argv)
     ganforge.register_plugin(_TimerPlugin, name="bench-timer")
@@ -184,8 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     for model in args.model.split(","):
         for batch in (int(b) for b in args.batch_sizes.split(",")):
             variants = {"ganforge": {}}
-            if args.tricks:
-                variants[f"ganforge+{args.tricks}"] = {"tricks": args.tricks.split(",")}
+            if args.tricks or args.loss or args.regularizers:
+                extra = {"tricks": [t for t in args.tricks.split(",") if t], "loss": args.loss or "bce",
+                         "regularizers": [r for r in args.regularizers.split(",") if r]}
+                variants["ganforge+" + ",".join(filter(None, [args.loss, args.regularizers, args.tricks]))] = extra
             plain_tuned = "plain + fused Adam + no D grads in G step"
             times: dict[str, list[float]] = {name: [] for name in [*variants, "plain", plain_tuned]}
             for _ in range(args.repeats):

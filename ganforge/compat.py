@@ -79,6 +79,10 @@ def check_plugins(tricks: list[Trick], dataset: Dataset, config: TrainConfig, di
     if loss is not None:
         for trick in tricks:
             trick.check_run(config, tricks, loss, regularizers)
+        for plugin in (loss, *regularizers):
+            check = getattr(plugin, "check_run", None)  # plugins of earlier releases have none
+            if check is not None:
+                check(config, dataset)
     d_steps = {t.d_steps for t in tricks if t.d_steps}
     if len(d_steps) > 1:
         raise IncompatibleError(f"Tricks ask for different numbers of D steps per G step: {sorted(d_steps)}.")

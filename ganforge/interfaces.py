@@ -240,6 +240,10 @@ class Loss(_Named):
         #: The checked options (an instance of the class's ``Options``), or None.
         self.options = build_options(type(self), options)
 
+    def check_run(self, config: TrainConfig, dataset: Dataset) -> None:
+        """Refuse a run this plugin cannot work in (raise :class:`~ganforge.errors.IncompatibleError` naming the
+        clash and the fix), before the models are built; e.g. a penalty that needs image data."""
+
     def criterion(self, logits: Tensor, targets: Tensor) -> Tensor:  # pragma: no cover
         """The per-side discriminator criterion: how far ``logits`` are from ``targets``."""
         raise NotImplementedError
@@ -300,6 +304,10 @@ class Regularizer(_Named):
         #: The checked options (an instance of the class's ``Options``), or None.
         self.options = build_options(type(self), options)
         self.every = int(getattr(self.options, "every", type(self).every))
+
+    def check_run(self, config: TrainConfig, dataset: Dataset) -> None:
+        """Refuse a run this plugin cannot work in (raise :class:`~ganforge.errors.IncompatibleError` naming the
+        clash and the fix), before the models are built; e.g. a penalty that needs image data."""
 
     def penalty(self, ctx: LossContext) -> Tensor:  # pragma: no cover
         """The weighted penalty for the update ``ctx`` describes (a scalar tensor)."""

@@ -1,15 +1,22 @@
-"""Named bundles of training settings that reproduce a published protocol.
+"""Named bundles of training settings: published protocols and ganforge's own recipes.
 
 Each preset is a dict of :class:`~ganforge.config.TrainConfig` fields; apply
-one with ``TrainConfig.from_dict({**PRESETS[name], **overrides})`` (or
-:func:`get_preset`).
+one with ``ganforge train --preset NAME`` (flags override it),
+``Trainer.from_preset(name, **overrides)`` or
+``TrainConfig.from_dict({**get_preset(name), **overrides})``. Every preset is
+described in :data:`DESCRIPTIONS` (``ganforge train --help`` and
+``docs/toolkit.md`` list them); the papers' numbers quoted there are the
+papers', not measurements of ganforge.
+
+Published protocols:
 
 ``pacgan`` -- the 2-D mixture protocol of PacGAN (Lin et al. 2018, section
-5.1 and Table 1, after VEEGAN): generator ``pacgan`` (4 hidden layers of 400
-units, BatchNorm, ReLU, linear output), discriminator ``pacgan`` (3 maxout
-layers of 200 units x 5 pieces), 2-d Gaussian noise, Adam with learning rate
-1e-4 and betas (0.8, 0.999) for both networks, batch 100, and the paper's
-budget of 400 epochs of 100,000 samples = 400,000 steps. Evaluate with
+5.1 and Table 1, after VEEGAN): data in the paper's units (``grid25`` with
+``scale=1``), generator ``pacgan`` (4 hidden layers of 400 units, BatchNorm,
+ReLU, linear output), discriminator ``pacgan`` (3 maxout layers of 200 units
+x 5 pieces), 2-d Gaussian noise, Adam with learning rate 1e-4 and betas
+(0.8, 0.999) for both networks, batch 100, and the paper's budget of 400
+epochs of 100,000 samples = 400,000 steps. Evaluate with
 :func:`ganforge.metrics.evaluate` (2,500 samples, 3-sigma high quality).
 
 ``pacgan4`` -- the same with the ``pack`` trick (m = 4) and batch 400, so the
@@ -26,8 +33,28 @@ GAN         17.3 ± 0.8        94.8 %         0.70
 PacGAN4     24.8              93.6 %         0.04
 ==========  ================  =============  ===========
 
-These are the paper's numbers, not ganforge measurements; see
-``docs/metrics.md`` for what was measured here.
+``sngan-cifar10`` -- SN-GAN on CIFAR-10 (Miyato et al. 2018, the ResNet of
+their appendix): ``sngan`` generator and spectrally normalised ``sngan``
+discriminator, hinge loss, 5 discriminator updates per generator update,
+Adam 2e-4 with betas (0, 0.9), batch 64, 128-d latents, learning rate decayed
+linearly to 0 over 50,000 generator updates. The paper reports an Inception
+Score of 8.22 and an FID of 21.7 for it (unconditional CIFAR-10).
+
+``wgan-gp`` -- WGAN-GP on CIFAR-10 (Gulrajani et al. 2017, the ResNet
+experiments): the ``sngan`` ResNet models without spectral normalisation,
+the Wasserstein loss with a gradient penalty of weight 10 on random
+interpolates, 5 critic updates per generator update, Adam 2e-4 with betas
+(0, 0.9), batch 64, learning rate decayed linearly to 0 over 100,000
+generator updates. The paper reports an Inception Score of 7.86 on
+unconditional CIFAR-10.
+
+``dcgan`` -- DCGAN (Radford et al. 2015): ``dcgan`` models, the
+non-saturating loss, Adam 2e-4 with beta1 0.5, batch 128, 100-d latents.
+Pick the data set (``--data``); the paper trained on LSUN, faces and
+ImageNet and reports no FID.
+
+``lsgan`` -- LSGAN (Mao et al. 2017): the least-squares loss on ``dcgan``
+models, Adam 2e-4 with beta1 0.5, batch 64.
 """
 
 from __future__ import annotations
@@ -38,6 +65,8 @@ from typing import Any
 from ganforge.errors import ConfigError
 
 _PACGAN_ADAM = {"name": "adam", "lr": 1e-4, "betas": (0.8, 0.999)}
+_SNGAN_ADAM = {"name": "adam", "lr": 2e-4, "betas": (0.0, 0.9), "schedule": "linear", "final_lr": 0.0}
+_DCGAN_ADAM = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999)}
 
 PRESETS: dict[str, dict[str, Any]] = {
     "pacgan": {
@@ -45,6 +74,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "disc": "pacgan",
         "loss": "bce",
         "data": "grid25",
+        "data_options": {"scale": 1.0},
         "latent_dim": 2,
         "batch_size": 100,
         "steps": 400_000,
@@ -56,6 +86,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "disc": "pacgan",
         "loss": "bce",
         "data": "grid25",
+        "data_options": {"scale": 1.0},
         "latent_dim": 2,
         "batch_size": 400,
         "steps": 400_000,
@@ -64,6 +95,61 @@ PRESETS: dict[str, dict[str, Any]] = {
         "g_optim": dict(_PACGAN_ADAM),
         "d_optim": dict(_PACGAN_ADAM),
     },
+    "sngan-cifar10": {
+        "gen": "sngan",
+        "disc": "sngan",
+        "disc_options": {"spectral_norm": True},
+        "loss": "hinge",
+        "data": "cifar10",
+        "latent_dim": 128,
+        "batch_size": 64,
+        "steps": 50_000,
+        "tricks": ("d_steps",),
+        "trick_options": {"d_steps": {"k": 5}},
+        "g_optim": dict(_SNGAN_ADAM),
+        "d_optim": dict(_SNGAN_ADAM),
+    },
+    "wgan-gp": {
+        "gen": "sngan",
+        "disc": "sngan",
+        "disc_options": {"spectral_norm": False},
+        "loss": "wgan_gp",
+        "data": "cifar10",
+        "latent_dim": 128,
+        "batch_size": 64,
+        "steps": 100_000,
+        "tricks": ("d_steps",),
+        "trick_options": {"d_steps": {"k": 5}},
+        "g_optim": dict(_SNGAN_ADAM),
+        "d_optim": dict(_SNGAN_ADAM),
+    },
+    "dcgan": {
+        "gen": "dcgan",
+        "disc": "dcgan",
+        "loss": "bce",
+        "latent_dim": 100,
+        "batch_size": 128,
+        "g_optim": dict(_DCGAN_ADAM),
+        "d_optim": dict(_DCGAN_ADAM),
+    },
+    "lsgan": {
+        "gen": "dcgan",
+        "disc": "dcgan",
+        "loss": "lsgan",
+        "batch_size": 64,
+        "g_optim": dict(_DCGAN_ADAM),
+        "d_optim": dict(_DCGAN_ADAM),
+    },
+}
+
+#: One line per preset: where it comes from.
+DESCRIPTIONS: dict[str, str] = {
+    "pacgan": "PacGAN's 2-D protocol (Lin et al. 2018): grid25 in data units, pacgan models, Adam 1e-4",
+    "pacgan4": "PacGAN4: the pacgan protocol with packs of 4 samples",
+    "sngan-cifar10": "SN-GAN on CIFAR-10 (Miyato et al. 2018): ResNet, hinge, n_dis 5, Adam 2e-4 (0, 0.9)",
+    "wgan-gp": "WGAN-GP on CIFAR-10 (Gulrajani et al. 2017): ResNet, gradient penalty 10, n_critic 5",
+    "dcgan": "DCGAN (Radford et al. 2015): dcgan models, Adam 2e-4 beta1 0.5, batch 128",
+    "lsgan": "LSGAN (Mao et al. 2017): least-squares loss on dcgan models",
 }
 
 

@@ -25,7 +25,8 @@ from ganforge import checkpoint as ckpt
 from ganforge.compat import check_plugins, graph_path
 from ganforge.config import TrainConfig
 from ganforge.context import TrickContext
-from ganforge.data.loader import describe_placement, make_batches, to_model_space
+from ganforge.data.loader import to_model_space
+from ganforge.data.placement import describe_placement, make_batches
 from ganforge.data.resize import ResizedDataset
 from ganforge.device import resolve_device
 from ganforge.distributed import DistContext, wants_ddp

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
 import ganforge
+from ganforge.errors import IncompatibleError
+from ganforge.interfaces import ModelSpec
 from ganforge.registry import DISABLE_AUTOLOAD_ENV
 
 # Tests use tiny models: one thread is faster than two fighting over 2 cores, and steadier. The
@@ -60,3 +64,62 @@ def tiny(tmp_path):
     """Settings for a fast run: few steps, no progress bar, output in a temporary folder."""
     return dict(steps=20, batch_size=32, log_every=10, sample_every=0, checkpoint_every=0, progress=False,
                 out_dir=str(tmp_path / "run"), device="cpu")
+
+
+class TinyImages(ganforge.Dataset):
+    """64 deterministic 3x8x8 uint8 images in 10 classes, in memory (tests of image-only plugins)."""
+
+    name = "tiny_images"
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return (3, 8, 8)
+
+    @property
+    def num_classes(self) -> int:
+        return 10
+
+    def load(self) -> tuple[torch.Tensor, torch.Tensor]:
+        gen = torch.Generator().manual_seed(0)
+        labels = torch.arange(64) % 10
+        # A bright square whose corner and colour depend on the class, on a random background.
+        images = torch.randint(0, 96, (64, 3, 8, 8), generator=gen, dtype=torch.uint8)
+        for i, label in enumerate(labels.tolist()):
+            r, c = divmod(label % 4, 2)
+            images[i, label % 3, 4 * r:4 * r + 4, 4 * c:4 * c + 4] += 150
+        return images, labels
+
+
+class _TinyImagesPlugin:
+    @ganforge.hookimpl
+    def ganforge_register_datasets(self):
+        return [TinyImages]
+
+
+def refuses_point_data(trick: str) -> bool:
+    """True when trick ``trick`` (default options) refuses 2-D point data when the models' spec is made (image-only)."""
+    try:
+        ganforge.create_plugin("trick", trick).adjust_spec(ModelSpec((2,), latent_dim=8))
+    except IncompatibleError:
+        return True
+    return False
+
+
+@pytest.fixture
+def image_data() -> Iterator[str]:
+    """Registers the ``tiny_images`` data set (3x8x8, 10 classes) for the test; yields its name."""
+    name = ganforge.register_plugin(_TinyImagesPlugin(), name="tests-tiny-images")
+    yield TinyImages.name
+    ganforge.unregister_plugin(name)
+
+
+@pytest.fixture
+def data_for(request) -> Any:
+    """``data_for(tricks)``: ``"grid25"``, or ``"tiny_images"`` (registered for the test) when a trick needs images."""
+
+    def choose(tricks: Sequence[str] = (), images: bool = False) -> str:
+        if images or any(refuses_point_data(t) for t in tricks):
+            return request.getfixturevalue("image_data")
+        return "grid25"
+
+    return choose

@@ -81,9 +81,9 @@ def capturable_on_the_cpu(monkeypatch):
     monkeypatch.setattr(adam_module, "_get_capturable_supported_devices", lambda *a, **k: [*devices, "cpu"])
 
 
-def settings(tmp_path, tricks=(), **more):
+def settings(tmp_path, tricks=(), data="grid25", **more):
     conditional = any(ganforge.get_plugin("trick", t).requires_labels for t in tricks)
-    return dict(data="grid25", tricks=list(tricks), conditional=conditional, steps=WARMUP + COMPARED,
+    return dict(data=data, tricks=list(tricks), conditional=conditional, steps=WARMUP + COMPARED,
                 batch_size=16, latent_dim=8, gen_options={"hidden": (16,)}, disc_options={"hidden": (16,)},
                 log_every=WARMUP + COMPARED, sample_every=0, checkpoint_every=0, progress=False, device="cpu",
                 out_dir=str(tmp_path / "run"), **more)
@@ -120,9 +120,39 @@ CAPTURABLE = capturable_tricks()
 
 
 @pytest.mark.parametrize("name", CAPTURABLE)
-def test_every_capturable_trick_traces_whole_and_matches_eager(name, tmp_path):
-    eager, traced = eager_and_traced(ganforge.Trainer(**settings(tmp_path, [name])))
+def test_every_capturable_trick_traces_whole_and_matches_eager(name, tmp_path, data_for):
+    eager, traced = eager_and_traced(ganforge.Trainer(**settings(tmp_path, [name], data=data_for([name]))))
     assert torch.equal(eager, traced), f"{name}: traced step differs from eager by {(eager - traced).abs().max()}"
+
+
+def capturable(kind: str) -> list[str]:
+    return [info.name for info in ganforge.list_plugins(kind) if info.cls.capturable]
+
+
+@pytest.mark.parametrize("name", capturable("loss"))
+def test_every_capturable_loss_traces_whole_and_matches_eager(name, tmp_path):
+    eager, traced = eager_and_traced(ganforge.Trainer(**settings(tmp_path, loss=name)))
+    assert torch.equal(eager, traced), f"{name}: traced step differs from eager by {(eager - traced).abs().max()}"
+
+
+@pytest.mark.parametrize("name", capturable("regularizer"))
+def test_every_capturable_regularizer_traces_whole_and_matches_eager(name, tmp_path, image_data):
+    """On images, which every regularizer accepts (bcr augments them); applied in every update (every=1)."""
+    eager, traced = eager_and_traced(ganforge.Trainer(**settings(tmp_path, data=image_data, regularizers=[name])))
+    assert torch.equal(eager, traced), f"{name}: traced step differs from eager by {(eager - traced).abs().max()}"
+
+
+def test_the_toolkit_together_traces_whole(tmp_path, image_data):
+    """hinge + r1 + bcr + diffaugment (adaptive) + clip_weights + EMA in one traced step; adaptive p moves in it."""
+    trainer = ganforge.Trainer(**settings(
+        tmp_path, ["diffaugment", "clip_weights"], data=image_data, loss="hinge", regularizers=["r1", "bcr"],
+        ema_decay=0.9, trick_options={"diffaugment": {"adaptive": True, "p": 0.5, "adjust_every": 1,
+                                                      "adjust_images": 160}}))
+    eager, traced = eager_and_traced(trainer)
+    assert torch.equal(eager, traced), f"traced step differs from eager by {(eager - traced).abs().max()}"
+    p = trainer.tricks[0].p
+    assert p.shape == () and float(p) != 0.5  # moved by 0.1 per D update inside the traced steps
+    assert float(p) * 10 == pytest.approx(round(float(p) * 10), abs=1e-5)
 
 
 def test_non_capturable_tricks_are_the_ones_that_say_so():

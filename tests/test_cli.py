@@ -70,7 +70,8 @@ def test_plugins_human_and_json(capsys):
     assert "[ganhacks #6] Random soft D targets" in text
     assert main(["plugins", "--json", "--kind", "loss"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["name"] for r in rows] == ["bce", "minimax"] and all(r["kind"] == "loss" for r in rows)
+    assert [r["name"] for r in rows] == ["bce", "hinge", "lsgan", "minimax", "ragan", "wgan", "wgan_gp"]
+    assert all(r["kind"] == "loss" for r in rows)
 
 
 def test_help_shows_examples(capsys):

@@ -59,16 +59,17 @@ def test_installed_example_trains_by_name(installed_example, tmp_path):
         from ganforge import Trainer, get_registry
         hooks = %r
         out = {"preloaded": "ganforge_example" in sys.modules}
-        trainer = Trainer(gen="resmlp", disc="resmlp", loss="hinge", tricks=["clip_weights"], data="spiral",
-                          gen_options={"width": 32}, disc_options={"width": 32, "blocks": 1},
-                          trick_options={"clip_weights": {"clip": 0.05}}, steps=12, batch_size=32, log_every=6,
-                          sample_every=0, progress=False, device="cpu", out_dir="run")
+        trainer = Trainer(gen="resmlp", disc="resmlp", loss="example_hinge",
+                          tricks=["d_steps", "example_clip_weights", "example_average"],
+                          data="spiral", gen_options={"width": 32}, disc_options={"width": 32, "blocks": 1},
+                          trick_options={"example_clip_weights": {"clip": 0.05}, "d_steps": {"k": 2}}, steps=12,
+                          batch_size=32, log_every=6, sample_every=0, progress=False, device="cpu", out_dir="run")
         history = trainer.fit()
         registry = get_registry()
         plugin = registry.plugin_manager.get_plugin("example")
         out.update(
             gen=type(trainer.gen).__name__, loss=type(trainer.loss).__name__,
-            dataset=type(trainer.dataset).__name__, clipped=history["clipped_steps"],
+            dataset=type(trainer.dataset).__name__, clipped=history["clipped_updates"],
             d_max=max(p.abs().max().item() for p in trainer.disc.parameters()),
             sample_shape=list(trainer.sample(5).shape),
             implemented=[h for h in hooks
@@ -79,6 +80,11 @@ def test_installed_example_trains_by_name(installed_example, tmp_path):
                       log_every=2, sample_every=0, progress=False, device="cpu", out_dir="run2",
                       gen_options={"width": 16}, disc_options={"width": 16}).fit()
         out["lsq_losses"] = len(lsq.g_loss)
+        gp = Trainer(gen="resmlp", disc="resmlp", loss="example_hinge_gp", loss_options={"gamma": 5.0}, data="spiral",
+                     steps=4, batch_size=16, log_every=2, sample_every=0, progress=False, device="cpu",
+                     out_dir="run3", gen_options={"width": 16}, disc_options={"width": 16})
+        out["gp_losses"] = len(gp.fit().d_loss)
+        out["gp_gamma"] = gp.config.loss_options["gamma"]
         print(json.dumps(out))
         """ % (HOOKS,),
         installed_example, tmp_path,
@@ -87,17 +93,19 @@ def test_installed_example_trains_by_name(installed_example, tmp_path):
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["preloaded"] is False  # found through the entry point, not imported by the user
     assert (out["gen"], out["loss"], out["dataset"]) == ("ResMLPGenerator", "HingeLoss", "Spiral")
-    assert out["clipped"] == [6, 12]
+    assert out["clipped"] == [12, 24]  # every critic update: 2 per step
     assert out["d_max"] <= 0.05 + 1e-7
     assert out["sample_shape"] == [5, 2]
     # Every hook of ganforge/hookspecs.py is implemented by the example.
     assert out["implemented"] == list(HOOKS)
     assert out["sources"] == {
         "generator:resmlp": "ganforge-example 0.1.0", "discriminator:resmlp": "ganforge-example 0.1.0",
-        "loss:hinge": "ganforge-example 0.1.0", "loss:least_squares": "ganforge-example 0.1.0",
-        "trick:clip_weights": "ganforge-example 0.1.0", "dataset:spiral": "ganforge-example 0.1.0",
+        "loss:example_hinge": "ganforge-example 0.1.0", "loss:least_squares": "ganforge-example 0.1.0",
+        "loss:example_hinge_gp": "ganforge-example 0.1.0", "trick:example_clip_weights": "ganforge-example 0.1.0",
+        "trick:example_average": "ganforge-example 0.1.0", "dataset:spiral": "ganforge-example 0.1.0",
     }
     assert out["lsq_losses"] == 4
+    assert (out["gp_losses"], out["gp_gamma"]) == (4, 5.0)
     assert (tmp_path / "run" / "checkpoints" / "step_0000012.pt").is_file()
 
 
@@ -106,7 +114,8 @@ def test_installed_example_on_the_command_line(installed_example, tmp_path):
         """
         from ganforge.cli import main
         code = main(["train", "--gen", "resmlp", "--disc", "resmlp", "--loss", "least_squares",
-                     "--tricks", "clip_weights", "--trick-option", "clip_weights.clip=0.1", "--data", "spiral",
+                     "--tricks", "example_clip_weights", "--trick-option", "example_clip_weights.clip=0.1",
+                     "--data", "spiral",
                      "--gen-option", "width=16", "--disc-option", "width=16", "--steps", "6", "--log-every", "3",
                      "--batch-size", "16", "--device", "cpu", "--no-progress", "--out", "cli"])
         code = code or main(["plugins", "--kind", "loss"])
@@ -115,9 +124,10 @@ def test_installed_example_on_the_command_line(installed_example, tmp_path):
         installed_example, tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    assert "hinge" in result.stdout and "(plugin 'example' (distribution ganforge-example 0.1.0))" in result.stdout
+    assert "example_hinge" in result.stdout
+    assert "(plugin 'example' (distribution ganforge-example 0.1.0))" in result.stdout
     records = [json.loads(line) for line in (tmp_path / "cli" / "metrics.jsonl").read_text().splitlines()]
-    assert [r["clipped_steps"] for r in records] == [3, 6]
+    assert [r["clipped_updates"] for r in records] == [3, 6]
 
 
 # -- the pieces, from the source folder --------------------------------------------------------
@@ -180,6 +190,52 @@ def test_spiral_lies_on_the_curve(example):
 def test_clip_weights_rejects_bad_clip(example):
     from ganforge_example.tricks import ClipWeights
 
-    with pytest.raises(ganforge.ConfigError, match="'clip' must be a number > 0"):
+    with pytest.raises(ganforge.ConfigError, match="trick 'example_clip_weights'.*'clip' must be a number > 0"):
         ClipWeights(clip=-1)
     assert ganforge.registry.plugin_options(ClipWeights) == {"clip": 0.01}
+
+
+def test_hinge_gradient_penalty_adds_the_penalty_to_the_hinge_loss(example):
+    from ganforge_example.losses import HingeGradientPenalty, HingeLoss
+
+    w = torch.tensor([0.5, -1.5])
+
+    def disc(x, labels=None, real=True):  # D(x) = sum(w * x^2): its input gradient is 2 w x
+        return (w * x**2).sum(1)
+
+    real, fake = torch.tensor([[1.0, 2.0], [0.0, -1.0]]), torch.tensor([[3.0, 0.0], [1.0, 1.0]])
+    ctx = ganforge.LossContext(real, None, fake, None, disc(real), disc(fake), torch.ones(2), torch.zeros(2),
+                               discriminate=disc)
+    penalty = 2.0 / 2 * ((2 * w * real) ** 2).sum(1).mean()
+    hinge = HingeLoss().d_loss(disc(real), disc(fake), torch.ones(2), torch.zeros(2))
+    assert torch.allclose(HingeGradientPenalty(gamma=2.0).discriminator_loss(ctx), hinge + penalty)
+
+
+def test_weight_average_samples_from_the_average_and_restores_the_weights(example, tmp_path):
+    from ganforge_example import ganforge_register_tricks
+
+    class Plugin:
+        @ganforge.hookimpl
+        def ganforge_register_tricks(self):
+            return ganforge_register_tricks()
+
+    ganforge.register_plugin(Plugin(), name="example-tricks")
+    try:
+        trainer = ganforge.Trainer(data="grid25", tricks=["example_average"], trick_options={"example_average": {
+            "decay": 0.9}}, gen_options={"hidden": (16,)}, disc_options={"hidden": (16,)}, steps=10, batch_size=16,
+            progress=False, device="cpu", sample_every=0, out_dir=str(tmp_path / "run"))
+        trainer.fit()
+        trick = trainer.tricks[0]
+        trained = [p.detach().clone() for p in trainer.gen.parameters()]
+        z = torch.randn(4, trainer.spec.latent_dim)
+        with trick.sampling_weights(trainer.gen):
+            trainer.gen.eval()
+            with torch.no_grad():
+                expected = trainer.gen(z)
+            swapped = [p.detach().clone() for p in trainer.gen.parameters()]
+        assert all(torch.equal(a, b) for a, b in zip(swapped, trick.average))
+        assert not all(torch.equal(a, b) for a, b in zip(trick.average, trained))
+        assert all(torch.equal(a, b) for a, b in zip(trainer.gen.parameters(), trained))  # restored
+        assert torch.allclose(trainer.sample(z=z), expected)  # the sampler goes through the swap
+    finally:
+        ganforge.unregister_plugin("example-tricks")

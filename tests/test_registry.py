@@ -46,7 +46,8 @@ def test_builtins_are_listed_with_descriptions():
 
 
 def test_list_filters_by_kind_and_patterns():
-    assert [i.name for i in ganforge.list_plugins("loss")] == ["bce", "minimax"]
+    losses = ["bce", "hinge", "lsgan", "minimax", "ragan", "wgan", "wgan_gp"]
+    assert [i.name for i in ganforge.list_plugins("loss")] == losses
     assert [i.name for i in ganforge.list_plugins("dataset", include="*25")] == ["grid25"]
     names = [i.name for i in ganforge.list_plugins("dataset", exclude=["grid*", "ring*"])]
     assert "grid25" not in names and "ring8" not in names and "mnist" in names
@@ -71,7 +72,8 @@ def test_unknown_name_suggests_and_lists():
 
 
 def test_unknown_name_without_close_match_lists_all():
-    with pytest.raises(ganforge.UnknownPluginError, match=r"^Unknown loss 'wasserstein'\. Available: bce, minimax\."):
+    available = r"bce, hinge, lsgan, minimax, ragan, wgan, wgan_gp"
+    with pytest.raises(ganforge.UnknownPluginError, match=rf"^Unknown loss 'wasserstein'\. Available: {available}\."):
         ganforge.get_plugin("loss", "wasserstein")
 
 

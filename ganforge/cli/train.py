@@ -28,7 +28,7 @@ examples:
 _TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--gen", "gen", str, "generator plugin (default mlp)"),
     ("--disc", "disc", str, "discriminator plugin (default mlp)"),
-    ("--loss", "loss", str, "loss plugin: bce (default) or minimax"),
+    ("--loss", "loss", str, "loss plugin: bce (default), minimax, hinge, wgan, wgan_gp, lsgan or ragan"),
     ("--tricks", "tricks", str, "comma-separated tricks, applied in order, e.g. soft_labels,instance_noise"),
     ("--regularizers", "regularizers", str, "comma-separated regularizers (penalties on D such as r1, r2)"),
     ("--data", "data", str, "data set plugin (default mnist; grid25 and ring8 need no files)"),
@@ -91,7 +91,10 @@ def add_parser(sub: Any) -> None:
         epilog=TRAIN_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     train.add_argument("--config", metavar="TOML", help="read settings from a TOML file (flags override it)")
-    train.add_argument("--preset", metavar="NAME", help="start from a published protocol's settings (pacgan, pacgan4)")
+    from ganforge.presets import PRESETS
+
+    train.add_argument("--preset", metavar="NAME",
+                       help=f"start from a preset's settings (flags override them): {', '.join(sorted(PRESETS))}")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR (or from a checkpoint file)")
     for flag, field, typ, help_text in _TRAIN_FLAGS:
         train.add_argument(flag, dest=field, type=typ, default=None, help=help_text)

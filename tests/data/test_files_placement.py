@@ -15,9 +15,10 @@ from PIL import Image
 
 import ganforge
 from ganforge.data import files as files_module
-from ganforge.data.image_folder import ImageFolder
 from ganforge.data.files import ItemBatches
-from ganforge.data.loader import TensorBatches, make_batches
+from ganforge.data.image_folder import ImageFolder
+from ganforge.data.loader import TensorBatches
+from ganforge.data.placement import make_batches
 from ganforge.data.resize import ResizedDataset
 from ganforge.errors import ConfigError
 from ganforge.interfaces import Dataset

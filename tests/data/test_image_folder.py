@@ -14,7 +14,6 @@ import ganforge
 from ganforge.data.image_folder import ImageFolder
 
 
-
 def save(path: Path, array: np.ndarray, mode: str | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(array.astype(np.uint8), mode).save(path)

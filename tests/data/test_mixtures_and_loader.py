@@ -8,8 +8,9 @@ import pytest
 import torch
 
 import ganforge
-from ganforge.data.loader import DistributionBatches, TensorBatches, make_batches, to_model_space
+from ganforge.data.loader import DistributionBatches, TensorBatches, to_model_space
 from ganforge.data.mixtures import Grid25, Ring8
+from ganforge.data.placement import make_batches
 
 
 def test_grid25_modes_and_spread():

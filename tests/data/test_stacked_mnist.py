@@ -10,7 +10,6 @@ from ganforge.data.mnist import MNIST
 from ganforge.data.stacked_mnist import StackedMNIST
 
 
-
 def test_channels_are_mnist_digits_and_the_label_spells_them(mnist_root):
     digits, digit_labels = MNIST(root=str(mnist_root), split="test").load()
     label_of = {}

@@ -12,6 +12,9 @@ from ganforge.distributed import DistContext
 from ganforge.registry import Registry, make_plugin_manager
 
 TRICKS = sorted(i.name for i in Registry(*make_plugin_manager(load_entry_points=False)).list("trick") if i.cls.ddp_safe)
+#: Settings that make a trick's DDP-specific code run: adaptive diffaugment sums its statistics over the ranks.
+TRICK_OPTIONS = {"diffaugment": {"trick_options": {"diffaugment": {"adaptive": True, "adjust_every": 1,
+                                                                   "adjust_images": 160}}}}
 
 
 def test_tensor_batches_give_each_rank_its_slice_of_the_same_global_batch():
@@ -90,14 +93,16 @@ def test_ddp_wrappers_do_not_broadcast_buffers_before_each_forward(tmp_path, dis
 
 @pytest.mark.filterwarnings(r"ignore:Step \d+:")
 @pytest.mark.parametrize("trick", TRICKS)
-def test_each_trick_under_ddp_equals_one_process(trick, tmp_path, dist_helpers):
+def test_each_trick_under_ddp_equals_one_process(trick, tmp_path, dist_helpers, data_for):
     """A world of one runs DDP's reducer (hooks, buckets, unused-parameter checks) and must change nothing."""
     cls = {i.name: i.cls for i in ganforge.list_plugins("trick")}[trick]
     extra = {"conditional": True} if cls.requires_labels else {}
+    extra.update(TRICK_OPTIONS.get(trick, {}))
     runs = []
     for strategy in ("none", "ddp"):
         settings = dist_helpers.tiny_settings(tmp_path / strategy, tricks=[trick], steps=4, log_every=2,
                                               checkpoint_every=0, **extra)
+        settings["data"] = data_for([trick])  # grid25, or tiny images for an image-only trick
         trainer = ganforge.Trainer(**settings, strategy=strategy)
         trainer.fit()
         runs.append(trainer)

@@ -72,7 +72,7 @@ def test_invalid_config_values_and_types(change, message, small, tmp_path):
      ({"gen_options": {"widths": [8]}}, ganforge.ConfigError, "Unknown option 'widths' for generator 'mlp'"),
      ({"gen_options": {"norm": "group"}}, ganforge.ConfigError, "'norm' must be one of"),
      ({"gen_options": {"hidden": [-1]}}, ganforge.ConfigError, "'hidden' must be a non-empty list of positive"),
-     ({"data": "ring8", "data_options": {"std": -1.0}}, ganforge.ConfigError, "'std' must be > 0")],
+     ({"data": "ring8", "data_options": {"std": -1.0}}, ganforge.ConfigError, "'std' must be None or a number > 0")],
 )
 def test_unknown_plugins_and_bad_plugin_options(change, error, message, small, tmp_path):
     with pytest.raises(error) as info:

@@ -33,6 +33,8 @@ TRICK_OPTIONS = {
     "checkpoint_swap": {"every": 8, "k": 3},
     "failure_monitor": {"window": 4, "trend_intervals": 2},
     "experience_replay": {"size": 48},
+    # adaptive p moves by 0.1 every 3 D updates: the N-step run stops with a partial sum to carry over.
+    "diffaugment": {"adaptive": True, "adjust_every": 3, "adjust_images": 480},
 }
 
 
@@ -77,16 +79,37 @@ def test_resume_across_an_epoch_boundary(small, tiny_idx, tmp_path, helpers):
 
 @pytest.mark.filterwarnings(r"ignore:Step \d+:")  # failure_monitor's findings on tiny runs are expected
 @pytest.mark.parametrize("trick", ALL_TRICKS)
-def test_resume_with_each_trick_is_bitwise_identical(trick, small, tmp_path, helpers):
+def test_resume_with_each_trick_is_bitwise_identical(trick, small, tmp_path, helpers, data_for):
     info = {i.name: i for i in ganforge.list_plugins("trick")}.get(trick)
     if info is None:
         pytest.skip(f"trick '{trick}' is not registered yet (ganforge.list_plugins('trick'))")
+    small["data"] = data_for([trick])  # grid25, or tiny images for an image-only trick
     if info.cls.requires_labels:
-        small["conditional"] = True  # grid25's modes are its labels
+        small["conditional"] = True  # grid25's modes (and the tiny images' classes) are labels
     options = {trick: TRICK_OPTIONS[trick]} if trick in TRICK_OPTIONS else {}
     full, resumed = _full_and_resumed({**small, "tricks": [trick], "trick_options": options}, tmp_path)
     helpers.assert_same_run(full, resumed)
     assert resumed.tricks[0].state_dict().keys() == full.tricks[0].state_dict().keys()
+
+
+LOSSES = sorted(Registry(*make_plugin_manager(load_entry_points=False)).names("loss"))
+REGULARIZERS = sorted(Registry(*make_plugin_manager(load_entry_points=False)).names("regularizer"))
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_resume_with_each_loss_is_bitwise_identical(loss, small, tmp_path, helpers):
+    full, resumed = _full_and_resumed({**small, "loss": loss}, tmp_path)
+    helpers.assert_same_run(full, resumed)
+
+
+@pytest.mark.parametrize("regularizer", REGULARIZERS)
+def test_resume_with_each_regularizer_applied_lazily_is_bitwise_identical(regularizer, small, tmp_path, helpers,
+                                                                          data_for):
+    """Every 3 steps: the N-step run stops between two lazy updates. On images, which every regularizer accepts."""
+    small["data"] = data_for(images=True)
+    settings = {**small, "regularizers": [regularizer], "regularizer_options": {regularizer: {"every": 3}}}
+    full, resumed = _full_and_resumed(settings, tmp_path)
+    helpers.assert_same_run(full, resumed)
 
 
 def test_resume_with_a_stateful_test_trick(small, register, tmp_path, helpers):

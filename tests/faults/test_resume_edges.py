@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 import re
 
@@ -186,18 +188,21 @@ def test_best_pt_between_two_logs_holds_every_step(small, tmp_path):
 
 
 class _SaveBeforeStep4(ganforge.Trick):
-    """Test trick: user code that saves a checkpoint by hand after 3 steps, between two logs."""
+    """Test trick: user code holding the Trainer saves a checkpoint by hand after 3 steps, between two logs."""
 
     name = "save_before_step_4"
+    trainer: Any = None  # set by the test: the user's own reference to the Trainer
 
-    def before_step(self, trainer, step):
+    def before_step(self, ctx, step):
         if step == 3:
-            trainer.save_checkpoint(trainer.run_dir / "by-hand.pt")
+            self.trainer.save_checkpoint(self.trainer.run_dir / "by-hand.pt")
 
 
 def test_a_manual_checkpoint_between_two_logs_holds_every_step(small, tmp_path, register):
     register(tricks=[_SaveBeforeStep4])
     trainer = ganforge.Trainer(**{**small, "steps": 10, "log_every": 10, "tricks": ["save_before_step_4"]})
+    trainer.setup()
+    trainer.tricks[0].trainer = trainer
     trainer.fit()
     state = ckpt.load_checkpoint(tmp_path / "run" / "by-hand.pt")
     assert state["step"] == 3 and state["history"]["g_loss"] == trainer.history.g_loss[:3]

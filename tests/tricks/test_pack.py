@@ -120,6 +120,6 @@ def test_presets_are_valid_configs_and_train(tiny):
     settings["gen_options"] = {"hidden": 16}
     settings["disc_options"] = {"hidden": 16}
     assert len(Trainer(settings).fit().g_loss) == 3
-    with pytest.raises(ganforge.ConfigError, match="Unknown preset 'pac'; presets are: pacgan, pacgan4"):
+    with pytest.raises(ganforge.ConfigError, match="Unknown preset 'pac'; presets are: dcgan, lsgan, pacgan, pacgan4, sngan-cifar10, wgan-gp"):
         get_preset("pac")
 

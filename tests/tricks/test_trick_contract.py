@@ -2,7 +2,8 @@
 
 Parametrized over the registry (builtins only, as the isolation fixture of
 conftest.py sees it), so a trick added as a module of ganforge/tricks/ is
-covered without editing this file.
+covered without editing this file. Runs train on grid25, or on a tiny image
+data set when a trick refuses point data (``diffaugment``).
 """
 
 from __future__ import annotations
@@ -34,10 +35,10 @@ PAIRS = list(itertools.combinations(NAMES, 2))
 NOT_A_TRICK = {7}
 
 
-def run_settings(tmp_path, names, steps: int) -> dict[str, Any]:
-    """A tiny run on grid25: 16-wide models, batch 16, no samples or intermediate checkpoints."""
+def run_settings(tmp_path, names, steps: int, data: str = "grid25") -> dict[str, Any]:
+    """A tiny run on ``data``: 16-wide models, batch 16, no samples or intermediate checkpoints."""
     conditional = any(ganforge.get_plugin("trick", n).requires_labels for n in names)
-    return dict(data="grid25", tricks=list(names), conditional=conditional, steps=steps, batch_size=16,
+    return dict(data=data, tricks=list(names), conditional=conditional, steps=steps, batch_size=16,
                 log_every=steps, sample_every=0, checkpoint_every=0, progress=False, device="cpu",
                 out_dir=str(tmp_path / "-".join(names)), gen_options={"hidden": (16,)},
                 disc_options={"hidden": (16,)}, latent_dim=8)
@@ -98,13 +99,13 @@ def has_tensors(state: Any) -> bool:
     return isinstance(state, (list, tuple)) and any(has_tensors(v) for v in state)
 
 
-def trained_and_fresh(name: str, tmp_path) -> tuple[Trick, dict[str, Any], Trick]:
+def trained_and_fresh(name: str, tmp_path, data: str = "grid25") -> tuple[Trick, dict[str, Any], Trick]:
     """Trick ``name`` after a three-step run, a deep copy of its state then, and a fresh, set-up instance.
 
     The fresh instance belongs to a run with another seed, so state that
     depends on the initial weights (checkpoint_swap's snapshot) differs too.
     """
-    settings = run_settings(tmp_path, [name], steps=3)
+    settings = run_settings(tmp_path, [name], steps=3, data=data)
     if name in STATE_OPTIONS:
         settings["trick_options"] = {name: STATE_OPTIONS[name]}
     trainer = ganforge.Trainer(**settings)
@@ -127,8 +128,8 @@ def check_round_trip(saved: dict[str, Any], fresh: Trick) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_runs_three_steps_and_state_round_trips(name, tmp_path):
-    _, saved, fresh = trained_and_fresh(name, tmp_path)
+def test_runs_three_steps_and_state_round_trips(name, tmp_path, data_for):
+    _, saved, fresh = trained_and_fresh(name, tmp_path, data_for([name]))
     if has_tensors(saved):  # the comparison has teeth: loading must change the fresh instance
         assert not same(fresh.state_dict(), saved)
     check_round_trip(saved, fresh)
@@ -163,25 +164,26 @@ def test_the_round_trip_check_catches_a_load_that_drops_a_tensor(tmp_path):
         check_round_trip(saved, fresh)
 
 
-_REFUSES_CONDITIONAL: dict[str, bool] = {}
+_REFUSES_CONDITIONAL: dict[tuple[str, str], bool] = {}
 
 
-def refuses_conditional(name: str, tmp_path) -> bool:
+def refuses_conditional(name: str, tmp_path, data: str = "grid25") -> bool:
     """True when trick ``name`` on its own refuses conditional training (IncompatibleError before building models)."""
-    if name not in _REFUSES_CONDITIONAL:
-        trainer = ganforge.Trainer(**{**run_settings(tmp_path / "alone", [name], steps=1), "conditional": True})
+    if (name, data) not in _REFUSES_CONDITIONAL:
+        trainer = ganforge.Trainer(**{**run_settings(tmp_path / "alone", [name], steps=1, data=data),
+                                      "conditional": True})
         try:
             trainer.setup()
-            _REFUSES_CONDITIONAL[name] = False
+            _REFUSES_CONDITIONAL[name, data] = False
         except ganforge.IncompatibleError:
-            _REFUSES_CONDITIONAL[name] = trainer.gen is None
-    return _REFUSES_CONDITIONAL[name]
+            _REFUSES_CONDITIONAL[name, data] = trainer.gen is None
+    return _REFUSES_CONDITIONAL[name, data]
 
 
 # failure_monitor rightly warns about two-step runs of untrained models; the pair test is about composing.
 @pytest.mark.filterwarnings("ignore::ganforge.tricks.failure_monitor.TrainingFailureWarning")
 @pytest.mark.parametrize("pair", PAIRS, ids=["+".join(p) for p in PAIRS])
-def test_pair_runs_together_or_is_refused_up_front(pair, tmp_path):
+def test_pair_runs_together_or_is_refused_up_front(pair, tmp_path, data_for):
     """Two tricks train together, or setup refuses them before building models, saying why.
 
     Refusal is expected when one trick lists the other in ``conflicts``, and
@@ -189,12 +191,13 @@ def test_pair_runs_together_or_is_refused_up_front(pair, tmp_path):
     other refuses conditional training on its own (``pack``).
     """
     a, b = (TRICKS[n] for n in pair)
-    trainer = ganforge.Trainer(**run_settings(tmp_path, pair, steps=2))
+    data = data_for(pair)
+    trainer = ganforge.Trainer(**run_settings(tmp_path, pair, steps=2, data=data))
     if a.name in b.conflicts or b.name in a.conflicts:
         with pytest.raises(ganforge.IncompatibleError, match="cannot be combined with"):
             trainer.setup()
         assert trainer.gen is None  # refused before any model was built
-    elif any(x.requires_labels and refuses_conditional(y.name, tmp_path) for x, y in ((a, b), (b, a))):
+    elif any(x.requires_labels and refuses_conditional(y.name, tmp_path, data) for x, y in ((a, b), (b, a))):
         with pytest.raises(ganforge.IncompatibleError, match="conditional"):
             trainer.setup()
         assert trainer.gen is None

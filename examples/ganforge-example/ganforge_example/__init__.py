@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import ganforge
 from ganforge_example.data import Spiral
-from ganforge_example.losses import HingeLoss, LeastSquaresLoss
+from ganforge_example.losses import HingeGradientPenalty, HingeLoss, LeastSquaresLoss
 from ganforge_example.models import ResMLPDiscriminator, ResMLPGenerator
-from ganforge_example.tricks import ClipWeights
+from ganforge_example.tricks import ClipWeights, WeightAverage
 
 __version__ = "0.1.0"
 
@@ -32,13 +32,13 @@ def ganforge_register_discriminators():
 @ganforge.hookimpl
 def ganforge_register_losses():
     """The losses of this distribution."""
-    return [HingeLoss, LeastSquaresLoss]
+    return [HingeLoss, LeastSquaresLoss, HingeGradientPenalty]
 
 
 @ganforge.hookimpl
 def ganforge_register_tricks():
     """The tricks of this distribution."""
-    return [ClipWeights]
+    return [ClipWeights, WeightAverage]
 
 
 @ganforge.hookimpl

@@ -1,11 +1,14 @@
-"""Two more adversarial losses: hinge (Lim & Ye 2017; Miyato et al. 2018) and least squares (Mao et al. 2017)."""
+"""Three more adversarial losses: hinge (Lim & Ye 2017; Miyato et al. 2018), least squares (Mao et al. 2017), and a
+hinge loss with a gradient penalty on the real data, which needs the discriminator itself (the context form)."""
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 import ganforge
+from ganforge.options import number, option, options
 
 
 class HingeLoss(ganforge.Loss):
@@ -15,7 +18,7 @@ class HingeLoss(ganforge.Loss):
     them) become signs ``y = 2t - 1`` and the criterion is ``relu(1 - y x)``.
     """
 
-    name = "hinge"
+    name = "example_hinge"  # ganforge has a builtin "hinge" (which ignores targets); names are unique per kind
 
     def criterion(self, logits: Tensor, targets: Tensor) -> Tensor:
         return F.relu(1 - (2 * targets - 1) * logits).mean()
@@ -37,3 +40,31 @@ class LeastSquaresLoss(ganforge.Loss):
 
     def g_loss(self, fake_logits: Tensor, real_targets: Tensor, fake_targets: Tensor) -> Tensor:
         return self.criterion(fake_logits, real_targets)
+
+
+class HingeGradientPenalty(HingeLoss):
+    """Hinge loss plus gamma / 2 * E[||grad D(x)||^2] on the real data: a loss that needs D, not only logits.
+
+    It overrides :meth:`discriminator_loss`, which receives the whole
+    :class:`ganforge.LossContext`; ``ctx.discriminate`` runs D on a batch
+    through the tricks' input transforms (and, in D's update, through the
+    DistributedDataParallel wrapper, so the penalty's gradients are averaged
+    across processes like the loss's). G's loss is the hinge loss's.
+
+    Options:
+        gamma: Weight of the penalty, default 1.
+    """
+
+    name = "example_hinge_gp"
+    uses_targets = False  # the penalised form below ignores targets: label tricks are refused with it
+
+    @options
+    class Options:
+        gamma: float = option(1.0, validator=number(0.0), help="Weight of the gradient penalty on the real data.")
+
+    def discriminator_loss(self, ctx: ganforge.LossContext) -> Tensor:
+        hinge = F.relu(1 - ctx.real_logits).mean() + F.relu(1 + ctx.fake_logits).mean()
+        x = ctx.real.detach().requires_grad_(True)
+        logits = ctx.discriminate(x, ctx.real_labels, True)
+        (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)  # create_graph: D learns from it
+        return hinge + self.options.gamma / 2 * grad.pow(2).flatten(1).sum(1).mean()

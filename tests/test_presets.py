@@ -1,0 +1,52 @@
+"""Presets resolve to the settings their documentation states, and the run they build is the one described."""
+
+from __future__ import annotations
+
+import pytest
+
+import ganforge
+from ganforge.presets import DESCRIPTIONS, PRESETS, get_preset
+
+
+def test_every_preset_is_described_and_valid():
+    assert set(DESCRIPTIONS) == set(PRESETS)
+    for name in PRESETS:
+        config = ganforge.Trainer.from_preset(name, progress=False).config  # every plugin and option exists
+        assert config.to_dict()  # and the settings resolve
+
+
+def test_sngan_cifar10_is_the_papers_recipe():
+    cfg = ganforge.Trainer.from_preset("sngan-cifar10", progress=False).config
+    assert (cfg.gen, cfg.disc, cfg.loss, cfg.data, cfg.batch_size, cfg.latent_dim, cfg.steps) == (
+        "sngan", "sngan", "hinge", "cifar10", 64, 128, 50_000)
+    assert cfg.tricks == ("d_steps",) and cfg.trick_options["d_steps"]["k"] == 5
+    assert cfg.disc_options["spectral_norm"] is True
+    for optim in (cfg.g_optim, cfg.d_optim):
+        assert (optim.name, optim.lr, optim.betas, optim.schedule, optim.final_lr) == (
+            "adam", 2e-4, (0.0, 0.9), "linear", 0.0)
+
+
+def test_wgan_gp_is_the_papers_recipe():
+    cfg = ganforge.Trainer.from_preset("wgan-gp", progress=False).config
+    assert (cfg.loss, cfg.loss_options["lambda_gp"], cfg.disc_options["spectral_norm"], cfg.steps) == (
+        "wgan_gp", 10.0, False, 100_000)
+    assert cfg.trick_options["d_steps"]["k"] == 5 and cfg.g_optim.betas == (0.0, 0.9)
+
+
+@pytest.mark.parametrize(("name", "loss", "batch"), [("dcgan", "bce", 128), ("lsgan", "lsgan", 64)])
+def test_dcgan_and_lsgan(name, loss, batch):
+    cfg = ganforge.Trainer.from_preset(name, progress=False).config
+    assert (cfg.gen, cfg.disc, cfg.loss, cfg.batch_size) == ("dcgan", "dcgan", loss, batch)
+    assert (cfg.g_optim.lr, cfg.g_optim.betas) == (2e-4, (0.5, 0.999))
+
+
+def test_pacgan_trains_in_the_papers_units():
+    cfg = ganforge.Trainer.from_preset("pacgan", progress=False).config
+    assert cfg.data_options["scale"] == 1.0 and cfg.latent_dim == 2 and cfg.batch_size == 100
+
+
+def test_presets_are_copies_and_unknown_names_are_refused():
+    get_preset("dcgan")["batch_size"] = 1
+    assert PRESETS["dcgan"]["batch_size"] == 128
+    with pytest.raises(ganforge.ConfigError, match="Unknown preset 'sngan'; presets are: dcgan, lsgan"):
+        get_preset("sngan")
