@@ -88,6 +88,7 @@ def test_metadata_and_options(name):
 STATE_OPTIONS: dict[str, dict[str, Any]] = {
     "checkpoint_swap": {"every": 2, "k": 1},  # swapped before step 2: swapped_at and the snapshot move
     "failure_monitor": {"action": "record", "grad_norm_max": 1e-6},  # the grad_norm check fires: findings
+    "diffaugment": {"adaptive": True, "adjust_every": 2},  # adjusted after D's second update: sums, r_t move
 }
 
 
