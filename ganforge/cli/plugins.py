@@ -16,11 +16,11 @@ examples:
 """
 
 #: How each kind's options are set: (command-line flag, TOML table); ``{name}`` is the plugin's name.
-SET_WITH: dict[str, tuple[str | None, str]] = {
+SET_WITH: dict[str, tuple[str, str]] = {
     "generator": ("--gen-option KEY=VALUE", "[gen_options]"),
     "discriminator": ("--disc-option KEY=VALUE", "[disc_options]"),
     "loss": ("--loss-option KEY=VALUE", "[loss_options]"),
-    "regularizer": (None, "[regularizer_options.{name}]"),
+    "regularizer": ("--regularizer-option {name}.KEY=VALUE", "[regularizer_options.{name}]"),
     "trick": ("--trick-option {name}.KEY=VALUE", "[trick_options.{name}]"),
     "dataset": ("--data-option KEY=VALUE", "[data_options]"),
 }
@@ -115,7 +115,7 @@ def describe(info: Any) -> list[str]:
         lines.append("  options: none")
     else:
         flag, table = SET_WITH[info.kind]
-        how = " or ".join(f"{s.format(name=info.name)}" for s in (flag, f"TOML {table}") if s)
+        how = f"{flag.format(name=info.name)} or TOML {table.format(name=info.name)}"
         lines.append(f"  options (set with {how}):")
         for o in options:
             typ = f": {o.type}" if o.type else ""
