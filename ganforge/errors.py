@@ -37,6 +37,24 @@ class PluginError(GanforgeError, TypeError):
     """A plugin returned something that is not a valid implementation."""
 
 
+class PluginContractError(PluginError):
+    """A plugin does not keep its contract with ganforge.
+
+    A registered class lacks a method its kind requires, a registration hook
+    returned something other than a list of classes, or a function is named
+    like a ganforge hook but matches none. The message names the plugin, its
+    distribution, the class and what to change.
+    """
+
+
+class PluginBuildError(PluginError):
+    """A plugin's constructor raised an unexpected exception (not a problem with the options given).
+
+    The message names the plugin, its class and distribution and the original
+    error, which is chained as ``__cause__`` for the traceback.
+    """
+
+
 class IncompatibleError(GanforgeError, ValueError):
     """Chosen plugins or options cannot work together (e.g. two conflicting tricks)."""
 

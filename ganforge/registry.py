@@ -8,7 +8,14 @@ cached; :func:`reset_registry` forgets it (tests, interactive sessions).
 Environment variables:
 
 * ``GANFORGE_DISABLE_PLUGIN_AUTOLOAD=1`` -- load no third-party entry points.
-* ``GANFORGE_PLUGINS=a,b`` -- load only the named entry points.
+* ``GANFORGE_PLUGINS=a,b`` -- load only the named entry points (a name that
+  is not installed is an error listing the installed ones).
+
+Every plugin is checked as it registers (:mod:`ganforge.contracts`): its
+hook-like functions, what its hooks return and whether each class defines
+what its kind requires. A plugin that fails a check, two distributions
+declaring the same entry-point name, and a constructor that raises are all
+reported with the plugin's name, its distribution and the fix.
 """
 
 from __future__ import annotations
@@ -17,25 +24,27 @@ import difflib
 import fnmatch
 import importlib
 import importlib.metadata
+import inspect
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 import pluggy
 
-from ganforge import hookspecs
+from ganforge import contracts, hookspecs
 from ganforge.errors import (
     ConfigError,
-    GanforgeError,
     DuplicatePluginError,
+    GanforgeError,
+    PluginBuildError,
     PluginError,
     PluginLoadError,
     UnknownPluginError,
 )
 from ganforge.interfaces import PLUGIN_KINDS
-from ganforge.options import accepted_options, check_option_names
+from ganforge.options import OptionInfo, accepted_options, check_option_names, declared, describe_options
 
 ENTRY_POINT_GROUP = "ganforge"
 DISABLE_AUTOLOAD_ENV = "GANFORGE_DISABLE_PLUGIN_AUTOLOAD"
@@ -63,12 +72,25 @@ KIND_HOOKS: dict[str, str] = {
 _LIST_HINT = "Run 'ganforge plugins' to list installed plugins."
 
 
+#: The class attributes ``ganforge plugins`` shows for each kind (see :meth:`PluginInfo.flags`).
+FLAGS: dict[str, tuple[str, ...]] = {
+    "generator": ("output_bounded",),
+    "discriminator": (),
+    "loss": ("uses_targets", "needs_real_logits_in_g", "capturable", "conflicts"),
+    "regularizer": ("net", "capturable", "ddp_safe", "conflicts"),
+    "trick": ("capturable", "ddp_safe", "requires_labels", "uses_targets", "conflicts"),
+    "dataset": ("is_distribution", "per_item"),
+}
+#: Constructor arguments of a data set that are settings of the run (``data_root``, ``split``), not options.
+DATASET_ARGS = ("root", "split")
+
+
 @attrs.frozen
 class PluginInfo:
     """One registered implementation.
 
     Attributes:
-        kind: ``generator``, ``discriminator``, ``loss``, ``trick`` or ``dataset``.
+        kind: ``generator``, ``discriminator``, ``loss``, ``regularizer``, ``trick`` or ``dataset``.
         name: The name it is selected by.
         description: One line saying what it is.
         cls: The implementing class.
@@ -90,10 +112,43 @@ class PluginInfo:
     @property
     def source(self) -> str:
         """Where the implementation came from, for messages."""
-        where = f"plugin '{self.plugin}'"
-        if self.distribution:
-            where += f" (distribution {self.distribution})"
-        return where
+        return _source(self.plugin, self.distribution)
+
+    @property
+    def builtin(self) -> bool:
+        """True for ganforge's own plugins."""
+        return self.plugin in DEFAULT_PLUGINS
+
+    def flags(self) -> dict[str, Any]:
+        """The class's behaviour flags for its kind (:data:`FLAGS`): ``{"capturable": True, ...}``.
+
+        ``conflicts`` is ``{name: reason}`` (reason ``""`` when none is given);
+        ``ddp_note`` joins ``ddp_safe`` when the plugin is not DDP-safe; a
+        trick's ``uses_targets`` is also True when it overrides ``targets``.
+        A flag computed per instance (a property) shows as ``None``.
+        """
+        out: dict[str, Any] = {}
+        for flag in FLAGS[self.kind]:
+            value = getattr(self.cls, flag, None)
+            if isinstance(inspect.getattr_static(self.cls, flag, None), property):
+                value = None
+            elif flag == "conflicts":
+                value = dict(value) if isinstance(value, Mapping) else {str(n): "" for n in value or ()}
+            elif flag == "uses_targets" and self.kind == "trick":
+                value = bool(value) or contracts.overrides(self.cls, PLUGIN_KINDS["trick"], "targets")
+            out[flag] = value
+            if flag == "ddp_safe" and value is False:
+                out["ddp_note"] = getattr(self.cls, "ddp_note", "")
+        return out
+
+    def options(self) -> list[OptionInfo]:
+        """The options the class accepts, with types, defaults and help (:func:`~ganforge.options.describe_options`)."""
+        found = describe_options(self.cls)
+        return [o for o in found if o.name not in DATASET_ARGS] if self.kind == "dataset" else found
+
+    def accepts_any_options(self) -> bool:
+        """True for a plugin without ``Options`` whose constructor takes ``**kwargs`` (its options are not listed)."""
+        return declared(self.cls) is None and accepted_options(self.cls) is None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable record, as ``ganforge plugins --json`` prints it."""
@@ -101,25 +156,73 @@ class PluginInfo:
             "kind": self.kind,
             "name": self.name,
             "description": self.description,
-            "class": f"{self.cls.__module__}.{self.cls.__qualname__}",
+            "class": contracts.qualified(self.cls),
             "plugin": self.plugin,
             "distribution": self.distribution,
             "ganhacks": self.ganhacks,
+            "flags": self.flags(),
+            "options": [o.to_json() for o in self.options()],
         }
 
 
+def _source(plugin: str, distribution: str | None) -> str:
+    where = f"plugin '{plugin}'"
+    if distribution:
+        where += f" (distribution {distribution})"
+    return where
+
+
+def _dist_label(ep: importlib.metadata.EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return f"{dist.metadata['Name']} {dist.version}" if dist is not None else "unknown distribution"
+
+
+def _allow_list() -> set[str] | None:
+    names = {n.strip() for n in os.environ.get(ALLOW_LIST_ENV, "").split(",") if n.strip()}
+    return names or None
+
+
+def _check_allow_list(allowed: set[str], eps: list[importlib.metadata.EntryPoint]) -> None:
+    """Raise :class:`UnknownPluginError` for a name in ``GANFORGE_PLUGINS`` that no installed entry point has."""
+    installed = {ep.name: _dist_label(ep) for ep in eps}
+    for name in sorted(allowed - set(installed) - set(DEFAULT_PLUGINS)):
+        msg = f"{ALLOW_LIST_ENV} names {name!r}, which is not an installed ganforge plugin."
+        close = difflib.get_close_matches(name, list(installed), n=1, cutoff=0.6)
+        if close:
+            msg += f" Did you mean {close[0]!r}?"
+        shown = ", ".join(f"{n} ({d})" for n, d in sorted(installed.items()))
+        msg += (f" Installed: {shown}." if shown else
+                f" No installed distribution declares an entry point in group '{ENTRY_POINT_GROUP}'.")
+        msg += f" Install the plugin, or correct {ALLOW_LIST_ENV} (entry-point names, comma-separated)."
+        raise UnknownPluginError(msg)
+
+
 def _load_entry_points(pm: pluggy.PluginManager, dist_names: dict[str, str]) -> None:
-    """Import and register every ``ganforge`` entry point, naming any that fails."""
+    """Import, check and register every ``ganforge`` entry point, naming any that fails."""
     if os.environ.get(DISABLE_AUTOLOAD_ENV, "").strip() not in ("", "0"):
         return
-    allowed = {n.strip() for n in os.environ.get(ALLOW_LIST_ENV, "").split(",") if n.strip()} or None
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    eps = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+    allowed = _allow_list()
+    if allowed is not None:
+        _check_allow_list(allowed, eps)
+    loaded: dict[str, importlib.metadata.EntryPoint] = {}
+    for ep in eps:
         if allowed is not None and ep.name not in allowed:
             continue
-        if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+        if pm.is_blocked(ep.name):
             continue
-        dist = getattr(ep, "dist", None)
-        dist_label = f"{dist.metadata['Name']} {dist.version}" if dist is not None else "unknown distribution"
+        dist_label = _dist_label(ep)
+        if pm.get_plugin(ep.name) is not None:
+            first = loaded.get(ep.name)
+            other = (f"distribution {_dist_label(first)} ({first.value})" if first is not None else
+                     "ganforge's builtins" if ep.name in DEFAULT_PLUGINS else "a plugin registered with "
+                     "ganforge.register_plugin()")
+            raise DuplicatePluginError(
+                f"Two plugins are named {ep.name!r}: {other} and distribution {dist_label} ({ep.value}), whose "
+                f"entry point in group '{ENTRY_POINT_GROUP}' has the same name. Uninstall one of them"
+                + (", or register yours under another name=." if first is None and ep.name not in DEFAULT_PLUGINS
+                   else ".")
+            )
         try:
             plugin = ep.load()
         except Exception as exc:  # a broken plugin must be named, not dumped
@@ -128,14 +231,21 @@ def _load_entry_points(pm: pluggy.PluginManager, dist_names: dict[str, str]) -> 
                 f"{type(exc).__name__}: {exc}. Fix or uninstall that distribution, or set "
                 f"{DISABLE_AUTOLOAD_ENV}=1 to start without third-party plugins."
             ) from exc
-        try:
-            pm.register(plugin, name=ep.name)
-        except Exception as exc:
-            raise PluginLoadError(
-                f'Error registering plugin "{ep.name}" from distribution {dist_label}: {exc}. '
-                f"Set {DISABLE_AUTOLOAD_ENV}=1 to start without third-party plugins."
-            ) from exc
+        _register(pm, plugin, ep.name, dist_label)
+        loaded[ep.name] = ep
         dist_names[ep.name] = dist_label
+
+
+def _register(pm: pluggy.PluginManager, plugin: Any, name: str, distribution: str | None) -> None:
+    """Check ``plugin``'s hook-like functions (:func:`~ganforge.contracts.check_hook_names`), then register it."""
+    contracts.check_hook_names(pm, plugin, _source(name, distribution))
+    try:
+        pm.register(plugin, name=name)
+    except Exception as exc:
+        raise PluginLoadError(
+            f'Error registering plugin "{name}"{f" from distribution {distribution}" if distribution else ""}: '
+            f"{exc}. Set {DISABLE_AUTOLOAD_ENV}=1 to start without third-party plugins."
+        ) from exc
 
 
 class Registry:
@@ -153,29 +263,33 @@ class Registry:
             # Call each implementation on its own so every class keeps its source.
             for impl in caller.get_hookimpls():  # in registration order
                 plugin_name = pm.get_name(impl.plugin) or repr(impl.plugin)
+                distribution = dist_names.get(plugin_name)
                 try:
-                    classes = impl.function()
+                    result = impl.function()
                 except Exception as exc:
                     raise PluginLoadError(
-                        f"Plugin '{plugin_name}' failed in {hook_name}(): {type(exc).__name__}: {exc}. "
-                        f"Set {DISABLE_AUTOLOAD_ENV}=1 to start without third-party plugins."
+                        f"{contracts.capital_first(_source(plugin_name, distribution))} failed in {hook_name}(): "
+                        f"{type(exc).__name__}: {exc}. Set {DISABLE_AUTOLOAD_ENV}=1 to start without third-party "
+                        "plugins."
                     ) from exc
-                for cls in classes or ():
-                    self._add(kind, cls, plugin_name, dist_names.get(plugin_name))
+                for cls in contracts.hook_classes(result, hook_name, _source(plugin_name, distribution)):
+                    self._add(kind, cls, plugin_name, distribution)
 
     def _add(self, kind: str, cls: Any, plugin_name: str, distribution: str | None) -> None:
         base = PLUGIN_KINDS[kind]
+        source = contracts.capital_first(_source(plugin_name, distribution))
         if not (isinstance(cls, type) and issubclass(cls, base)):
             raise PluginError(
-                f"Plugin '{plugin_name}' registered {cls!r} as a {kind}, but a {kind} must be a "
+                f"{source} registered {cls!r} as a {kind}, but a {kind} must be a "
                 f"subclass of ganforge.{base.__name__}."
             )
         name = getattr(cls, "name", "")
         if not isinstance(name, str) or not name:
             raise PluginError(
-                f"Plugin '{plugin_name}' registered {kind} class {cls.__qualname__} without a name; "
+                f"{source} registered {kind} class {cls.__qualname__} without a name; "
                 f"set the class attribute name = '...'."
             )
+        contracts.check_class(kind, cls, name, source)
         info = PluginInfo(
             kind=kind,
             name=name,
@@ -242,24 +356,75 @@ class Registry:
         msg += f" Available: {', '.join(available) if available else '(none registered)'}. {_LIST_HINT}"
         raise UnknownPluginError(msg)
 
+    def find(self, name: str, kind: str | None = None) -> list[PluginInfo]:
+        """Every implementation named ``name`` (of ``kind``, or of any kind), in kind order.
+
+        Raises:
+            UnknownPluginError: when none has that name; the message offers close
+                matches across the kinds searched and names the listing command.
+        """
+        if kind is not None:
+            return [self.get(kind, name)]
+        found = [self._entries[k][name] for k in KIND_HOOKS if name in self._entries[k]]
+        if found:
+            return found
+        kinds_of: dict[str, list[str]] = {}
+        for k in KIND_HOOKS:
+            for n in self._entries[k]:
+                kinds_of.setdefault(n, []).append(k)
+        msg = f"Unknown plugin {name!r}."
+        close = difflib.get_close_matches(str(name), list(kinds_of), n=3, cutoff=0.6)
+        if close:
+            msg += " Did you mean " + " or ".join(f"{c!r} ({', '.join(kinds_of[c])})" for c in close) + "?"
+        raise UnknownPluginError(f"{msg} {_LIST_HINT}")
+
     def create(self, kind: str, name: str, *args: Any, **options: Any) -> Any:
         """Instantiate ``name`` with positional ``args`` and keyword ``options``.
 
-        Unknown option names raise :class:`~ganforge.errors.ConfigError`
-        listing the accepted ones.
+        Raises:
+            ConfigError: for an option name the class does not accept (listing
+                the accepted ones) or a value it refuses.
+            PluginBuildError: when the constructor raises anything else: the
+                plugin itself failed. The message names the plugin, its class
+                and distribution; the original exception is the ``__cause__``.
+            PluginContractError: for a built plugin that breaks its kind's
+                contract (:func:`ganforge.contracts.check_instance`).
         """
         info = self.get(kind, name)
         check_options(info, options)
         try:
-            return info.cls(*args, **options)
+            obj = info.cls(*args, **options)
         except GanforgeError:
             raise
-        except (TypeError, ValueError) as exc:  # e.g. int("abc") on an option value
-            shown = ", ".join(f"{k}={v!r}" for k, v in options.items()) or "no options"
-            raise ConfigError(
-                f"{kind.capitalize()} '{name}' could not be built with {shown}: {type(exc).__name__}: {exc}. "
-                f"Check the option values (the class is {info.cls.__module__}.{info.cls.__qualname__})."
-            ) from exc
+        except Exception as exc:
+            raise _build_failure(info, options, exc) from exc
+        contracts.check_instance(kind, obj, name, info.source)
+        return obj
+
+
+def _build_failure(info: PluginInfo, options: Mapping[str, Any], exc: Exception) -> GanforgeError:
+    """The error to raise for ``exc`` escaping ``info``'s constructor built with ``options``.
+
+    A plugin that declares ``Options`` had its options checked before its own
+    code ran, so any exception is the plugin's failure. One without ``Options``
+    checks its values itself: a ``TypeError``/``ValueError`` there may come from
+    a bad value (``int("abc")``), so that case stays a :class:`ConfigError`.
+    """
+    what = f"{info.kind.capitalize()} '{info.name}'"
+    shown = ", ".join(f"{k}={v!r}" for k, v in options.items())
+    cause = f"{type(exc).__name__}: {exc}"
+    where = f"the class is {contracts.qualified(info.cls)}, from {info.source}"
+    if options and declared(info.cls) is None and isinstance(exc, (TypeError, ValueError)):
+        return ConfigError(
+            f"{what} could not be built with {shown}: {cause}. Check the option values ({where}); if they are "
+            f"right, the plugin itself failed: run with --debug (or GANFORGE_DEBUG=1) for the traceback."
+        )
+    given = f"with {shown}" if shown else "with its default options"
+    return PluginBuildError(
+        f"{what} failed while being built {given}: {cause}. This is an error inside the plugin ({where}), not in "
+        f"the options: run with --debug (or GANFORGE_DEBUG=1) for the traceback, and report it to the plugin's "
+        f"authors."
+    )
 
 
 def plugin_options(cls: type) -> dict[str, Any] | None:
@@ -283,9 +448,9 @@ def make_plugin_manager(load_entry_points: bool = True) -> tuple[pluggy.PluginMa
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     for modname in DEFAULT_PLUGINS:
-        pm.register(importlib.import_module(modname), name=modname)
+        _register(pm, importlib.import_module(modname), modname, None)
     for name, plugin in _EXTRA_PLUGINS.items():
-        pm.register(plugin, name=name)
+        _register(pm, plugin, name, None)
     dist_names: dict[str, str] = {}
     if load_entry_points:
         _load_entry_points(pm, dist_names)

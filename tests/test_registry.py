@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import types
+
 import pytest
 import torch
+from torch import nn
 
 import ganforge
-from ganforge.interfaces import ModelSpec
+from ganforge.interfaces import Dataset, Discriminator, Generator, Loss, ModelSpec, Regularizer, Trick
 from ganforge.models.mlp import MLPGenerator
 
 
@@ -150,6 +153,383 @@ def test_a_bad_option_value_is_a_config_error_naming_the_plugin():
         ganforge.create_plugin("generator", "mlp", ModelSpec((2,)), hidden="abc")
     assert str(info.value) == ("Option of generator 'mlp': 'hidden' must be a non-empty list of positive layer "
                                "widths (got 'abc')")
+
+
+# -- contracts checked when plugins load (issue 13 item 6) ------------------------------------------
+
+
+HERE = __name__  # the module the test classes below are defined in, as messages show it
+
+
+class NoForward(Generator):
+    name = "no_forward"
+
+
+class NoFeatures(Discriminator):
+    name = "no_features"
+
+
+class NoPenalty(Regularizer):
+    name = "no_penalty"
+
+
+class CriterionOnly(Loss):
+    name = "criterion_only"
+
+    def criterion(self, logits, targets):
+        return (logits - targets).square().mean()
+
+
+class GLossOnly(Loss):
+    name = "g_loss_only"
+
+    def g_loss(self, fake_logits, real_targets, fake_targets):
+        return -fake_logits.mean()
+
+
+class EmptyLoss(Loss):
+    name = "empty_loss"
+
+
+class NoShape(Dataset):
+    name = "no_shape"
+
+    def load(self):
+        return torch.zeros(4, 2), None
+
+
+class DistributionWithoutSample(Dataset):
+    name = "no_sample"
+    is_distribution = True
+    sample_shape = (2,)
+
+    def load(self):
+        return torch.zeros(4, 2), None
+
+
+class PerItemWithoutLoadItem(Dataset):
+    name = "no_load_item"
+    per_item = True
+    sample_shape = (2,)
+
+    def num_items(self):
+        return 4
+
+
+class FiniteWithoutLoad(Dataset):
+    name = "no_load"
+    sample_shape = (2,)
+
+
+LOSS_D_FIX = ("it lacks a discriminator loss: define criterion(logits, targets) (the logit form; d_loss() sums "
+              "it over the real and the fake batch) or discriminator_loss(ctx) (the context form)")
+LOSS_G_FIX = ("it lacks a generator loss: define g_loss(fake_logits, real_targets, fake_targets) (the logit "
+              "form) or generator_loss(ctx) (the context form)")
+
+INCOMPLETE = [
+    ("ganforge_register_generators", "generator", NoForward,
+     "it lacks forward(z, labels=None): define it to return samples of shape (B, *spec.data_shape)"),
+    ("ganforge_register_discriminators", "discriminator", NoFeatures,
+     "it lacks features(x, labels=None) or forward(x, labels=None): define features() returning (B, F) "
+     "features and set self.head = nn.Linear(F, 1) in __init__, or define forward() returning one logit per sample"),
+    ("ganforge_register_regularizers", "regularizer", NoPenalty,
+     "it lacks penalty(ctx): define it to return the weighted penalty, a scalar tensor"),
+    ("ganforge_register_losses", "loss", CriterionOnly, LOSS_G_FIX),
+    ("ganforge_register_losses", "loss", GLossOnly, LOSS_D_FIX),
+    ("ganforge_register_losses", "loss", EmptyLoss, f"{LOSS_D_FIX}; {LOSS_G_FIX}"),
+    ("ganforge_register_datasets", "dataset", NoShape,
+     "it lacks the sample_shape property: define it to return the shape of one sample, e.g. (1, 28, 28)"),
+    ("ganforge_register_datasets", "dataset", DistributionWithoutSample,
+     "it lacks sample(n, device): a data set with is_distribution = True draws its samples with it; define "
+     "it to return (samples, labels) on the device"),
+    ("ganforge_register_datasets", "dataset", PerItemWithoutLoadItem,
+     "it lacks load_item(): a data set with per_item = True is read one sample at a time: define "
+     "num_items() (the number of samples) and load_item(index) (one sample and its label)"),
+    ("ganforge_register_datasets", "dataset", FiniteWithoutLoad,
+     "it lacks load(): define load() returning (samples, labels), or set is_distribution = True and define "
+     "sample(n, device), or set per_item = True and define num_items() and load_item(index)"),
+]
+
+
+@pytest.mark.parametrize("hook, kind, cls, problem", INCOMPLETE, ids=[c[2].__name__ for c in INCOMPLETE])
+def test_an_incomplete_class_is_refused_when_the_registry_is_built(add_plugin, hook, kind, cls, problem):
+    add_plugin("incomplete", **{hook: [cls]})
+    with pytest.raises(ganforge.PluginContractError) as info:
+        ganforge.get_registry()
+    assert str(info.value) == (
+        f"Plugin 'incomplete' registers {kind} '{cls.name}' (class {HERE}.{cls.__qualname__}), which is "
+        f"incomplete: {problem}."
+    )
+    assert isinstance(info.value, ganforge.PluginError)
+
+
+class ContextLoss(Loss):
+    """Both losses in the context form (test)."""
+
+    name = "context_loss"
+
+    def discriminator_loss(self, ctx):
+        return ctx.fake_logits.mean() - ctx.real_logits.mean()
+
+    def generator_loss(self, ctx):
+        return -ctx.fake_logits.mean()
+
+
+class SumLoss(Loss):
+    """d_loss and g_loss, no criterion (test)."""
+
+    name = "sum_loss"
+
+    def d_loss(self, real_logits, fake_logits, real_targets, fake_targets):
+        return fake_logits.mean() - real_logits.mean()
+
+    def g_loss(self, fake_logits, real_targets, fake_targets):
+        return -fake_logits.mean()
+
+
+class Points(Dataset):
+    """Per-item 2-D points without load() (test)."""
+
+    name = "per_item_points"
+    per_item = True
+    sample_shape = (2,)
+
+    def num_items(self):
+        return 4
+
+    def load_item(self, index):
+        return torch.full((2,), float(index)), None
+
+
+class Bare(Trick):
+    """A trick overriding nothing (test)."""
+
+    name = "bare"
+
+
+class Forwarding(Discriminator):
+    """Overrides forward only, no head (test)."""
+
+    name = "forwarding"
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.net = nn.Linear(2, 1)
+
+    def forward(self, x, labels=None):
+        return self.net(x).squeeze(-1)
+
+
+def test_every_complete_form_is_accepted(add_plugin):
+    add_plugin("complete", ganforge_register_losses=[ContextLoss, SumLoss], ganforge_register_datasets=[Points],
+               ganforge_register_tricks=[Bare], ganforge_register_discriminators=[Forwarding])
+    registry = ganforge.get_registry()
+    assert {i.name for i in registry.list(include=["context_loss", "sum_loss", "per_item_points", "bare",
+                                                   "forwarding"])} == {
+        "context_loss", "sum_loss", "per_item_points", "bare", "forwarding"}
+    disc = registry.create("discriminator", "forwarding", ModelSpec((2,)))
+    assert disc(torch.zeros(3, 2)).shape == (3,)
+
+
+class Headless(Discriminator):
+    """features() but no head (test)."""
+
+    name = "headless"
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.body = nn.Linear(2, 4)
+
+    def features(self, x, labels=None):
+        return self.body(x)
+
+
+def test_a_discriminator_without_head_is_refused_when_built(add_plugin):
+    add_plugin("headless-plugin", ganforge_register_discriminators=[Headless])
+    with pytest.raises(ganforge.PluginContractError) as info:
+        ganforge.create_plugin("discriminator", "headless", ModelSpec((2,)))
+    assert str(info.value) == (
+        f"Discriminator 'headless' (class {HERE}.Headless, plugin 'headless-plugin') defines features() but its "
+        "__init__ set no self.head, the module mapping the features to one logit: set self.head = nn.Linear(F, 1) "
+        "(F: the width of the features), or define forward()."
+    )
+
+
+def test_a_hook_returning_a_class_instead_of_a_list_is_named(add_plugin):
+    add_plugin("single", ganforge_register_regularizers=NoPenalty)
+    with pytest.raises(ganforge.PluginContractError) as info:
+        ganforge.get_registry()
+    assert str(info.value) == (
+        f"Plugin 'single' returned the class {HERE}.NoPenalty from ganforge_register_regularizers(), not a list: "
+        "a registration hook returns a list of classes; write 'return [NoPenalty]'."
+    )
+
+
+def test_a_hook_returning_something_else_is_named(add_plugin):
+    add_plugin("stringy", ganforge_register_tricks="soft_labels")
+    with pytest.raises(ganforge.PluginContractError) as info:
+        ganforge.get_registry()
+    assert str(info.value) == (
+        "Plugin 'stringy' returned str 'soft_labels' from ganforge_register_tricks(): a registration hook returns "
+        "a list of classes (or None to register nothing)."
+    )
+
+
+def test_a_hook_returning_none_registers_nothing(add_plugin):
+    add_plugin("nothing", ganforge_register_tricks=None)
+    assert "bare" not in ganforge.get_registry().names("trick")
+
+
+HOOKS = ("ganforge_register_datasets, ganforge_register_discriminators, ganforge_register_generators, "
+         "ganforge_register_losses, ganforge_register_regularizers, ganforge_register_tricks")
+
+
+def _register_module(name, **functions):
+    module = types.ModuleType(name)
+    for attr, function in functions.items():
+        setattr(module, attr, function)
+    ganforge.register_plugin(module, name=name)
+
+
+@pytest.mark.parametrize("marked", [True, False], ids=["marked", "unmarked"])
+def test_a_misspelt_hook_is_refused_with_the_close_name(marked):
+    def ganforge_register_trick():
+        return [Bare]
+
+    function = ganforge.hookimpl(ganforge_register_trick) if marked else ganforge_register_trick
+    _register_module("misspelt", ganforge_register_trick=function)
+    try:
+        with pytest.raises(ganforge.PluginContractError) as info:
+            ganforge.get_registry()
+    finally:
+        ganforge.unregister_plugin("misspelt")
+    assert str(info.value) == (
+        "Plugin 'misspelt' defines ganforge_register_trick(), which is named like a ganforge hook but matches "
+        f"none, so it is never called. Did you mean 'ganforge_register_tricks'? The hooks are: {HOOKS}. Rename it "
+        "to the hook it implements (a helper's name must not start with 'ganforge_')."
+    )
+
+
+def test_a_hook_with_an_unknown_specname_is_refused():
+    def my_models():
+        return [Bare]
+
+    _register_module("specname", my_models=ganforge.hookimpl(specname="ganforge_register_generator")(my_models))
+    try:
+        with pytest.raises(ganforge.PluginContractError) as info:
+            ganforge.get_registry()
+    finally:
+        ganforge.unregister_plugin("specname")
+    assert str(info.value) == (
+        "Plugin 'specname' defines my_models() marked @ganforge.hookimpl(specname='ganforge_register_generator'), "
+        "but ganforge has no hook 'ganforge_register_generator', so it is never called. Did you mean "
+        f"'ganforge_register_generators'? The hooks are: {HOOKS}."
+    )
+
+
+def test_a_hook_without_the_marker_is_refused():
+    def ganforge_register_tricks():
+        return [Bare]
+
+    _register_module("unmarked", ganforge_register_tricks=ganforge_register_tricks)
+    try:
+        with pytest.raises(ganforge.PluginContractError) as info:
+            ganforge.get_registry()
+    finally:
+        ganforge.unregister_plugin("unmarked")
+    assert str(info.value) == (
+        "Plugin 'unmarked' defines ganforge_register_tricks() without the @ganforge.hookimpl decorator, so "
+        "ganforge never calls it: decorate it with @ganforge.hookimpl."
+    )
+
+
+def test_other_functions_and_hooks_by_specname_are_fine():
+    def helper():
+        return 1
+
+    def tricks():
+        return [Bare]
+
+    _register_module("fine", helper=helper, tricks=ganforge.hookimpl(specname="ganforge_register_tricks")(tricks),
+                     ganforge_version="1.0")
+    try:
+        assert ganforge.get_registry().get("trick", "bare").plugin == "fine"
+    finally:
+        ganforge.unregister_plugin("fine")
+
+
+# -- a plugin's constructor raising -------------------------------------------------------------
+
+
+class Exploding(Trick):
+    """Raises in its constructor (test)."""
+
+    name = "exploding"
+
+    @ganforge.options.options
+    class Options:
+        rate: float = ganforge.options.option(0.5, validator=ganforge.options.number(0.0), help="A rate.")
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        raise RuntimeError("no GPU here")
+
+
+class OldStyle(Trick):
+    """Options from the constructor's signature, checked by hand (test)."""
+
+    name = "old_style"
+
+    def __init__(self, width: int = 3):
+        self.width = int(width)
+        if self.width > 10:
+            raise KeyError("width")
+
+
+def test_an_exception_in_a_constructor_is_the_plugins_failure(add_plugin):
+    add_plugin("exploder", ganforge_register_tricks=[Exploding, OldStyle])
+    with pytest.raises(ganforge.PluginBuildError) as info:
+        ganforge.create_plugin("trick", "exploding", rate=0.25)
+    assert str(info.value) == (
+        "Trick 'exploding' failed while being built with rate=0.25: RuntimeError: no GPU here. This is an error "
+        f"inside the plugin (the class is {HERE}.Exploding, from plugin 'exploder'), not in the options: run with "
+        "--debug (or GANFORGE_DEBUG=1) for the traceback, and report it to the plugin's authors."
+    )
+    assert isinstance(info.value.__cause__, RuntimeError)  # chained: --debug shows the plugin's traceback
+    with pytest.raises(ganforge.PluginBuildError, match="^Trick 'exploding' failed while being built with its "
+                                                        "default options: RuntimeError: no GPU here"):
+        ganforge.create_plugin("trick", "exploding")
+    with pytest.raises(ganforge.ConfigError, match="^Option of trick 'exploding': 'rate' must be a number >= 0"):
+        ganforge.create_plugin("trick", "exploding", rate=-1)  # an option problem stays one
+    with pytest.raises(ganforge.PluginBuildError, match="^Trick 'old_style' failed while being built with "
+                                                        "width=11: KeyError: 'width'"):
+        ganforge.create_plugin("trick", "old_style", width=11)
+    with pytest.raises(ganforge.ConfigError) as bad_value:
+        ganforge.create_plugin("trick", "old_style", width="wide")
+    assert str(bad_value.value) == (
+        "Trick 'old_style' could not be built with width='wide': ValueError: invalid literal for int() with base "
+        f"10: 'wide'. Check the option values (the class is {HERE}.OldStyle, from plugin 'exploder'); if they are "
+        "right, the plugin itself failed: run with --debug (or GANFORGE_DEBUG=1) for the traceback."
+    )
+
+
+def test_a_constructor_failure_stops_training_with_the_plugins_name(add_plugin, tiny):
+    add_plugin("exploder", ganforge_register_tricks=[Exploding])
+    with pytest.raises(ganforge.PluginBuildError, match="^Trick 'exploding' failed while being built"):
+        ganforge.Trainer(data="grid25", tricks=["exploding"], **tiny).fit()
+
+
+def test_the_cli_shows_contract_errors_for_plugins_and_train(add_plugin, capsys, tmp_path):
+    from ganforge.cli import main
+
+    add_plugin("incomplete", ganforge_register_generators=[NoForward])
+    expected = (f"ganforge: error: Plugin 'incomplete' registers generator 'no_forward' (class {HERE}.NoForward), "
+                "which is incomplete: it lacks forward(z, labels=None): define it to return samples of shape "
+                "(B, *spec.data_shape).")
+    assert main(["plugins"]) == 1
+    assert capsys.readouterr().err.strip() == expected
+    assert main(["train", "--data", "grid25", "--steps", "1", "--out", str(tmp_path / "run"), "--no-progress"]) == 1
+    assert capsys.readouterr().err.strip() == expected
 
 
 def test_a_subclass_of_a_builtin_with_its_own_keyword_options_keeps_working(tiny):

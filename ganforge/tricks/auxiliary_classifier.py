@@ -2,31 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganforge.errors import ConfigError
-from ganforge.interfaces import Discriminator, Generator, StepBatch, Trick
-from ganforge.tricks.label_embedding import label_modules
-from ganforge.tricks.minibatch_discrimination import feature_size
+from ganforge.interfaces import Discriminator, Generator, LossContext, Trick
+from ganforge.options import boolean, number, option, options
+from ganforge.tricks._layers import feature_size
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ganforge.context import TrickContext
 
 
-class ZeroLabelEmbedding(nn.Module):
-    """Stands in for a discriminator's label embedding and returns zeros: D no longer sees the label.
+def blind_labels(module: nn.Module, args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """A forward pre-hook that hands a discriminator class 0 for every sample instead of the real labels.
 
-    Args:
-        out_dim: Width of the replaced embedding's output.
+    Whatever the discriminator does with its labels (an embedding concatenated
+    to the input, a label map, a projection in ``forward``), its output then
+    cannot depend on them. Labels arrive as the second positional argument or
+    as the keyword ``labels``; both are replaced (on the device, so the step
+    stays capturable).
     """
-
-    def __init__(self, out_dim: int):
-        super().__init__()
-        self.embedding_dim = int(out_dim)
-
-    def forward(self, labels: Tensor) -> Tensor:
-        return torch.zeros(labels.shape[0], self.embedding_dim, device=labels.device)
+    if len(args) > 1 and args[1] is not None:
+        args = (args[0], torch.zeros_like(args[1]), *args[2:])
+    if kwargs.get("labels") is not None:
+        kwargs = {**kwargs, "labels": torch.zeros_like(kwargs["labels"])}
+    return args, kwargs
 
 
 class AuxiliaryClassifier(Trick):
@@ -39,12 +44,15 @@ class AuxiliaryClassifier(Trick):
     real batch and (``fake_loss``) on the fake batch with the labels they were
     generated for; G's loss gains the cross-entropy on its fakes. In AC-GAN
     only G is conditioned on the label; D must infer it. So by default the
-    trick replaces D's label embedding (``label_embedding``/``label_map``)
-    with :class:`ZeroLabelEmbedding`; ``disc_sees_labels=True`` keeps it.
+    trick blinds D, whatever its class: a forward pre-hook
+    (:func:`blind_labels`) hands it class 0 for every sample, so its output
+    cannot depend on the labels; ``disc_sees_labels=True`` keeps them.
 
     The class head runs on ``disc.features`` of the (undetached or detached)
-    batch in the ``extra_loss`` event: one extra feature pass of D per update.
-    Instance noise or other ``disc_input`` transforms are not applied to it.
+    batch in the ``extra_loss`` event: one extra feature pass of D per update
+    (blinded the same way). Instance noise or other ``disc_input`` transforms
+    are not applied to it. A discriminator without ``features`` (one that
+    overrides only ``forward``) is refused.
 
     Logged every interval: ``aux_d_loss`` (mean class cross-entropy in D's
     updates, real and fake averaged), ``aux_g_loss`` (in G's updates) and
@@ -62,15 +70,16 @@ class AuxiliaryClassifier(Trick):
     ganhacks = 12
     requires_labels = True
 
-    def __init__(self, weight: float = 1.0, fake_loss: bool = True, disc_sees_labels: bool = False):
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
-            raise ConfigError(f"'weight' must be a number > 0 (got {weight!r})")
-        for option, value in (("fake_loss", fake_loss), ("disc_sees_labels", disc_sees_labels)):
-            if not isinstance(value, bool):
-                raise ConfigError(f"{option!r} must be true or false (got {value!r})")
-        self.weight = float(weight)
-        self.fake_loss = fake_loss
-        self.disc_sees_labels = disc_sees_labels
+    @options
+    class Options:
+        weight: float = option(1.0, validator=number(0.0, low_open=True),
+                               help="Factor on the class loss in both networks.")
+        fake_loss: bool = option(True, validator=boolean(), help="Include the class loss on fakes in D's loss.")
+        disc_sees_labels: bool = option(False, validator=boolean(),
+                                        help="Keep D's label input (AC-GAN's D sees none).")
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
         self.disc: Discriminator | None = None
         # Sums since the last log: [D class loss, D updates, G class loss, G updates, correct real, real seen].
         self.stats = torch.zeros(6)
@@ -78,47 +87,42 @@ class AuxiliaryClassifier(Trick):
     def modify_models(self, gen: Generator, disc: Discriminator) -> tuple[Generator, Discriminator]:
         if disc.spec.num_classes is None:
             raise ConfigError("auxiliary_classifier needs conditional=True (--conditional) and a labelled data set.")
-        if not self.disc_sees_labels:
-            for attr, module in label_modules(disc):
-                width = getattr(module, "embedding_dim", None)
-                if width is None:
-                    raise ConfigError(
-                        f"auxiliary_classifier: cannot blind discriminator '{disc.name}'.{attr} (no "
-                        "embedding_dim); set auxiliary_classifier.disc_sees_labels=true."
-                    )
-                setattr(disc, attr, ZeroLabelEmbedding(width))
-        disc.aux_head = nn.Linear(feature_size(disc), disc.spec.num_classes)
+        width = feature_size(disc, self.name)
+        if not self.options.disc_sees_labels:
+            disc.register_forward_pre_hook(blind_labels, with_kwargs=True)
+        disc.aux_head = nn.Linear(width, disc.spec.num_classes)
         self.disc = disc
         return gen, disc
 
-    def setup(self, trainer: Any) -> None:
-        self.stats = torch.zeros(6, device=trainer.device)
+    def setup(self, ctx: TrickContext) -> None:
+        self.stats = torch.zeros(6, device=ctx.device)
 
     def class_logits(self, x: Tensor, labels: Tensor) -> Tensor:
-        """The class head's logits ``(B, num_classes)`` for samples ``x``."""
-        return self.disc.aux_head(self.disc.features(x, labels)).float()
+        """The class head's logits ``(B, num_classes)`` for samples ``x`` (D blinded unless ``disc_sees_labels``)."""
+        seen = labels if self.options.disc_sees_labels else torch.zeros_like(labels)
+        return self.disc.aux_head(self.disc.features(x, seen)).float()
 
-    def extra_loss(self, net: str, batch: StepBatch) -> Tensor | None:
+    def extra_loss(self, net: str, batch: LossContext) -> Tensor | None:
         if batch.fake_labels is None or self.disc is None:
             return None
         if net == "gen":
             loss = F.cross_entropy(self.class_logits(batch.fake, batch.fake_labels), batch.fake_labels)
             self.stats[2:4] += torch.stack([loss.detach(), loss.new_ones(())])
-            return self.weight * loss
+            return self.options.weight * loss
         real_logits = self.class_logits(batch.real, batch.real_labels)
         loss = F.cross_entropy(real_logits, batch.real_labels)
-        if self.fake_loss:
+        if self.options.fake_loss:
             fake_loss = F.cross_entropy(self.class_logits(batch.fake, batch.fake_labels), batch.fake_labels)
             loss = loss + fake_loss
         correct = (real_logits.argmax(1) == batch.real_labels).sum().float()
         seen = loss.new_full((), float(batch.real_labels.shape[0]))
-        mean = loss.detach() / (2 if self.fake_loss else 1)
+        mean = loss.detach() / (2 if self.options.fake_loss else 1)
         # Slices, not index lists: no host-to-device copy inside a CUDA-graph capture.
         self.stats[0:2] += torch.stack([mean, loss.new_ones(())])
         self.stats[4:6] += torch.stack([correct, seen])
-        return self.weight * loss
+        return self.options.weight * loss
 
-    def on_log(self, trainer: Any, step: int, values: dict[str, float]) -> dict[str, float]:
+    def on_log(self, ctx: TrickContext, step: int, values: dict[str, float]) -> dict[str, float]:
         d_sum, d_n, g_sum, g_n, correct, seen = self.stats.tolist()
         self.stats.zero_()
         out = {}

@@ -6,8 +6,9 @@ from typing import Any
 
 from torch import nn
 
-from ganforge.errors import ConfigError, IncompatibleError
+from ganforge.errors import IncompatibleError
 from ganforge.interfaces import Discriminator, Generator, Trick
+from ganforge.options import number, option, options
 
 _AVG_POOL = {nn.MaxPool1d: nn.AvgPool1d, nn.MaxPool2d: nn.AvgPool2d, nn.MaxPool3d: nn.AvgPool3d}
 
@@ -74,14 +75,17 @@ class AvoidSparseGradients(Trick):
     description = "ReLU -> LeakyReLU(0.2) and MaxPool -> AvgPool in G and D"
     ganhacks = 5
 
-    def __init__(self, slope: float = 0.2):
-        if isinstance(slope, bool) or not isinstance(slope, (int, float)) or not 0 < slope < 1:
-            raise ConfigError(f"'slope' must be a number in (0, 1) (got {slope!r})")
-        self.slope = float(slope)
+    @options
+    class Options:
+        slope: float = option(0.2, validator=number(0.0, 1.0, low_open=True, high_open=True),
+                              help="Negative slope of the LeakyReLU that replaces each ReLU, in (0, 1).")
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
         #: Replaced layers per network, e.g. ``{"gen": {"relu": 4, "maxpool": 0}, "disc": {...}}``.
         self.replaced: dict[str, dict[str, int]] = {}
 
     def modify_models(self, gen: Generator, disc: Discriminator) -> tuple[Generator, Discriminator]:
-        self.replaced = {"gen": replace_sparse_layers(gen, self.slope),
-                         "disc": replace_sparse_layers(disc, self.slope)}
+        slope = float(self.options.slope)
+        self.replaced = {"gen": replace_sparse_layers(gen, slope), "disc": replace_sparse_layers(disc, slope)}
         return gen, disc

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import attrs
 import torch
 from torch import Tensor, nn
 
 from ganforge.errors import CheckpointError, ConfigError
 from ganforge.interfaces import Trick
-from ganforge.step import unwrap
+from ganforge.options import choice, integer, option, options
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ganforge.context import TrickContext
 
 NETS = ("disc", "gen")
+
+
+def _below_every(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if value >= inst.every:
+        raise ConfigError(f"'k' ({value}) must be smaller than 'every' ({inst.every}): swaps would overlap")
 
 
 def model_tensors(module: nn.Module) -> dict[str, Tensor]:
@@ -58,22 +67,22 @@ class CheckpointSwap(Trick):
     description = "Every 1000 steps, train 100 steps against the D from 1000 steps earlier"
     ganhacks = 8
 
-    def __init__(self, every: int = 1000, k: int = 100, which: str = "disc"):
-        for option, value in (("every", every), ("k", k)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"'{option}' must be an integer >= 1 (got {value!r})")
-        if k >= every:
-            raise ConfigError(f"'k' ({k}) must be smaller than 'every' ({every}): swaps would overlap")
-        if which not in NETS:
-            raise ConfigError(f"'which' must be one of {NETS} (got {which!r})")
-        self.every, self.k, self.which = every, k, which
+    @options
+    class Options:
+        every: int = option(1000, validator=integer(1), help="Steps between swaps.")
+        k: int = option(100, validator=[integer(1), _below_every],
+                        help="Steps trained against the old version (1 <= k < every).")
+        which: str = option("disc", validator=choice(*NETS), help="The network that is swapped: disc or gen.")
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
         self.live: dict[str, Tensor] = {}
         self.snapshot: dict[str, Tensor] = {}
         #: Step at which the current swap began, or -1 when the live version is in place.
         self.swapped_at = -1
 
-    def setup(self, trainer: Any) -> None:
-        self.attach(unwrap(trainer.gen if self.which == "gen" else trainer.disc))
+    def setup(self, ctx: TrickContext) -> None:
+        self.attach(ctx.gen if self.options.which == "gen" else ctx.disc)
 
     def attach(self, module: nn.Module) -> None:
         """Track ``module`` and store its current weights as the first snapshot."""
@@ -89,13 +98,14 @@ class CheckpointSwap(Trick):
                 t.copy_(self.snapshot[name])
                 self.snapshot[name].copy_(held)
 
-    def before_step(self, trainer: Any, step: int) -> None:
-        if self.swapped_at >= 0 and step >= self.swapped_at + self.k:
+    def before_step(self, ctx: TrickContext, step: int) -> None:
+        every, k = self.options.every, self.options.k
+        if self.swapped_at >= 0 and step >= self.swapped_at + k:
             with torch.no_grad():
                 for name, t in self.live.items():
                     t.copy_(self.snapshot[name])
             self.swapped_at = -1
-        if self.swapped_at < 0 and step > 0 and step % self.every == 0:
+        if self.swapped_at < 0 and step > 0 and step % every == 0:
             self._swap()
             self.swapped_at = step
 
@@ -114,7 +124,7 @@ class CheckpointSwap(Trick):
         if set(saved) != set(self.snapshot):
             raise CheckpointError(
                 f"checkpoint_swap: the checkpoint's snapshot holds {sorted(saved)[:3]}..., this run's "
-                f"{self.which} network {sorted(self.snapshot)[:3]}...; resume with the same models and 'which'."
+                f"{self.options.which} network {sorted(self.snapshot)[:3]}...; resume with the same models and 'which'."
             )
         with torch.no_grad():
             for name, t in self.snapshot.items():

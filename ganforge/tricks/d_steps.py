@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from ganforge.errors import ConfigError
+from typing import Any
+
 from ganforge.interfaces import Trick
+from ganforge.options import integer, option, options
 
 
 class DSteps(Trick):
@@ -27,8 +29,10 @@ class DSteps(Trick):
     description = "k discriminator updates (default 2) per generator update, each on a fresh real batch"
     ganhacks = 14
 
-    def __init__(self, k: int = 2):
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ConfigError(f"'k' must be an integer >= 1 (got {k!r})")
-        self.k = k
-        self.d_steps = k
+    @options
+    class Options:
+        k: int = option(2, validator=integer(1), help="Discriminator updates per generator update.")
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        self.d_steps = self.options.k

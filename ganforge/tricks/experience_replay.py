@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
 from ganforge.errors import CheckpointError, ConfigError
 from ganforge.interfaces import Trick
+from ganforge.options import integer, number, option, optional, options
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ganforge.context import TrickContext
 
 
 class ExperienceReplay(Trick):
@@ -49,12 +53,17 @@ class ExperienceReplay(Trick):
     description = "Half of each D fake batch drawn from a ring buffer of past fakes (32 batches)"
     ganhacks = 8
 
-    def __init__(self, size: int | None = None, fraction: float = 0.5):
-        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-            raise ConfigError(f"'size' must be None (32 batches) or an integer >= 1 (got {size!r})")
-        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction <= 1:
-            raise ConfigError(f"'fraction' must be a number in [0, 1] (got {fraction!r})")
-        self.size, self.fraction = size, float(fraction)
+    @options
+    class Options:
+        size: int | None = option(None, validator=optional(integer(1)),
+                                  help="Buffer capacity in samples, at least the batch size (None: 32 batches).")
+        fraction: float = option(0.5, validator=number(0.0, 1.0), help="Share of each fake batch drawn from the "
+                                                                        "buffer, in [0, 1].")
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        #: Buffer capacity in samples: the option, or 32 batches once allocated.
+        self.size: int | None = self.options.size
         self.buffer: Tensor | None = None
         self.labels: Tensor | None = None
         #: Next write position and number of stored fakes (0-d int64 device tensors).
@@ -76,15 +85,14 @@ class ExperienceReplay(Trick):
         self.filled = torch.zeros((), dtype=torch.long, device=device)
         self._slots = torch.arange(batch_size, device=device)
 
-    def setup(self, trainer: Any) -> None:
-        self.allocate(trainer.config.batch_size, tuple(trainer.spec.data_shape), trainer.device,
-                      trainer.spec.num_classes is not None)
+    def setup(self, ctx: TrickContext) -> None:
+        self.allocate(ctx.config.batch_size, tuple(ctx.spec.data_shape), ctx.device, ctx.spec.num_classes is not None)
 
     def fakes_for_disc(self, fake: Tensor, labels: Tensor | None) -> tuple[Tensor, Tensor | None]:
         if self.buffer is None:
             raise ConfigError("experience_replay: call setup() (or allocate()) before the first step.")
         n = fake.shape[0]
-        k = min(n, int(math.floor(self.fraction * n + 0.5)))
+        k = min(n, int(math.floor(self.options.fraction * n + 0.5)))
         out, out_labels = fake, labels
         if k > 0:
             # Uniform indices in [0, filled); with an empty buffer they are 0 and unused.

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from ganforge.errors import ConfigError
 from ganforge.interfaces import Trick
-from ganforge.tricks.layer_noise import check_number
+from ganforge.options import choice, integer, number, option, options
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ganforge.context import TrickContext
 
 #: The checks, in the order of their codes in :attr:`FailureMonitor.findings`.
 CHECKS: tuple[str, ...] = ("d_loss_zero", "grad_norm", "g_fools_d")
@@ -47,7 +49,7 @@ class FailureMonitor(Trick):
     maxima), ``failures`` (number of checks firing) and ``failure_<check>``
     (1.0 firing, 0.0 not) -- into ``metrics.jsonl`` and the History records.
     With ``action='warn'`` a :class:`TrainingFailureWarning` names each check
-    when it starts firing; ``'stop'`` also calls ``trainer.request_stop`` (the
+    when it starts firing; ``'stop'`` also calls ``ctx.request_stop`` (the
     Trainer saves a checkpoint and returns); ``'record'`` only logs. Every
     finding is kept in :attr:`findings` and in checkpoints.
 
@@ -70,26 +72,23 @@ class FailureMonitor(Trick):
     ganhacks = 10
     progress_keys = ("failures",)
 
-    def __init__(
-        self,
-        action: str = "warn",
-        d_loss_floor: float = 0.01,
-        window: int = 50,
-        grad_norm_max: float = 100.0,
-        trend_intervals: int = 5,
-        d_win_below: float = 2 * math.log(2),
-    ):
-        if action not in ACTIONS:
-            raise ConfigError(f"'action' must be one of {ACTIONS} (got {action!r})")
-        for option, value in (("window", window), ("trend_intervals", trend_intervals)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{option!r} must be an integer >= 1 (got {value!r})")
-        self.action = action
-        self.d_loss_floor = check_number("d_loss_floor", d_loss_floor, 0.0, low_open=True)
-        self.window = window
-        self.grad_norm_max = check_number("grad_norm_max", grad_norm_max, 0.0, low_open=True)
-        self.trend_intervals = trend_intervals
-        self.d_win_below = check_number("d_win_below", d_win_below, 0.0, low_open=True)
+    @options
+    class Options:
+        action: str = option("warn", validator=choice(*ACTIONS), help="What a firing check does: warn, stop or "
+                                                                       "record.")
+        d_loss_floor: float = option(0.01, validator=number(0.0, low_open=True),
+                                     help="D loss counted as zero (check d_loss_zero).")
+        window: int = option(50, validator=integer(1), help="Consecutive steps with D loss below the floor before "
+                                                            "d_loss_zero fires.")
+        grad_norm_max: float = option(100.0, validator=number(0.0, low_open=True),
+                                      help="Gradient-norm limit of G and D (check grad_norm).")
+        trend_intervals: int = option(5, validator=integer(1), help="Log intervals of steadily falling G loss "
+                                                                    "before g_fools_d fires.")
+        d_win_below: float = option(2 * math.log(2), validator=number(0.0, low_open=True),
+                                    help="D loss below which D counts as winning (2 ln 2: BCE at chance).")
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
         #: Running maxima of the gradient norms since the last log: [G, D] (device tensor after setup).
         self.grad_norms = torch.zeros(2)
         #: Every finding ``[step, code]`` with ``code`` an index into :data:`CHECKS`.
@@ -97,9 +96,9 @@ class FailureMonitor(Trick):
         self._firing: set[str] = set()
         self._scaler = None
 
-    def setup(self, trainer: Any) -> None:
-        self.grad_norms = torch.zeros(2, device=trainer.device)
-        self._scaler = trainer.grad_scaler
+    def setup(self, ctx: TrickContext) -> None:
+        self.grad_norms = torch.zeros(2, device=ctx.device)
+        self._scaler = ctx.grad_scaler
 
     # -- in-step: gradient norms on the device ----------------------------------
 
@@ -119,43 +118,45 @@ class FailureMonitor(Trick):
 
     def check(self, d_losses: list[float], records: list[dict[str, Any]], grad_norms: list[float]) -> list[str]:
         """The checks firing, given per-step D losses, interval records (latest last) and [G, D] grad norms."""
+        opts = self.options
         fired = []
-        recent = d_losses[-self.window:]
-        if len(recent) == self.window and all(d < self.d_loss_floor for d in recent):
+        recent = d_losses[-opts.window:]
+        if len(recent) == opts.window and all(d < opts.d_loss_floor for d in recent):
             fired.append("d_loss_zero")
-        if any(not (n <= self.grad_norm_max) for n in grad_norms):  # NaN counts as too large
+        if any(not (n <= opts.grad_norm_max) for n in grad_norms):  # NaN counts as too large
             fired.append("grad_norm")
-        trend = records[-(self.trend_intervals + 1):]
-        if len(trend) == self.trend_intervals + 1:
+        trend = records[-(opts.trend_intervals + 1):]
+        if len(trend) == opts.trend_intervals + 1:
             g = [r["g_loss"] for r in trend]
             falling = all(b < a for a, b in zip(g, g[1:]))
-            if falling and all(r["d_loss"] < self.d_win_below for r in trend[1:]):
+            if falling and all(r["d_loss"] < opts.d_win_below for r in trend[1:]):
                 fired.append("g_fools_d")
         return fired
 
-    def on_log(self, trainer: Any, step: int, values: dict[str, float]) -> dict[str, float]:
+    def on_log(self, ctx: TrickContext, step: int, values: dict[str, float]) -> dict[str, float]:
         norms = self.grad_norms.tolist()
         self.grad_norms.zero_()
-        fired = self.check(trainer.d_losses, [*trainer.records, values], norms)
+        fired = self.check(ctx.d_losses, [*ctx.records, values], norms)
         self.findings += [[int(step), CHECKS.index(name)] for name in fired]
         new = [name for name in fired if name not in self._firing]
         self._firing = set(fired)
-        if new and self.action in ("warn", "stop"):
+        if new and self.options.action in ("warn", "stop"):
             warnings.warn(self.describe(new, step, norms), TrainingFailureWarning, stacklevel=2)
-        if fired and self.action == "stop":
-            trainer.request_stop(f"failure_monitor: {', '.join(fired)}")
+        if fired and self.options.action == "stop":
+            ctx.request_stop(f"failure_monitor: {', '.join(fired)}")
         out = {"grad_norm_gen": norms[0], "grad_norm_disc": norms[1], "failures": float(len(fired))}
         out.update({f"failure_{name}": float(name in fired) for name in CHECKS})
         return out
 
     def describe(self, fired: list[str], step: int, norms: list[float]) -> str:
         """A message naming each check in ``fired`` and what to try."""
+        opts = self.options
         text = {
-            "d_loss_zero": f"D loss below {self.d_loss_floor} for {self.window} steps (D wins outright; G gets no "
+            "d_loss_zero": f"D loss below {opts.d_loss_floor} for {opts.window} steps (D wins outright; G gets no "
                            "signal): try a lower D learning rate, soft_labels or instance_noise",
-            "grad_norm": f"gradient norm over {self.grad_norm_max:g} (G {norms[0]:.3g}, D {norms[1]:.3g}): try a "
+            "grad_norm": f"gradient norm over {opts.grad_norm_max:g} (G {norms[0]:.3g}, D {norms[1]:.3g}): try a "
                          "lower learning rate or grad_clip",
-            "g_fools_d": f"G loss fell for {self.trend_intervals} intervals while D loss < {self.d_win_below:.3g} "
+            "g_fools_d": f"G loss fell for {opts.trend_intervals} intervals while D loss < {opts.d_win_below:.3g} "
                          "(G may be fooling D with garbage): look at the samples",
         }
         return f"Step {step}: " + "; ".join(text[name] for name in fired) + "."

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganforge.errors import ConfigError
 from ganforge.interfaces import Discriminator, Generator, Trick
-from ganforge.tricks.layer_noise import check_number, insert_after_hidden_activations
+from ganforge.options import boolean, integer, number, option, optional, options
+from ganforge.tricks._layers import insert_after_hidden_activations
 
 
 class AlwaysOnDropout(nn.Module):
@@ -38,8 +40,10 @@ class GeneratorDropout(Trick):
     training and test time. :meth:`modify_models` follows each hidden
     activation of G (the output activation excluded) with an
     :class:`AlwaysOnDropout`, which drops in eval mode too. Sampling puts G in
-    eval mode and then calls :meth:`on_sample`, which (re)applies the
-    ``at_sampling`` setting to every inserted module.
+    eval mode and then calls :meth:`on_sample` with the generator it samples
+    from (the trained G, or the weight-averaged copy of ``ema_decay``, which
+    holds dropout modules of its own), which (re)applies the ``at_sampling``
+    setting to every dropout module of that generator.
 
     Options:
         p: Dropout probability, default 0.5 (ganhacks' number).
@@ -54,25 +58,28 @@ class GeneratorDropout(Trick):
     description = "Dropout p=0.5 after G's hidden layers, also active when sampling"
     ganhacks = 17
 
-    def __init__(self, p: float = 0.5, layers: int | None = None, at_sampling: bool = True):
-        self.p = check_number("p", p, 0.0, 1.0)
-        if self.p == 1.0:
-            raise ConfigError("'p' must be below 1 (got 1.0): p = 1 drops every activation.")
-        if layers is not None and (isinstance(layers, bool) or not isinstance(layers, int) or layers < 1):
-            raise ConfigError(f"'layers' must be None (all hidden layers) or an integer >= 1 (got {layers!r})")
-        if not isinstance(at_sampling, bool):
-            raise ConfigError(f"'at_sampling' must be true or false (got {at_sampling!r})")
-        self.layers = layers
-        self.at_sampling = at_sampling
+    @options
+    class Options:
+        p: float = option(0.5, validator=number(0.0, 1.0, high_open=True),
+                          help="Dropout probability, in [0, 1) (p = 1 would drop every activation).")
+        layers: int | None = option(None, validator=optional(integer(1)),
+                                    help="Only after the first this many hidden activations (None: all of them).")
+        at_sampling: bool = option(True, validator=boolean(), help="Keep dropout on when sampling (eval mode).")
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        #: The dropout modules inserted into the trained G, in call order (after :meth:`modify_models`).
         self.inserted: list[AlwaysOnDropout] = []
 
     def modify_models(self, gen: Generator, disc: Discriminator) -> tuple[Generator, Discriminator]:
+        p, at_sampling = self.options.p, self.options.at_sampling
         self.inserted = insert_after_hidden_activations(
-            gen, lambda: AlwaysOnDropout(self.p, always=self.at_sampling), self.name, first=self.layers
+            gen, lambda: AlwaysOnDropout(p, always=at_sampling), self.name, first=self.options.layers
         )
         return gen, disc
 
     def on_sample(self, gen: Generator) -> None:
-        """Switch the dropout modules to ``at_sampling`` (G is in eval mode here)."""
-        for module in self.inserted:
-            module.always = self.at_sampling
+        """Set every dropout module of ``gen``, the generator being sampled (in eval mode), to ``at_sampling``."""
+        for module in gen.modules():
+            if isinstance(module, AlwaysOnDropout):
+                module.always = self.options.at_sampling

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
 from ganforge.errors import ConfigError
 from ganforge.interfaces import Trick
-from ganforge.tricks.layer_noise import check_number
+from ganforge.options import integer, number, option, optional, options
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ganforge.context import TrickContext
 
 
 class InstanceNoise(Trick):
@@ -38,36 +41,38 @@ class InstanceNoise(Trick):
     description = "Gaussian noise on D's real and fake inputs, sigma 0.1 -> 0 linearly over the run"
     ganhacks = 13
 
-    def __init__(self, sigma0: float = 0.1, anneal_steps: int | None = None):
-        self.sigma0 = check_number("sigma0", sigma0, 0.0)
-        if anneal_steps is not None and (
-            isinstance(anneal_steps, bool) or not isinstance(anneal_steps, int) or anneal_steps < 1
-        ):
-            raise ConfigError(
-                f"'anneal_steps' must be None (the run's steps) or an integer >= 1 (got {anneal_steps!r})"
-            )
-        self.anneal_steps = anneal_steps
+    @options
+    class Options:
+        sigma0: float = option(0.1, validator=number(0.0), help="Standard deviation of the noise at step 0, in "
+                                                                 "model units (data in [-1, 1]).")
+        anneal_steps: int | None = option(None, validator=optional(integer(1)),
+                                          help="Steps over which sigma falls linearly to 0 (None: the run's steps).")
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        #: Steps over which sigma falls to 0: the option, or the run's ``steps`` once set up (kept in checkpoints).
+        self.anneal_steps: int | None = self.options.anneal_steps
         #: The current standard deviation (0-d float tensor, on the Trainer's device after setup).
-        self.sigma = torch.tensor(self.sigma0)
+        self.sigma = torch.tensor(float(self.options.sigma0))
 
     def sigma_at(self, step: int) -> float:
         """The standard deviation used in step ``step`` (0-based)."""
         if self.anneal_steps is None:
             raise ConfigError("instance_noise: anneal_steps is unknown before setup(); pass anneal_steps=N.")
-        return self.sigma0 * max(0.0, 1.0 - step / self.anneal_steps)
+        return self.options.sigma0 * max(0.0, 1.0 - step / self.anneal_steps)
 
-    def setup(self, trainer: Any) -> None:
+    def setup(self, ctx: TrickContext) -> None:
         if self.anneal_steps is None:
-            self.anneal_steps = int(trainer.config.steps)
-        self.sigma = torch.tensor(self.sigma_at(trainer.step), device=trainer.device)
+            self.anneal_steps = int(ctx.config.steps)
+        self.sigma = torch.tensor(self.sigma_at(ctx.step), device=ctx.device)
 
-    def before_step(self, trainer: Any, step: int) -> None:
+    def before_step(self, ctx: TrickContext, step: int) -> None:
         self.sigma.fill_(self.sigma_at(step))
 
     def disc_input(self, x: Tensor, real: bool) -> Tensor:
         return x + torch.randn_like(x) * self.sigma.to(x.dtype)
 
-    def on_log(self, trainer: Any, step: int, values: dict[str, float]) -> dict[str, float]:
+    def on_log(self, ctx: TrickContext, step: int, values: dict[str, float]) -> dict[str, float]:
         return {"instance_noise_sigma": self.sigma_at(step - 1)}
 
     def state_dict(self) -> dict[str, Any]:

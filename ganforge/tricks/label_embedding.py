@@ -6,24 +6,10 @@ import warnings
 
 from torch import Tensor, nn
 
-from ganforge.errors import ConfigError, IncompatibleError
+from ganforge.errors import IncompatibleError
 from ganforge.interfaces import Discriminator, Generator, Trick
-
-#: Attribute names under which models keep the ``nn.Embedding`` of their labels.
-#: ``mlp`` uses ``label_embedding`` in G and D; ``dcgan`` uses ``label_embedding``
-#: in G and ``label_map`` (one image-sized channel per label) in D.
-LABEL_MODULE_NAMES: tuple[str, ...] = ("label_embedding", "label_map")
-
-
-def label_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The model's label-embedding modules ``(attribute, module)`` among :data:`LABEL_MODULE_NAMES`."""
-    found = []
-    for attr in LABEL_MODULE_NAMES:
-        module = getattr(model, attr, None)
-        if isinstance(module, nn.Module):
-            found.append((attr, module))
-    return found
-
+from ganforge.options import integer, option, options
+from ganforge.tricks._layers import LABEL_MODULE_NAMES, label_modules
 
 class LowDimEmbedding(nn.Module):
     """A ``dim``-dimensional label embedding mapped linearly up to ``out_dim`` features.
@@ -67,8 +53,7 @@ class LabelEmbedding(Trick):
     by a :class:`LowDimEmbedding`: a ``dim``-wide embedding followed by a
     learned linear map back to the original width. The models' other layers
     are unchanged; the labels reach them through ``dim`` numbers. A label
-    module without parameters (``auxiliary_classifier`` blinds D with one)
-    is left alone.
+    module without parameters is left alone.
 
     Options:
         dim: The embedding dimension, default 4 (ganhacks only says "low";
@@ -81,10 +66,9 @@ class LabelEmbedding(Trick):
     ganhacks = 16
     requires_labels = True
 
-    def __init__(self, dim: int = 4):
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-            raise ConfigError(f"'dim' must be an integer >= 1 (got {dim!r})")
-        self.dim = dim
+    @options
+    class Options:
+        dim: int = option(4, validator=integer(1), help="The low embedding dimension the labels pass through.")
 
     def modify_models(self, gen: Generator, disc: Discriminator) -> tuple[Generator, Discriminator]:
         replaced = 0
@@ -98,19 +82,20 @@ class LabelEmbedding(Trick):
                 )
             for attr, module in modules:
                 if next(module.parameters(), None) is None:
-                    continue  # nothing learned to lower (e.g. auxiliary_classifier's label-blind D)
+                    continue  # nothing learned to lower
                 if not isinstance(module, nn.Embedding):
                     raise IncompatibleError(
                         f"label_embedding: {role} '{model.name}'.{attr} is a {type(module).__name__}, not an "
                         "nn.Embedding; enable this trick once, before any other trick that rewrites it."
                     )
-                if self.dim >= module.embedding_dim:
+                dim = self.options.dim
+                if dim >= module.embedding_dim:
                     raise IncompatibleError(
-                        f"label_embedding: dim={self.dim} is not below the width {module.embedding_dim} of "
+                        f"label_embedding: dim={dim} is not below the width {module.embedding_dim} of "
                         f"{role} '{model.name}'.{attr}; choose --trick-option label_embedding.dim="
                         f"{max(1, module.embedding_dim // 4)} or smaller."
                     )
-                setattr(model, attr, LowDimEmbedding(module.num_embeddings, self.dim, module.embedding_dim))
+                setattr(model, attr, LowDimEmbedding(module.num_embeddings, dim, module.embedding_dim))
                 replaced += 1
         if not replaced:
             raise IncompatibleError(

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
-from ganforge.errors import ConfigError
-from ganforge.interfaces import StepBatch, Trick
-from ganforge.tricks.layer_noise import check_number
+from ganforge.errors import IncompatibleError
+from ganforge.interfaces import Loss, LossContext, Regularizer, Trick
+from ganforge.options import integer, number, option, options
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ganforge.config import TrainConfig
+    from ganforge.context import TrickContext
 
 
 class LossBalancing(Trick):
@@ -23,7 +28,7 @@ class LossBalancing(Trick):
 
     After each training step (event ``after_step``, on the host) it compares
     ``lossD`` with ``threshold`` and, while it is larger, runs one more
-    discriminator update (:meth:`Trainer.update_discriminator`: a fresh real
+    discriminator update (:meth:`~ganforge.context.TrickContext.update_discriminator`: a fresh real
     batch and fresh fakes), at most ``max_extra`` times per step. ``lossD`` is
     the chosen Loss's ``d_loss`` with plain 1/0 targets on the logits of D's
     latest update (the step's last D update, then each extra one), before
@@ -49,11 +54,14 @@ class LossBalancing(Trick):
     ddp_note = ("it decides from each rank's own loss whether to run extra D updates, so ranks would run "
                 "different numbers of synchronised updates and wait on each other forever")
 
-    def __init__(self, threshold: float = 2 * math.log(2), max_extra: int = 5):
-        self.threshold = check_number("threshold", threshold, 0.0)
-        if isinstance(max_extra, bool) or not isinstance(max_extra, int) or max_extra < 0:
-            raise ConfigError(f"'max_extra' must be an integer >= 0 (got {max_extra!r})")
-        self.max_extra = max_extra
+    @options
+    class Options:
+        threshold: float = option(2 * math.log(2), validator=number(0.0),
+                                  help="A: extra D updates while D's loss exceeds it (2 ln 2: BCE at chance).")
+        max_extra: int = option(5, validator=integer(0), help="Most extra D updates per step.")
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
         #: Extra D updates in the whole run (kept in checkpoints).
         self.total = 0
         #: Extra D updates since the last log.
@@ -62,10 +70,19 @@ class LossBalancing(Trick):
         self.last_loss: Tensor | None = None
         self._loss = None
 
-    def setup(self, trainer: Any) -> None:
-        self._loss = trainer.loss
+    def check_run(self, config: TrainConfig, tricks: Sequence[Trick], loss: Loss,
+                  regularizers: Sequence[Regularizer]) -> None:
+        if type(loss).d_loss is Loss.d_loss and type(loss).criterion is Loss.criterion:
+            raise IncompatibleError(
+                f"Trick 'loss_balancing' compares the loss's d_loss() with its threshold, but loss '{loss.name}' "
+                "defines only discriminator_loss(ctx) (the context form). Drop the trick, or use a loss with "
+                "criterion() or d_loss() (bce, minimax)."
+            )
 
-    def extra_loss(self, net: str, batch: StepBatch) -> Tensor | None:
+    def setup(self, ctx: TrickContext) -> None:
+        self._loss = ctx.loss
+
+    def extra_loss(self, net: str, batch: LossContext) -> Tensor | None:
         """Record lossD of this discriminator update; adds nothing to the loss."""
         if net == "disc" and batch.real_logits is not None and self._loss is not None:
             with torch.no_grad():
@@ -73,15 +90,15 @@ class LossBalancing(Trick):
                 self.last_loss = self._loss.d_loss(real, fake, torch.ones_like(real), torch.zeros_like(fake))
         return None
 
-    def after_step(self, trainer: Any, step: int) -> None:
-        extra = 0
-        while extra < self.max_extra and self.last_loss is not None and float(self.last_loss) > self.threshold:
-            trainer.update_discriminator()  # its extra_loss event refreshes last_loss
+    def after_step(self, ctx: TrickContext, step: int) -> None:
+        extra, limit, threshold = 0, self.options.max_extra, self.options.threshold
+        while extra < limit and self.last_loss is not None and float(self.last_loss) > threshold:
+            ctx.update_discriminator()  # its extra_loss event refreshes last_loss
             extra += 1
         self.total += extra
         self.since_log += extra
 
-    def on_log(self, trainer: Any, step: int, values: dict[str, float]) -> dict[str, float]:
+    def on_log(self, ctx: TrickContext, step: int, values: dict[str, float]) -> dict[str, float]:
         out = {"extra_d_updates": float(self.since_log)}
         self.since_log = 0
         return out

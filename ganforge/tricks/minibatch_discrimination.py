@@ -5,29 +5,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ganforge.errors import ConfigError, IncompatibleError
 from ganforge.interfaces import Discriminator, Generator, Trick
-
-
-def feature_size(disc: Discriminator) -> int:
-    """Width ``F`` of ``disc.features``, found by a probe pass on two zero samples (eval mode, no gradients)."""
-    param = next(disc.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
-    x = torch.zeros(2, *disc.spec.disc_input_shape, device=device)
-    labels = torch.zeros(2, dtype=torch.long, device=device) if disc.spec.conditional else None
-    was_training = disc.training
-    disc.eval()
-    try:
-        with torch.no_grad():
-            features = disc.features(x, labels)
-    finally:
-        disc.train(was_training)
-    if features.ndim != 2:
-        raise IncompatibleError(
-            f"Discriminator '{disc.name}'.features() returned shape {tuple(features.shape)}; tricks that add "
-            "layers on D's features need (B, F)."
-        )
-    return int(features.shape[1])
+from ganforge.options import integer, number, option, options
+from ganforge.tricks._layers import feature_size
 
 
 class MinibatchDiscriminationLayer(nn.Module):
@@ -81,16 +61,16 @@ class MinibatchDiscrimination(Trick):
     description = "Salimans et al. 2016 minibatch discrimination layer before D's last layer"
     ganhacks = 15
 
-    def __init__(self, num_kernels: int = 100, kernel_dim: int = 5, init_std: float = 0.1):
-        for option, value in (("num_kernels", num_kernels), ("kernel_dim", kernel_dim)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{option!r} must be an integer >= 1 (got {value!r})")
-        if isinstance(init_std, bool) or not isinstance(init_std, (int, float)) or not init_std > 0:
-            raise ConfigError(f"'init_std' must be a number > 0 (got {init_std!r})")
-        self.num_kernels, self.kernel_dim, self.init_std = num_kernels, kernel_dim, float(init_std)
+    @options
+    class Options:
+        num_kernels: int = option(100, validator=integer(1), help="B: kernels, one closeness feature each.")
+        kernel_dim: int = option(5, validator=integer(1), help="C: dimension each kernel compares samples in.")
+        init_std: float = option(0.1, validator=number(0.0, low_open=True),
+                                 help="Standard deviation of the normal initialisation of T.")
 
     def modify_models(self, gen: Generator, disc: Discriminator) -> tuple[Generator, Discriminator]:
-        width = feature_size(disc)
-        layer = MinibatchDiscriminationLayer(width, self.num_kernels, self.kernel_dim, self.init_std)
-        disc.head = nn.Sequential(layer, nn.Linear(width + self.num_kernels, 1))
+        opts = self.options
+        width = feature_size(disc, self.name)
+        layer = MinibatchDiscriminationLayer(width, opts.num_kernels, opts.kernel_dim, float(opts.init_std))
+        disc.head = nn.Sequential(layer, nn.Linear(width + opts.num_kernels, 1))
         return gen, disc

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ganforge.errors import ConfigError
 from ganforge.interfaces import Trick
+from ganforge.options import number, option, options
 
 
 class NoisyLabels(Trick):
@@ -23,21 +23,21 @@ class NoisyLabels(Trick):
     Options:
         p: Flip probability per target, default 0.05. ganhacks gives no
             number; 0.05 is our choice (one target in twenty). Must lie in
-            [0, 0.5].
+            [0, 0.5]: above 0.5 most labels would flip.
     """
 
     name = "noisy_labels"
     description = "Flip each D target real<->fake with probability p=0.05"
     ganhacks = 6
 
-    def __init__(self, p: float = 0.05):
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 0.5:
-            raise ConfigError(f"'p' must be a probability in [0, 0.5] (got {p!r}); above 0.5 most labels flip")
-        self.p = float(p)
+    @options
+    class Options:
+        p: float = option(0.05, validator=number(0.0, 0.5),
+                          help="Probability of flipping each target, in [0, 0.5] (above 0.5 most labels flip).")
 
     def flip(self, targets: Tensor) -> Tensor:
         """``targets`` with each entry replaced by ``1 - t`` with probability ``p``."""
-        flipped = torch.rand_like(targets) < self.p
+        flipped = torch.rand_like(targets) < self.options.p
         return torch.where(flipped, 1.0 - targets, targets)
 
     def targets(self, real_targets: Tensor, fake_targets: Tensor) -> tuple[Tensor, Tensor]:

@@ -3,38 +3,46 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import attrs
 import torch
 from torch import Tensor
 
 from ganforge.errors import ConfigError, DataError
 from ganforge.interfaces import Discriminator, Generator, Trick
-from ganforge.tricks.soft_labels import check_range
+from ganforge.options import boolean, integer, option, optional, options, pair, to_tuple
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ganforge.context import TrickContext
 
 #: Slack allowed beyond an interval's ends when checking ranges (float rounding).
 TOLERANCE = 1e-4
 
 
-def observed_range(trainer: Any, probe: int) -> tuple[float, float]:
+def _not_empty(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if value is not None and value[0] == value[1]:
+        raise ConfigError(f"{attr.name!r} must have low < high (got {value!r})")
+
+
+def observed_range(ctx: TrickContext, probe: int) -> tuple[float, float]:
     """Smallest and largest real value in model space, as the loader returns it.
 
     Finite data sets are scanned whole (uint8 images map to [-1, 1] exactly
     as the loader maps them); distributions are probed with ``probe`` samples
     drawn under a forked RNG, so the training random stream is not moved.
     """
-    if trainer.dataset.is_distribution:
-        cuda = [trainer.device] if trainer.device.type == "cuda" else []
+    if ctx.dataset.is_distribution:
+        cuda = [ctx.device] if ctx.device.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda):
-            x, _ = trainer.dataset.sample(probe, trainer.device)
+            x, _ = ctx.dataset.sample(probe, ctx.device)
         low, high = torch.aminmax(x.float())
         return float(low), float(high)
-    data = getattr(trainer.batches, "data", None)
+    data = getattr(ctx.batches, "data", None)
     if data is None:  # an unknown loader: look at one batch, then rewind it
-        state = trainer.batches.state_dict()
-        x, _ = trainer.batches.next()
-        trainer.batches.load_state_dict(state)
+        state = ctx.batches.state_dict()
+        x, _ = ctx.batches.next()
+        ctx.batches.load_state_dict(state)
         low, high = torch.aminmax(x.float())
         return float(low), float(high)
     low, high = torch.aminmax(data.reshape(-1))
@@ -84,15 +92,17 @@ class Normalize(Trick):
     description = "Real batches in [-1, 1] (rescales [0, 1] data), tanh-bounded generator output"
     ganhacks = 1
 
-    def __init__(self, source_range: Sequence[float] | None = None, add_tanh: bool = False, probe: int = 4096):
-        self.source_range = None if source_range is None else check_range("source_range", source_range)
-        if self.source_range is not None and self.source_range[0] == self.source_range[1]:
-            raise ConfigError(f"'source_range' must have low < high (got {source_range!r})")
-        if not isinstance(add_tanh, bool):
-            raise ConfigError(f"'add_tanh' must be true or false (got {add_tanh!r})")
-        if isinstance(probe, bool) or not isinstance(probe, int) or probe < 1:
-            raise ConfigError(f"'probe' must be an integer >= 1 (got {probe!r})")
-        self.add_tanh, self.probe = add_tanh, probe
+    @options
+    class Options:
+        source_range: tuple[float, float] | None = option(
+            None, converter=to_tuple, validator=[optional(pair()), _not_empty],
+            help="(low, high) of the real data in model space, mapped to [-1, 1] (None: detect [0, 1] or [-1, 1]).")
+        add_tanh: bool = option(False, validator=boolean(),
+                                help="Apply tanh to the output of a generator that is not bounded, instead of warning.")
+        probe: int = option(4096, validator=integer(1), help="Samples drawn from a distribution to measure its range.")
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
         #: The data range found at setup, and the one mapped to [-1, 1] (None: no rescaling).
         self.measured: tuple[float, float] | None = None
         self.rescaled_from: tuple[float, float] | None = None
@@ -101,7 +111,7 @@ class Normalize(Trick):
 
     def modify_models(self, gen: Generator, disc: Discriminator) -> tuple[Generator, Discriminator]:
         if not getattr(gen, "output_bounded", True):
-            if self.add_tanh:
+            if self.options.add_tanh:
                 gen.register_forward_hook(_tanh_output)
             else:
                 warnings.warn(
@@ -112,14 +122,14 @@ class Normalize(Trick):
                 )
         return gen, disc
 
-    def _probe_generator(self, trainer: Any) -> None:
-        gen = trainer.gen
+    def _probe_generator(self, ctx: TrickContext) -> None:
+        gen = ctx.gen
         if not getattr(gen, "output_bounded", True):
             return  # warned about (or given a tanh) in modify_models
-        z = torch.randn(64, trainer.spec.latent_dim, generator=torch.Generator().manual_seed(0)).to(trainer.device)
+        z = torch.randn(64, ctx.spec.latent_dim, generator=torch.Generator().manual_seed(0)).to(ctx.device)
         labels = None
-        if trainer.spec.num_classes is not None:
-            labels = torch.arange(64, device=trainer.device) % trainer.spec.num_classes
+        if ctx.spec.num_classes is not None:
+            labels = torch.arange(64, device=ctx.device) % ctx.spec.num_classes
         was_training = gen.training
         gen.eval()
         try:
@@ -138,11 +148,11 @@ class Normalize(Trick):
 
     # -- data -------------------------------------------------------------------
 
-    def setup(self, trainer: Any) -> None:
-        self.measured = low, high = observed_range(trainer, self.probe)
-        name = trainer.dataset.name
-        if self.source_range is not None:
-            a, b = self.source_range
+    def setup(self, ctx: TrickContext) -> None:
+        self.measured = low, high = observed_range(ctx, self.options.probe)
+        name = ctx.dataset.name
+        if self.options.source_range is not None:
+            a, b = self.options.source_range
             mapped = ((low - a) * 2 / (b - a) - 1, (high - a) * 2 / (b - a) - 1)
             if mapped[0] < -1 - TOLERANCE or mapped[1] > 1 + TOLERANCE:
                 raise DataError(
@@ -160,7 +170,7 @@ class Normalize(Trick):
                 f"(ganhacks #1). Set trick option normalize.source_range=[low, high] to map that range to "
                 f"[-1, 1], or rescale the data set."
             )
-        self._probe_generator(trainer)
+        self._probe_generator(ctx)
 
     def real_batch(self, x: Tensor) -> Tensor:
         if self.rescaled_from is None:

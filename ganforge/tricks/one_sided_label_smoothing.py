@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ganforge.errors import ConfigError
 from ganforge.interfaces import Trick
+from ganforge.options import number, option, options
 
 
 class OneSidedLabelSmoothing(Trick):
@@ -29,10 +29,10 @@ class OneSidedLabelSmoothing(Trick):
     ganhacks = 6
     conflicts = ("soft_labels",)
 
-    def __init__(self, real_target: float = 0.9):
-        if isinstance(real_target, bool) or not isinstance(real_target, (int, float)) or not 0 < real_target <= 1:
-            raise ConfigError(f"'real_target' must be a number in (0, 1] (got {real_target!r})")
-        self.real_target = float(real_target)
+    @options
+    class Options:
+        real_target: float = option(0.9, validator=number(0.0, 1.0, low_open=True),
+                                    help="The discriminator's target for real samples, in (0, 1].")
 
     def targets(self, real_targets: Tensor, fake_targets: Tensor) -> tuple[Tensor, Tensor]:
-        return torch.full_like(real_targets, self.real_target), fake_targets
+        return torch.full_like(real_targets, float(self.options.real_target)), fake_targets

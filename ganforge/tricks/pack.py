@@ -23,12 +23,17 @@ mixed real/fake batches.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from torch import Tensor
 
 from ganforge.errors import ConfigError, IncompatibleError
-from ganforge.interfaces import Loss, ModelSpec, Trick
+from ganforge.interfaces import Loss, ModelSpec, Regularizer, Trick
+from ganforge.options import integer, option, options
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ganforge.config import TrainConfig
 
 
 class Pack(Trick):
@@ -41,10 +46,9 @@ class Pack(Trick):
     name = "pack"
     description = "PacGAN: D judges packs of m samples concatenated (m=4)"
 
-    def __init__(self, m: int = 4):
-        if isinstance(m, bool) or not isinstance(m, int) or m < 1:
-            raise ConfigError(f"pack option 'm' must be a positive integer (got {m!r})")
-        self.m = m
+    @options
+    class Options:
+        m: int = option(4, validator=integer(1), help="Samples per pack (1 changes nothing).")
 
     def adjust_spec(self, spec: ModelSpec) -> ModelSpec:
         if spec.conditional:
@@ -53,15 +57,16 @@ class Pack(Trick):
                 "not packs. Drop conditional=True (--conditional) or the trick."
             )
         first, *rest = spec.disc_input_shape
-        return ModelSpec(spec.data_shape, spec.latent_dim, spec.num_classes, (first * self.m, *rest))
+        return ModelSpec(spec.data_shape, spec.latent_dim, spec.num_classes, (first * self.options.m, *rest))
 
-    def check_run(self, config: Any, tricks: Any, loss: Loss, regularizers: Any) -> None:
-        batch = config.batch_size
-        if batch % self.m:
-            low = max(self.m, batch - batch % self.m)
+    def check_run(self, config: TrainConfig, tricks: Sequence[Trick], loss: Loss,
+                  regularizers: Sequence[Regularizer]) -> None:
+        batch, m = config.batch_size, self.options.m
+        if batch % m:
+            low = max(m, batch - batch % m)
             raise ConfigError(
-                f"Trick 'pack' with m={self.m} needs batch_size to be a multiple of {self.m} (got {batch}); "
-                f"use batch_size={low} or {low + self.m}."
+                f"Trick 'pack' with m={m} needs batch_size to be a multiple of {m} (got {batch}); "
+                f"use batch_size={low} or {low + m}."
             )
         mixing = [t.name for t in tricks if t.mixed_batches]
         if mixing:
@@ -72,10 +77,10 @@ class Pack(Trick):
 
     def pack(self, x: Tensor) -> Tensor:
         """Reshape ``(B, d0, ...)`` to ``(B/m, m * d0, ...)``; consecutive samples form a pack."""
-        n = x.shape[0]
-        if n % self.m:
-            raise ConfigError(f"Trick 'pack' with m={self.m} got a batch of {n} samples; use a multiple of {self.m}.")
-        return x.reshape(n // self.m, self.m * x.shape[1], *x.shape[2:])
+        n, m = x.shape[0], self.options.m
+        if n % m:
+            raise ConfigError(f"Trick 'pack' with m={m} got a batch of {n} samples; use a multiple of {m}.")
+        return x.reshape(n // m, m * x.shape[1], *x.shape[2:])
 
     def disc_input(self, x: Tensor, real: bool) -> Tensor:
         return self.pack(x)

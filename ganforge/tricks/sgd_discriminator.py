@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import attrs
 
-from ganforge.errors import ConfigError
 from ganforge.interfaces import Trick
+from ganforge.options import number, option, options
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ganforge.config import OptimConfig
 
 
 class SGDDiscriminator(Trick):
@@ -31,14 +34,12 @@ class SGDDiscriminator(Trick):
     description = "D trained with SGD (lr 0.01, momentum 0.9), G stays on Adam"
     ganhacks = 9
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.9):
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-            raise ConfigError(f"'lr' must be a number > 0 (got {lr!r})")
-        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
-            raise ConfigError(f"'momentum' must be a number in [0, 1) (got {momentum!r})")
-        self.lr, self.momentum = float(lr), float(momentum)
+    @options
+    class Options:
+        lr: float = option(0.01, validator=number(0.0, low_open=True), help="D's SGD learning rate.")
+        momentum: float = option(0.9, validator=number(0.0, 1.0, high_open=True), help="D's SGD momentum, in [0, 1).")
 
-    def adjust_optimizer(self, net: str, config: Any) -> Any:
+    def adjust_optimizer(self, net: str, config: OptimConfig) -> OptimConfig:
         if net != "disc":
             return config
-        return attrs.evolve(config, name="sgd", lr=self.lr, momentum=self.momentum)
+        return attrs.evolve(config, name="sgd", lr=float(self.options.lr), momentum=float(self.options.momentum))

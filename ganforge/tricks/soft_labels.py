@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 from torch import Tensor
 
-from ganforge.errors import ConfigError
 from ganforge.interfaces import Trick
-
-
-def check_range(option: str, value: Sequence[float]) -> tuple[float, float]:
-    """Validate a ``(low, high)`` pair with low <= high."""
-    try:
-        low, high = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{option!r} must be a pair (low, high) of numbers (got {value!r})") from None
-    if low > high:
-        raise ConfigError(f"{option!r} must have low <= high (got {value!r})")
-    return low, high
+from ganforge.options import option, options, pair, to_tuple
 
 
 class SoftLabels(Trick):
@@ -38,12 +25,15 @@ class SoftLabels(Trick):
     description = "Random soft D targets: real ~ U(0.7, 1.2), fake ~ U(0.0, 0.3)"
     ganhacks = 6
 
-    def __init__(self, real_range: Sequence[float] = (0.7, 1.2), fake_range: Sequence[float] = (0.0, 0.3)):
-        self.real_range = check_range("real_range", real_range)
-        self.fake_range = check_range("fake_range", fake_range)
+    @options
+    class Options:
+        real_range: tuple[float, float] = option((0.7, 1.2), converter=to_tuple, validator=pair(),
+                                                 help="(low, high) of the uniform distribution of the real targets.")
+        fake_range: tuple[float, float] = option((0.0, 0.3), converter=to_tuple, validator=pair(),
+                                                 help="(low, high) of the uniform distribution of the fake targets.")
 
     def targets(self, real_targets: Tensor, fake_targets: Tensor) -> tuple[Tensor, Tensor]:
-        (rl, rh), (fl, fh) = self.real_range, self.fake_range
+        (rl, rh), (fl, fh) = self.options.real_range, self.options.fake_range
         real = torch.rand_like(real_targets).mul_(rh - rl).add_(rl)
         fake = torch.rand_like(fake_targets).mul_(fh - fl).add_(fl)
         return real, fake

@@ -7,9 +7,11 @@ import torch
 import torch.nn.functional as F
 
 import ganforge
-from ganforge.interfaces import ModelSpec, StepBatch
+from torch import nn
+
+from ganforge.interfaces import Discriminator, ModelSpec, StepBatch
 from ganforge.models.mlp import MLPDiscriminator, MLPGenerator
-from ganforge.tricks.auxiliary_classifier import AuxiliaryClassifier, ZeroLabelEmbedding
+from ganforge.tricks.auxiliary_classifier import AuxiliaryClassifier
 
 SMALL = dict(gen_options={"hidden": (32, 32)}, disc_options={"hidden": (32, 32)})
 SPEC = ModelSpec((2,), 8, 25)
@@ -24,12 +26,12 @@ def test_class_head_is_added_and_d_no_longer_sees_the_label():
     _, disc = trick.modify_models(*models())
     assert isinstance(disc.aux_head, torch.nn.Linear)
     assert (disc.aux_head.in_features, disc.aux_head.out_features) == (12, 25)
-    assert isinstance(disc.label_embedding, ZeroLabelEmbedding)
     x = torch.randn(4, 2)
-    # Blind D: its output does not depend on the label passed in.
+    # Blind D: its output does not depend on the label passed in, positionally or by keyword.
     assert torch.equal(disc(x, torch.tensor([0, 1, 2, 3])), disc(x, torch.tensor([9, 9, 9, 9])))
+    assert torch.equal(disc(x, labels=torch.tensor([0, 1, 2, 3])), disc(x, labels=torch.tensor([9, 9, 9, 9])))
     _, seeing = AuxiliaryClassifier(disc_sees_labels=True).modify_models(*models())
-    assert isinstance(seeing.label_embedding, torch.nn.Embedding)
+    assert not torch.equal(seeing(x, torch.tensor([0, 1, 2, 3])), seeing(x, torch.tensor([9, 9, 9, 9])))
 
 
 def test_extra_loss_is_the_class_cross_entropy_on_real_and_fake():
@@ -37,8 +39,9 @@ def test_extra_loss_is_the_class_cross_entropy_on_real_and_fake():
     _, disc = trick.modify_models(*models())
     real, fake = torch.randn(6, 2), torch.randn(6, 2)
     yr, yf = torch.arange(6), torch.arange(6) + 10
-    ce_real = F.cross_entropy(disc.aux_head(disc.features(real, yr)), yr)
-    ce_fake = F.cross_entropy(disc.aux_head(disc.features(fake, yf)), yf)
+    blind = torch.zeros(6, dtype=torch.long)  # the class head reads the features of the label-blind D
+    ce_real = F.cross_entropy(disc.aux_head(disc.features(real, blind)), yr)
+    ce_fake = F.cross_entropy(disc.aux_head(disc.features(fake, blind)), yf)
     d_term = trick.extra_loss("disc", StepBatch(real, yr, fake, yf, torch.zeros(6), torch.zeros(6)))
     assert d_term.item() == pytest.approx(0.5 * (ce_real + ce_fake).item(), rel=1e-5)
     g_term = trick.extra_loss("gen", StepBatch(real, yr, fake, yf, None, torch.zeros(6)))
@@ -46,7 +49,7 @@ def test_extra_loss_is_the_class_cross_entropy_on_real_and_fake():
     no_fake = AuxiliaryClassifier(fake_loss=False)
     _, disc = no_fake.modify_models(*models())
     term = no_fake.extra_loss("disc", StepBatch(real, yr, fake, yf, torch.zeros(6), torch.zeros(6)))
-    assert term.item() == pytest.approx(F.cross_entropy(disc.aux_head(disc.features(real, yr)), yr).item())
+    assert term.item() == pytest.approx(F.cross_entropy(disc.aux_head(disc.features(real, blind)), yr).item())
 
 
 def test_class_loss_falls_on_a_short_run(tiny):
@@ -69,3 +72,71 @@ def test_needs_labels(tiny):
         ganforge.Trainer(data="grid25", tricks=["auxiliary_classifier"], **tiny).setup()
     with pytest.raises(ganforge.ConfigError, match="'weight' must be a number > 0"):
         AuxiliaryClassifier(weight=0)
+
+
+class ProjectionDisc(Discriminator):
+    """A third-party conditional D using its labels through a projection in forward (Miyato & Koyama 2018)."""
+
+    name = "projection_test"
+
+    def __init__(self, spec, width: int = 16):
+        super().__init__(spec)
+        self.body = nn.Sequential(nn.Linear(spec.disc_input_shape[0], width), nn.LeakyReLU(0.2))
+        self.head = nn.Linear(width, 1)
+        self.classes = nn.Embedding(spec.num_classes, width)  # not a name any trick knows
+
+    def features(self, x, labels=None):
+        return self.body(x)
+
+    def forward(self, x, labels=None):
+        h = self.features(x, labels)
+        return self.head(h).squeeze(-1) + (self.classes(labels) * h).sum(1)
+
+
+class ForwardOnlyDisc(ProjectionDisc):
+    """A conditional D without features() (test)."""
+
+    name = "forward_only_test"
+    features = Discriminator.features
+
+    def forward(self, x, labels=None):
+        h = self.body(x)
+        return self.head(h).squeeze(-1) + (self.classes(labels) * h).sum(1)
+
+
+class _Plugin:
+    @ganforge.hookimpl
+    def ganforge_register_discriminators(self):
+        return [ProjectionDisc, ForwardOnlyDisc]
+
+
+@pytest.fixture
+def third_party_discs():
+    ganforge.register_plugin(_Plugin(), name="aux-test-discs")
+    yield
+    ganforge.unregister_plugin("aux-test-discs")
+
+
+def test_a_third_party_discriminator_is_blinded_too(third_party_discs, tiny):
+    settings = dict(data="grid25", conditional=True, disc="projection_test", gen_options={"hidden": (16,)},
+                    **dict(tiny, steps=3, log_every=3))
+    x = torch.randn(6, 2)
+    a, b = torch.arange(6), torch.arange(6) + 10
+    seeing = ganforge.Trainer(tricks=[], **settings).setup()
+    assert not torch.equal(seeing.disc(x, a), seeing.disc(x, b))  # this D uses its labels ...
+    trainer = ganforge.Trainer(tricks=["auxiliary_classifier"], **settings)
+    trainer.fit()
+    assert torch.equal(trainer.disc(x, a), trainer.disc(x, b))  # ... and the trick takes them away
+    assert len(trainer.history["aux_d_loss"]) == 1
+
+
+def test_a_discriminator_without_features_is_refused(third_party_discs, tiny):
+    trainer = ganforge.Trainer(data="grid25", conditional=True, disc="forward_only_test",
+                               tricks=["auxiliary_classifier"], **tiny)
+    with pytest.raises(ganforge.IncompatibleError) as info:
+        trainer.setup()
+    assert str(info.value) == (
+        "Discriminator 'forward_only_test' defines no features() (only forward()), which trick "
+        "'auxiliary_classifier' needs to add layers on D's features: define features(x, labels) returning (B, F) "
+        "and self.head, or drop the trick."
+    )

@@ -84,5 +84,5 @@ def test_pools_without_an_average_equivalent_are_refused(tiny):
 
 
 def test_bad_slope():
-    with pytest.raises(ganforge.ConfigError, match="'slope' must be a number in \\(0, 1\\)"):
+    with pytest.raises(ganforge.ConfigError, match="'slope' must be a number > 0 and < 1"):
         AvoidSparseGradients(slope=0)

@@ -72,7 +72,7 @@ def test_fraction_zero_never_replays_and_sizes_are_checked():
         assert torch.equal(out, batch(i))
     with pytest.raises(ganforge.ConfigError, match="'size' \\(2\\) must be at least the batch size \\(4\\)"):
         make(size=2)
-    with pytest.raises(ganforge.ConfigError, match="'fraction' must be a number in \\[0, 1\\]"):
+    with pytest.raises(ganforge.ConfigError, match="'fraction' must be a number >= 0 and <= 1"):
         ExperienceReplay(fraction=1.5)
 
 

@@ -53,10 +53,26 @@ def test_trainer_sampling_respects_at_sampling(tiny, at_sampling):
     assert trainer.gen.training  # sampling restored training mode
 
 
+def test_on_sample_acts_on_the_generator_it_is_given(tiny):
+    """With ema_decay, sampling draws from the averaged copy of G, whose dropout modules are its own."""
+    trainer = ganforge.Trainer(data="grid25", tricks=["generator_dropout"], ema_decay=0.9,
+                               trick_options={"generator_dropout": {"at_sampling": False}},
+                               **SMALL, **dict(tiny, steps=3, log_every=3))
+    trainer.fit()
+    copies = [m for m in trainer.ema.model.modules() if isinstance(m, AlwaysOnDropout)]
+    assert len(copies) == 3 and not any(m is n for m in copies for n in trainer.tricks[0].inserted)
+    for m in copies:
+        m.always = True  # left switched on: on_sample must switch the averaged copy's modules back off
+    z = torch.randn(1, trainer.spec.latent_dim).repeat(2, 1)
+    a, b = trainer.sample(z=z)
+    assert all(m.always is False for m in copies)
+    assert torch.equal(a, b)  # no dropout when sampling
+
+
 def test_options_are_validated():
-    with pytest.raises(ganforge.ConfigError, match="'p' must be below 1"):
+    with pytest.raises(ganforge.ConfigError, match="'p' must be a number >= 0 and < 1 \\(got 1.0\\)"):
         GeneratorDropout(p=1.0)
-    with pytest.raises(ganforge.ConfigError, match="'p' must be a number >= 0.0 and <= 1.0"):
+    with pytest.raises(ganforge.ConfigError, match="'p' must be a number >= 0 and < 1 \\(got 1.5\\)"):
         GeneratorDropout(p=1.5)
     with pytest.raises(ganforge.ConfigError, match="'layers' must be None"):
         GeneratorDropout(layers=0)

@@ -9,7 +9,8 @@ from torch import nn
 import ganforge
 from ganforge.interfaces import ModelSpec
 from ganforge.models.mlp import MLPDiscriminator, MLPGenerator
-from ganforge.tricks.layer_noise import GaussianNoise, LayerNoise, hidden_activations
+from ganforge.tricks._layers import hidden_activations
+from ganforge.tricks.layer_noise import GaussianNoise, LayerNoise
 
 SPEC = ModelSpec((2,), 8)
 

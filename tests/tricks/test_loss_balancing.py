@@ -74,7 +74,7 @@ def test_trainer_runs_capped_or_no_extra_updates(tiny):
 
 
 def test_default_threshold_is_chance_level_bce_and_options_are_validated():
-    assert LossBalancing().threshold == pytest.approx(2 * math.log(2))
+    assert LossBalancing().options.threshold == pytest.approx(2 * math.log(2))
     assert LossBalancing.capturable is False
     with pytest.raises(ganforge.ConfigError, match="'max_extra' must be an integer >= 0"):
         LossBalancing(max_extra=-1)

@@ -9,11 +9,8 @@ from torch import nn
 import ganforge
 from ganforge.interfaces import ModelSpec
 from ganforge.models.mlp import MLPDiscriminator, MLPGenerator
-from ganforge.tricks.minibatch_discrimination import (
-    MinibatchDiscrimination,
-    MinibatchDiscriminationLayer,
-    feature_size,
-)
+from ganforge.tricks._layers import feature_size
+from ganforge.tricks.minibatch_discrimination import MinibatchDiscrimination, MinibatchDiscriminationLayer
 
 
 def test_layer_output_shape_and_values():

@@ -45,7 +45,7 @@ def test_flips_smoothed_targets_to_one_minus_t():
 
 @pytest.mark.parametrize("bad", [-0.1, 0.6, "0.05", None])
 def test_bad_p_is_rejected(bad):
-    with pytest.raises(ganforge.ConfigError, match="'p' must be a probability in \\[0, 0.5\\]"):
+    with pytest.raises(ganforge.ConfigError, match="'p' must be a number >= 0 and <= 0.5"):
         NoisyLabels(p=bad)
 
 

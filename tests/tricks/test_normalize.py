@@ -161,7 +161,7 @@ def test_generator_that_declares_bounds_but_exceeds_them_is_warned_about(tiny):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"source_range": (1, 0)}, "'source_range' must have low <= high"),
+    ({"source_range": (1, 0)}, "'source_range' must be None or a pair with low <= high"),
     ({"source_range": (1, 1)}, "'source_range' must have low < high"),
     ({"add_tanh": "yes"}, "'add_tanh' must be true or false"),
     ({"probe": 0}, "'probe' must be an integer >= 1"),

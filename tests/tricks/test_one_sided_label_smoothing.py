@@ -21,7 +21,7 @@ def test_only_the_real_side_is_smoothed():
 
 @pytest.mark.parametrize("bad", [0, 1.5, -0.1, "0.9", True])
 def test_bad_real_target_is_rejected(bad):
-    with pytest.raises(ganforge.ConfigError, match="'real_target' must be a number in \\(0, 1\\]"):
+    with pytest.raises(ganforge.ConfigError, match="'real_target' must be a number > 0 and <= 1"):
         OneSidedLabelSmoothing(real_target=bad)
 
 

@@ -87,7 +87,7 @@ def test_batch_size_must_be_a_multiple_of_m(tiny):
 def test_conditional_training_and_bad_m_are_refused(tiny):
     with pytest.raises(ganforge.IncompatibleError, match="cannot be used with conditional training"):
         Trainer(data="grid25", tricks=["pack"], conditional=True, **SMALL, **tiny).setup()
-    with pytest.raises(ganforge.ConfigError, match="'m' must be a positive integer"):
+    with pytest.raises(ganforge.ConfigError, match="'m' must be an integer >= 1"):
         Pack(m=0)
 
 

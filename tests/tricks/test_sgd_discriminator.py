@@ -30,7 +30,7 @@ def test_options_and_weight_decay_reach_the_optimizer(tiny):
 
 @pytest.mark.parametrize("options, message", [
     ({"lr": 0}, "'lr' must be a number > 0"),
-    ({"momentum": 1.0}, "'momentum' must be a number in \\[0, 1\\)"),
+    ({"momentum": 1.0}, "'momentum' must be a number >= 0 and < 1"),
 ])
 def test_bad_options(options, message):
     with pytest.raises(ganforge.ConfigError, match=message):

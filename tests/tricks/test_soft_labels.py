@@ -27,7 +27,7 @@ def test_ranges_are_configurable_and_validated():
     real, fake = SoftLabels(real_range=(0.8, 0.8), fake_range=(0.1, 0.1)).targets(torch.ones(5), torch.zeros(5))
     assert torch.allclose(real, torch.full((5,), 0.8))
     assert torch.allclose(fake, torch.full((5,), 0.1))
-    with pytest.raises(ganforge.ConfigError, match="'real_range' must have low <= high"):
+    with pytest.raises(ganforge.ConfigError, match="'real_range' must be a pair with low <= high"):
         SoftLabels(real_range=(1.2, 0.7))
     with pytest.raises(ganforge.ConfigError, match="'fake_range' must be a pair"):
         SoftLabels(fake_range="soft")
@@ -48,6 +48,6 @@ def test_options_reach_the_trick(tiny):
     trainer = ganforge.Trainer(data="grid25", tricks=["soft_labels"],
                                trick_options={"soft_labels": {"real_range": (0.9, 1.0)}}, **tiny)
     trainer.setup()
-    assert trainer.tricks[0].real_range == (0.9, 1.0)
+    assert trainer.tricks[0].options.real_range == (0.9, 1.0)
     with pytest.raises(ganforge.ConfigError, match="Unknown option 'real' for trick 'soft_labels'"):
         ganforge.Trainer(data="grid25", tricks=["soft_labels"], trick_options={"soft_labels": {"real": (0, 1)}})

@@ -20,6 +20,7 @@ import torch
 import ganforge
 from ganforge.interfaces import Trick
 from ganforge.registry import Registry, make_plugin_manager, plugin_options
+from ganforge.tricks.experience_replay import ExperienceReplay
 
 
 def _builtin_tricks() -> dict[str, type]:
@@ -36,7 +37,7 @@ NOT_A_TRICK = {7}
 
 def run_settings(tmp_path, names, steps: int, data: str = "grid25") -> dict[str, Any]:
     """A tiny run on ``data``: 16-wide models, batch 16, no samples or intermediate checkpoints."""
-    conditional = any(TRICKS[n].requires_labels for n in names)
+    conditional = any(ganforge.get_plugin("trick", n).requires_labels for n in names)
     return dict(data=data, tricks=list(names), conditional=conditional, steps=steps, batch_size=16,
                 log_every=steps, sample_every=0, checkpoint_every=0, progress=False, device="cpu",
                 out_dir=str(tmp_path / "-".join(names)), gen_options={"hidden": (16,)},
@@ -83,20 +84,85 @@ def test_metadata_and_options(name):
         ganforge.create_plugin("trick", name, no_such_option=1)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_runs_three_steps_and_state_round_trips(name, tmp_path, data_for):
-    trainer = ganforge.Trainer(**run_settings(tmp_path, [name], steps=3, data=data_for([name])))
+#: Options under which a three-step run leaves a trick in a state its fresh instance does not have.
+STATE_OPTIONS: dict[str, dict[str, Any]] = {
+    "checkpoint_swap": {"every": 2, "k": 1},  # swapped before step 2: swapped_at and the snapshot move
+    "failure_monitor": {"action": "record", "grad_norm_max": 1e-6},  # the grad_norm check fires: findings
+    "diffaugment": {"adaptive": True, "adjust_every": 2},  # adjusted after D's second update: sums, r_t move
+}
+
+
+def has_tensors(state: Any) -> bool:
+    if torch.is_tensor(state):
+        return True
+    if isinstance(state, dict):
+        return any(has_tensors(v) for v in state.values())
+    return isinstance(state, (list, tuple)) and any(has_tensors(v) for v in state)
+
+
+def trained_and_fresh(name: str, tmp_path, data: str = "grid25") -> tuple[Trick, dict[str, Any], Trick]:
+    """Trick ``name`` after a three-step run, a deep copy of its state then, and a fresh, set-up instance.
+
+    The fresh instance belongs to a run with another seed, so state that
+    depends on the initial weights (checkpoint_swap's snapshot) differs too.
+    """
+    settings = run_settings(tmp_path, [name], steps=3, data=data)
+    if name in STATE_OPTIONS:
+        settings["trick_options"] = {name: STATE_OPTIONS[name]}
+    trainer = ganforge.Trainer(**settings)
     history = trainer.fit()
     assert len(history.g_loss) == 3 and all(map(torch.isfinite, torch.tensor(history.d_loss)))
-    trick = trainer.tricks[0]
-    state = copy.deepcopy(trick.state_dict())  # a copy: a live tensor compared with itself proves nothing
+    saved = copy.deepcopy(trainer.tricks[0].state_dict())  # not the live tensors the trick keeps changing
+    fresh = ganforge.Trainer(**{**settings, "seed": 1, "out_dir": str(tmp_path / "fresh")}).setup().tricks[0]
+    return trainer.tricks[0], saved, fresh
+
+
+def check_round_trip(saved: dict[str, Any], fresh: Trick) -> None:
+    """``saved`` survives torch.save/torch.load(weights_only=True), and a fresh instance that loads it returns it."""
     buf = io.BytesIO()
-    torch.save(trick.state_dict(), buf)
+    torch.save(saved, buf)
     buf.seek(0)
     loaded = torch.load(buf, weights_only=True)
-    assert same(loaded, state)
-    trick.load_state_dict(loaded)
-    assert same(trick.state_dict(), state)
+    assert same(loaded, saved), "the state does not survive torch.save/torch.load(weights_only=True)"
+    fresh.load_state_dict(loaded)
+    assert same(fresh.state_dict(), saved), "a fresh instance that loaded the state returns a different state"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_runs_three_steps_and_state_round_trips(name, tmp_path, data_for):
+    _, saved, fresh = trained_and_fresh(name, tmp_path, data_for([name]))
+    if has_tensors(saved):  # the comparison has teeth: loading must change the fresh instance
+        assert not same(fresh.state_dict(), saved)
+    check_round_trip(saved, fresh)
+
+
+class ForgetfulReplay(ExperienceReplay):
+    """experience_replay whose load_state_dict drops the buffer: the bug the round-trip check must catch."""
+
+    name = "forgetful_replay"
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        kept = self.buffer.clone()
+        super().load_state_dict(state)
+        self.buffer.copy_(kept)
+
+
+class _Forgetful:
+    @ganforge.hookimpl
+    def ganforge_register_tricks(self):
+        return [ForgetfulReplay]
+
+
+def test_the_round_trip_check_catches_a_load_that_drops_a_tensor(tmp_path):
+    ganforge.register_plugin(_Forgetful(), name="forgetful")
+    try:
+        trained, saved, fresh = trained_and_fresh("forgetful_replay", tmp_path)
+    finally:
+        ganforge.unregister_plugin("forgetful")
+    trained.load_state_dict(trained.state_dict())  # what the old check did: it cannot see the drop
+    assert same(trained.state_dict(), saved)
+    with pytest.raises(AssertionError, match="a fresh instance that loaded the state returns a different state"):
+        check_round_trip(saved, fresh)
 
 
 _REFUSES_CONDITIONAL: dict[tuple[str, str], bool] = {}
