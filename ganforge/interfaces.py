@@ -542,14 +542,22 @@ class Dataset(_Named):
         """Number of label classes, or None for unlabelled data."""
         return None
 
-    def load(self) -> tuple[Tensor, Tensor | None]:  # pragma: no cover
+    def load(self) -> tuple[Tensor, Tensor | None]:
         """Finite data sets: return ``(samples, labels)``.
 
         ``samples`` is ``(N, *sample_shape)``, either uint8 in [0, 255]
         (images; the loader maps them to [-1, 1] on the device) or float
-        already in model space. ``labels`` is int64 ``(N,)`` or None.
+        already in model space. ``labels`` is int64 ``(N,)`` or None. A
+        per-item data set need not implement it: by default its items are read
+        one by one with :meth:`load_item` and stacked (used when the whole data
+        set fits in memory).
         """
-        raise NotImplementedError
+        if not self.per_item:  # pragma: no cover  (the contract check refuses such a class at registration)
+            raise NotImplementedError
+        items = [self.load_item(i) for i in range(self.num_items())]
+        samples = torch.stack([torch.as_tensor(x) for x, _ in items])
+        labels = None if any(y is None for _, y in items) else torch.tensor([int(y) for _, y in items])
+        return samples, labels
 
     def num_items(self) -> int:  # pragma: no cover
         """Per-item data sets: the number of samples, without reading them."""

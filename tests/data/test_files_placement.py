@@ -161,3 +161,25 @@ def test_load_item_must_match_the_declared_shape(folder):
     with pytest.raises(ganforge.DataError, match=r"declares samples of shape \(1, 9, 9\) but load_item\(0\) "
                                                  r"returned \(1, 8, 8\)"):
         ItemBatches(Liar(root=str(folder), image_size=8, channels=1), 6, CPU, workers=0)
+
+
+def test_a_per_item_data_set_without_load_is_stacked_from_its_items():
+    class Items(ganforge.Dataset):
+        """Six 1x2x2 images, read one at a time only (a test double)."""
+
+        name = "items_only"
+        per_item = True
+
+        @property
+        def sample_shape(self):
+            return (1, 2, 2)
+
+        def num_items(self):
+            return 6
+
+        def load_item(self, index):
+            return torch.full((1, 2, 2), index, dtype=torch.uint8), index % 2
+
+    data, labels = Items().load()
+    assert data.shape == (6, 1, 2, 2) and data[4].eq(4).all() and labels.tolist() == [0, 1, 0, 1, 0, 1]
+    assert isinstance(make_batches(Items(), 3, CPU), TensorBatches)  # small: held in memory
