@@ -65,7 +65,8 @@ def shared(tmp_path_factory):
     """
     root = tmp_path_factory.mktemp("tune")
     url = f"sqlite:///{root / 'shared.db'}"
-    space = make_space(fixed={**FIXED, "steps": 100, "checkpoint_every": 20}, tune={"workers": 2, **THRESHOLD},
+    # 400 steps: long enough after step 20 that trial 0 is still running when the test kills it, even on a busy machine.
+    space = make_space(fixed={**FIXED, "steps": 400, "checkpoint_every": 20}, tune={"workers": 2, **THRESHOLD},
                        enqueue=[{"g_optim.lr": GOOD_LR, "tricks": []}, {"g_optim.lr": HOPELESS_LR, "tricks": []},
                                 {"g_optim.lr": GOOD_LR, "tricks": ["soft_labels", "one_sided_label_smoothing"]}])
     path = write_space(root / "space.toml", space)
@@ -93,6 +94,7 @@ def shared(tmp_path_factory):
 
             victim = wait_for(trial_0_past_step_20)
             os.kill(victim.user_attrs["worker"]["pid"], signal.SIGKILL)
+            assert load(root, url, "shared").trials[0].state.name == "RUNNING", "trial 0 ended before the kill"
             b = subprocess.run(cli("tune", str(path), "--storage", url, "--study", "shared", "--out",
                                    str(root / "b"), "--trials", "6"), env=cli_env(), capture_output=True, text=True,
                                timeout=300)
