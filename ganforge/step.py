@@ -220,14 +220,19 @@ class GANStep:
         opt.step()
 
     def _backward(self, loss: Tensor, params: list[Tensor], opt: torch.optim.Optimizer, net: str,
-                  module: nn.Module, average_across_ranks: bool = False) -> None:
+                  module: nn.Module, average_across_ranks: bool = False, partial: bool = False) -> None:
         if self.skip_nonfinite and not self._finite_everywhere(loss):
             self.skipped += 1
             return
-        if self.scaler is not None:
-            self.scaler.scale(loss).backward(inputs=params)
+        scaled = self.scaler.scale(loss) if self.scaler is not None else loss
+        if average_across_ranks or partial:
+            # A penalty alone may not reach every parameter (a last layer's bias): those keep no gradient,
+            # and the optimizer leaves them alone. (backward(inputs=...) would do the same eagerly, but
+            # traced it demands a gradient for each input.)
+            for p, g in zip(params, torch.autograd.grad(scaled, params, allow_unused=True)):
+                p.grad = g
         else:
-            loss.backward(inputs=params)
+            scaled.backward(inputs=params)
         if average_across_ranks:
             self._average_gradients(params)
         for hook in self._after_backward:
@@ -344,7 +349,7 @@ class GANStep:
             ctx = LossContext(real, real_labels, fake, fake_labels, None, None, ones, zeros, phase=reg.net,
                               discriminate=self._discriminate(disc), step=self.step_count)
             term = reg.penalty(ctx) * reg.every
-        self._backward(term, params, opt, reg.net, wrapped,
+        self._backward(term, params, opt, reg.net, wrapped, partial=True,
                        average_across_ranks=isinstance(wrapped, nn.parallel.DistributedDataParallel))
         return term.detach()
 
