@@ -1,0 +1,156 @@
+"""Recipes compared at the same wall-clock budget: each trains for ``--budget`` seconds of one CPU thread, then is measured.
+
+Training stops at the first step after the budget is spent (evaluation is not
+counted), then :func:`ganforge.metrics.evaluate` measures the generator (the
+weight average when the recipe keeps one) with the same metrics as
+``ganforge eval``. Seeds run as parallel processes of one thread each
+(``--jobs``, one per core). Results: mean and 95 % interval per metric, and
+the exact permutation test of each recipe against the first one.
+
+Suites (``--suite``):
+
+* ``mnist-dcgan``: issue 14's comparison on MNIST at 28x28: ``dcgan`` with the
+  DCGAN recipe (``bce``, Adam 2e-4 (0.5, 0.999)) against ``dcgan`` with hinge
+  loss, spectral norm in D, generator EMA and DiffAugment (and each of those
+  added alone), domain-classifier FID.
+* ``mnist-mlp``: issue 15's MNIST recipe against the seed recipe (``mlp``,
+  ``bce``, no tricks).
+
+Example::
+
+    python benchmarks/same_budget.py --suite mnist-dcgan --budget 240 --seeds 3 --jobs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import datetime as dt
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "results"
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+_DCGAN = {"gen": "dcgan", "disc": "dcgan", "gen_options": {"width": 32}, "disc_options": {"width": 32},
+          "batch_size": 64, "latent_dim": 100}
+SUITES: dict[str, dict[str, dict[str, Any]]] = {
+    "mnist-dcgan": {
+        "dcgan recipe (bce)": {**_DCGAN, "loss": "bce"},
+        "+ hinge": {**_DCGAN, "loss": "hinge"},
+        "+ spectral norm in D": {**_DCGAN, "loss": "bce", "disc_options": {"width": 32, "spectral_norm": True}},
+        "+ EMA 0.999": {**_DCGAN, "loss": "bce", "ema_decay": 0.999},
+        "+ diffaugment": {**_DCGAN, "loss": "bce", "tricks": ["diffaugment"]},
+        "hinge + SN + EMA + diffaugment": {**_DCGAN, "loss": "hinge", "ema_decay": 0.999,
+                                           "disc_options": {"width": 32, "spectral_norm": True},
+                                           "tricks": ["diffaugment"]},
+    },
+    "mnist-mlp": {
+        "seed recipe (mlp, bce)": {"gen": "mlp", "disc": "mlp", "loss": "bce", "batch_size": 64},
+    },
+}
+
+
+def _init_worker() -> None:
+    import torch
+
+    os.environ["GANFORGE_THREADS"] = "1"
+    torch.set_num_threads(1)
+
+
+def run(settings: dict[str, Any], budget: float, n: int | None) -> dict[str, Any]:
+    """Train until ``budget`` seconds are spent, then evaluate (in a worker process)."""
+    import ganforge
+    from ganforge.metrics import evaluate
+
+    trainer = ganforge.Trainer(**settings)
+    trainer.setup()
+    start = time.perf_counter()
+    while time.perf_counter() - start < budget:
+        for _ in range(10):
+            trainer._one_step()
+            trainer.step += 1
+    trained = time.perf_counter() - start
+    result = evaluate(trainer, n=n)
+    result.update(train_seconds=trained, steps=trainer.step)
+    return {k: v for k, v in result.items() if isinstance(v, (int, float, str)) or v is None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ablation import find_mnist
+    from bench_common import machine, save_json
+    from stats import mean_ci, verdict
+
+    from ganforge.metrics import HIGHER_IS_BETTER
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--suite", default="mnist-dcgan", choices=sorted(SUITES))
+    p.add_argument("--recipe", action="append", default=[], metavar="NAME=PRESET",
+                   help="add a preset as a recipe to the suite (repeatable), e.g. 'mnist recipe=mnist'")
+    p.add_argument("--budget", type=float, default=240.0, help="training seconds per run (default 240)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
+    p.add_argument("--jobs", type=int, default=2, help="parallel one-thread processes (default 2)")
+    p.add_argument("--n", type=int, default=None, help="evaluation samples (default: evaluate()'s)")
+    p.add_argument("--mnist-root", default=None)
+    p.add_argument("--out", default=None, help="output path without extension")
+    args = p.parse_args(argv)
+    from ganforge.presets import get_preset
+
+    root = find_mnist(args.mnist_root)
+    if root is None:
+        raise SystemExit("needs the MNIST files: pass --mnist-root or set GANFORGE_DATA")
+    recipes = dict(SUITES[args.suite])
+    for text in args.recipe:
+        name, _, preset = text.partition("=")
+        recipes[name] = {k: v for k, v in get_preset(preset).items() if k != "steps"}
+    rows: dict[str, list[dict[str, Any]]] = {}
+    with tempfile.TemporaryDirectory() as tmp, cf.ProcessPoolExecutor(
+            args.jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker) as pool:
+        futures = {}
+        for seed in range(args.seeds):
+            for name, change in recipes.items():
+                settings = {"data": "mnist", "data_root": root, "split": "test", "device": "cpu", "progress": False,
+                            "sample_every": 0, "checkpoint_every": 0, "checkpoint_minutes": 0, "threads": 1,
+                            "steps": 10**7, "seed": seed, "overwrite": True,
+                            "out_dir": str(Path(tmp) / f"{name.replace(' ', '_')}-{seed}"), **change}
+                futures[pool.submit(run, settings, args.budget, args.n)] = name
+        for future in cf.as_completed(futures):
+            name = futures[future]
+            result = future.result()
+            rows.setdefault(name, []).append(result)
+            print(f"{name}: steps {result['steps']}, fid {result.get('fid', float('nan')):.3g}, "
+                  f"classes {result.get('classes')}, class_kl {result.get('class_kl', float('nan')):.3g}", flush=True)
+    first = next(iter(recipes))
+    table = []
+    for name in recipes:
+        entry: dict[str, Any] = {"recipe": name}
+        for key in ("fid", "kid", "precision", "recall", "classes", "class_kl", "steps"):
+            vals = [float(r[key]) for r in rows[name] if r.get(key) is not None]
+            if not vals:
+                continue
+            mean, lo, hi = mean_ci(vals)
+            cell: dict[str, Any] = {"mean": mean, "ci": [lo, hi], "values": vals}
+            base = [float(r[key]) for r in rows[first] if r.get(key) is not None]
+            if name != first and key != "steps" and len(vals) > 1 and len(base) > 1:
+                cell["verdict"], cell["p"] = verdict(vals, base, higher_is_better=key in HIGHER_IS_BETTER)
+            entry[key] = cell
+        table.append(entry)
+        print(name, {k: (round(v["mean"], 4), v.get("verdict")) for k, v in entry.items() if isinstance(v, dict)})
+    report = {"benchmark": "same_budget", "suite": args.suite,
+              "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
+              "command": " ".join(["python", *sys.argv]), "budget_s": args.budget, "seeds": args.seeds,
+              "jobs": args.jobs, "recipes": recipes, "table": table, "runs": rows}
+    out = Path(args.out) if args.out else RESULTS / f"same-budget-{args.suite}"
+    save_json(report, out.with_suffix(".json"))
+    print(f"Wrote {out.with_suffix('.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
