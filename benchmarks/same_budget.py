@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import datetime as dt
+import json
 import multiprocessing as mp
 import os
 import sys
@@ -93,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--suite", default="mnist-dcgan", choices=sorted(SUITES))
     p.add_argument("--recipe", action="append", default=[], metavar="NAME=PRESET",
                    help="add a preset as a recipe to the suite (repeatable), e.g. 'mnist recipe=mnist'")
+    p.add_argument("--settings", action="append", default=[], metavar="NAME=JSON",
+                   help="add a recipe given as TrainConfig fields in JSON (repeatable), e.g. "
+                        "'ema={\"gen\": \"mlp\", \"disc\": \"mlp\", \"ema_decay\": 0.999}'")
+    p.add_argument("--only-added", action="store_true", help="leave out the suite's own recipes but its first")
     p.add_argument("--budget", type=float, default=240.0, help="training seconds per run (default 240)")
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
     p.add_argument("--jobs", type=int, default=2, help="parallel one-thread processes (default 2)")
@@ -106,9 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     if root is None:
         raise SystemExit("needs the MNIST files: pass --mnist-root or set GANFORGE_DATA")
     recipes = dict(SUITES[args.suite])
+    if args.only_added:
+        recipes = dict(list(recipes.items())[:1])
     for text in args.recipe:
         name, _, preset = text.partition("=")
         recipes[name] = {k: v for k, v in get_preset(preset).items() if k != "steps"}
+    for text in args.settings:
+        name, _, settings = text.partition("=")
+        recipes[name] = json.loads(settings)
     rows: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory() as tmp, cf.ProcessPoolExecutor(
             args.jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker) as pool:

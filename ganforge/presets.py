@@ -55,6 +55,21 @@ ImageNet and reports no FID.
 
 ``lsgan`` -- LSGAN (Mao et al. 2017): the least-squares loss on ``dcgan``
 models, Adam 2e-4 with beta1 0.5, batch 64.
+
+ganforge's own recipes (found by measurement on one CPU thread; the figures
+are in docs/toolkit.md with the command that made them):
+
+``grid25`` -- the 2-D recipe on ``grid25`` (model space): ``mlp`` generator
+with 4 hidden ReLU layers of 128 units and no normalisation, ``mlp``
+discriminator with 3 hidden ReLU layers of 128 units, the non-saturating loss
+with an R1 penalty of gamma 0.1, Adam 5e-4 with betas (0, 0.9) for both
+networks decayed linearly to 0, batch 128, 2-d latents, a generator EMA of
+decay 0.999, 40,000 steps.
+
+``ring8`` -- the same recipe on ``ring8``.
+
+``grid25-quick`` -- the same recipe cut to 16,000 steps: the README's first
+run (under a minute of one CPU thread).
 """
 
 from __future__ import annotations
@@ -68,7 +83,29 @@ _PACGAN_ADAM = {"name": "adam", "lr": 1e-4, "betas": (0.8, 0.999)}
 _SNGAN_ADAM = {"name": "adam", "lr": 2e-4, "betas": (0.0, 0.9), "schedule": "linear", "final_lr": 0.0}
 _DCGAN_ADAM = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999)}
 
+_RECIPE_ADAM = {"name": "adam", "lr": 5e-4, "betas": (0.0, 0.9), "schedule": "linear", "final_lr": 0.0}
+#: ganforge's 2-D recipe (see the module docstring); ``data`` and ``steps`` are set per preset.
+_RECIPE_2D: dict[str, Any] = {
+    "gen": "mlp",
+    "disc": "mlp",
+    "gen_options": {"hidden": (128, 128, 128, 128), "activation": "relu", "norm": "none"},
+    "disc_options": {"hidden": (128, 128, 128), "activation": "relu"},
+    "loss": "bce",
+    "regularizers": ("r1",),
+    "regularizer_options": {"r1": {"gamma": 0.1}},
+    "latent_dim": 2,
+    "batch_size": 128,
+    "ema_decay": 0.999,
+    "g_optim": dict(_RECIPE_ADAM),
+    "d_optim": dict(_RECIPE_ADAM),
+    "sample_every": 4000,
+    "checkpoint_every": 4000,
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
+    "grid25": {**copy.deepcopy(_RECIPE_2D), "data": "grid25", "steps": 40_000},
+    "ring8": {**copy.deepcopy(_RECIPE_2D), "data": "ring8", "steps": 40_000},
+    "grid25-quick": {**copy.deepcopy(_RECIPE_2D), "data": "grid25", "steps": 16_000},
     "pacgan": {
         "gen": "pacgan",
         "disc": "pacgan",
@@ -144,6 +181,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 #: One line per preset: where it comes from.
 DESCRIPTIONS: dict[str, str] = {
+    "grid25": "ganforge's 2-D recipe on grid25: ReLU MLPs, bce + R1 0.1, Adam 5e-4 (0, 0.9) decayed, EMA, 40k steps",
+    "ring8": "ganforge's 2-D recipe on ring8 (as grid25)",
+    "grid25-quick": "the grid25 recipe cut to 16k steps: the README's first run",
     "pacgan": "PacGAN's 2-D protocol (Lin et al. 2018): grid25 in data units, pacgan models, Adam 1e-4",
     "pacgan4": "PacGAN4: the pacgan protocol with packs of 4 samples",
     "sngan-cifar10": "SN-GAN on CIFAR-10 (Miyato et al. 2018): ResNet, hinge, n_dis 5, Adam 2e-4 (0, 0.9)",

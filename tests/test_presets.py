@@ -48,5 +48,26 @@ def test_pacgan_trains_in_the_papers_units():
 def test_presets_are_copies_and_unknown_names_are_refused():
     get_preset("dcgan")["batch_size"] = 1
     assert PRESETS["dcgan"]["batch_size"] == 128
-    with pytest.raises(ganforge.ConfigError, match="Unknown preset 'sngan'; presets are: dcgan, lsgan"):
+    with pytest.raises(ganforge.ConfigError, match="Unknown preset 'sngan'; presets are: dcgan, grid25, grid25-quick, lsgan"):
         get_preset("sngan")
+
+
+@pytest.mark.parametrize(("name", "data", "steps"), [("grid25", "grid25", 40_000), ("ring8", "ring8", 40_000),
+                                                     ("grid25-quick", "grid25", 16_000)])
+def test_the_2d_recipe(name, data, steps):
+    cfg = ganforge.Trainer.from_preset(name, progress=False).config
+    assert (cfg.data, cfg.steps, cfg.loss, cfg.regularizers, cfg.batch_size, cfg.latent_dim, cfg.ema_decay) == (
+        data, steps, "bce", ("r1",), 128, 2, 0.999)
+    assert cfg.regularizer_options["r1"]["gamma"] == 0.1
+    assert tuple(cfg.gen_options["hidden"]) == (128,) * 4 and cfg.gen_options["activation"] == "relu"
+    assert tuple(cfg.disc_options["hidden"]) == (128,) * 3 and cfg.gen_options["norm"] == "none"
+    for optim in (cfg.g_optim, cfg.d_optim):
+        assert (optim.lr, optim.betas, optim.schedule, optim.final_lr) == (5e-4, (0.0, 0.9), "linear", 0.0)
+
+
+def test_the_2d_recipe_trains_and_samples_with_the_ema(tmp_path):
+    trainer = ganforge.Trainer.from_preset("grid25-quick", steps=40, out_dir=str(tmp_path / "run"), progress=False)
+    history = trainer.fit()
+    assert len(history.g_loss) == 40 and trainer.ema is not None
+    points = trainer.sample(64)
+    assert tuple(points.shape) == (64, 2) and bool(points.abs().le(1).all())  # tanh output, model space
