@@ -54,8 +54,30 @@ SHOWN = {
 }
 
 
-def modern(data_is_image: bool) -> dict[str, dict[str, Any]]:
-    """The modern toolkit's techniques, each as a change to the baseline's settings."""
+def modern(data_is_image: bool, preset: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """The modern toolkit's techniques, each as a change to the baseline's settings.
+
+    With a ``preset`` baseline (``--base-preset``), techniques the preset already
+    uses are measured by taking them out ("no ema", "no r1", "constant lr")
+    and the other losses by swapping the preset's.
+    """
+    if preset is not None:
+        out = {f"loss={name}": {"loss": name} for name in ("bce", "hinge", "lsgan", "ragan", "wgan_gp")
+               if name != preset.get("loss", "bce")}
+        out["disc spectral_norm"] = {"disc_options": {"spectral_norm": True}}
+        if preset.get("ema_decay"):
+            out["no ema"] = {"ema_decay": None}
+        else:
+            out["ema 0.999"] = {"ema_decay": 0.999}
+        if "r1" in preset.get("regularizers", ()):
+            out["no r1"] = {"regularizers": [r for r in preset["regularizers"] if r != "r1"]}
+        else:
+            out["r1"] = {"regularizers": ["r1"], "regularizer_options": {"r1": {"gamma": 1.0}}}
+        if preset.get("g_optim", {}).get("schedule", "constant") != "constant":
+            out["constant lr"] = {"g_optim": {"schedule": "constant"}, "d_optim": {"schedule": "constant"}}
+        else:
+            out["lr linear decay"] = {"g_optim": {"schedule": "linear"}, "d_optim": {"schedule": "linear"}}
+        return out
     out: dict[str, dict[str, Any]] = {
         "loss=hinge": {"loss": "hinge"},
         "loss=lsgan": {"loss": "lsgan"},
@@ -79,6 +101,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", default="grid25,ring8", help="comma-separated data sets (default grid25,ring8)")
     p.add_argument("--steps", type=int, default=6000, help="training steps per run (default 6000)")
     p.add_argument("--seeds", type=int, default=5, help="seeds per configuration: 0..N-1 (default 5)")
+    p.add_argument("--base-preset", default=None, metavar="PRESET",
+                   help="use a preset as the baseline (e.g. grid25: ganforge's 2-D recipe) instead of the classic "
+                        "MLP GAN; --steps still sets the budget, --batch-size and the widths are the preset's")
     p.add_argument("--only", default=None, help="comma-separated configuration names to run (default: all)")
     p.add_argument("--batch-size", type=int, default=128, help="batch size (default 128, a multiple of pack's m)")
     p.add_argument("--gen-hidden", default="128,128,128", help="mlp generator widths (default 128,128,128)")
@@ -100,7 +125,7 @@ def find_mnist(explicit: str | None) -> str | None:
     return None
 
 
-def configurations(data: str) -> list[tuple[str, dict[str, Any], str]]:
+def configurations(data: str, preset: dict[str, Any] | None = None) -> list[tuple[str, dict[str, Any], str]]:
     """``(name, settings change, baseline name)`` of every configuration for ``data``."""
     import ganforge
 
@@ -118,18 +143,22 @@ def configurations(data: str) -> list[tuple[str, dict[str, Any], str]]:
             change["conditional"] = True
             base = "baseline (conditional)"
         configs.append((info.name, change, base))
-    configs += [(name, change, "baseline") for name, change in modern(image).items()]
+    configs += [(name, change, "baseline") for name, change in modern(image, preset).items()]
     return configs
 
 
 def base_settings(data: str, args: argparse.Namespace, mnist_root: str | None) -> dict[str, Any]:
-    """The baseline's settings: the classic MLP GAN, non-saturating loss, Adam 2e-4 (0.5, 0.999)."""
+    """The baseline's settings: the classic MLP GAN, non-saturating loss, Adam 2e-4 (0.5, 0.999); or a preset's."""
+    run = dict(device="cpu", progress=False, sample_every=0, checkpoint_every=0, checkpoint_minutes=0,
+               log_every=max(1, args.steps // 10), overwrite=True, threads=1)
+    if args.base_preset:
+        from ganforge.presets import get_preset
+
+        return {**get_preset(args.base_preset), "data": data, "steps": args.steps, **run}
     settings: dict[str, Any] = dict(
         data=data, steps=args.steps, batch_size=args.batch_size,
         gen_options={"hidden": [int(w) for w in args.gen_hidden.split(",")]},
-        disc_options={"hidden": [int(w) for w in args.disc_hidden.split(",")]},
-        device="cpu", progress=False, sample_every=0, checkpoint_every=0, log_every=max(1, args.steps // 10),
-        overwrite=True, threads=1,
+        disc_options={"hidden": [int(w) for w in args.disc_hidden.split(",")]}, **run,
     )
     if data not in ("grid25", "ring8"):
         settings.update(data_root=mnist_root, split=args.split)
@@ -206,9 +235,11 @@ def markdown(report: dict[str, Any]) -> str:
     meta = report["meta"]
     lines = [f"# Ablation ({meta['date']})", "",
              f"- command: `{meta['command']}`",
-             f"- {meta['steps']} steps per run, seeds {meta['seeds']}, batch {meta['batch_size']}; baseline: mlp "
-             f"generator {meta['gen_hidden']}, mlp discriminator {meta['disc_hidden']}, bce loss, Adam 2e-4 "
-             "(0.5, 0.999)",
+             f"- {meta['steps']} steps per run, seeds {meta['seeds']}; baseline: " + (
+                 f"the `{meta['base_preset']}` preset (its batch, models and optimizers; its schedules span "
+                 "these steps)" if meta.get("base_preset") else
+                 f"batch {meta['batch_size']}, mlp generator {meta['gen_hidden']}, mlp discriminator "
+                 f"{meta['disc_hidden']}, bce loss, Adam 2e-4 (0.5, 0.999)"),
              f"- machine: {meta['machine']}; {meta['jobs']} parallel processes of one CPU thread",
              "- cells: mean [95 % t interval] over the seeds; verdict vs the baseline by an exact two-sided "
              "permutation test of the difference in means, p < 0.05 (uncorrected for the number of comparisons): "
@@ -253,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         "meta": {"date": now.isoformat(timespec="seconds"), "command": " ".join(["python", *sys.argv]),
                  "steps": args.steps, "seeds": list(range(args.seeds)), "batch_size": args.batch_size,
                  "gen_hidden": args.gen_hidden, "disc_hidden": args.disc_hidden, "machine": machine(),
-                 "jobs": args.jobs},
+                 "jobs": args.jobs, "base_preset": args.base_preset},
         "lower_is_better": sorted(LOWER_IS_BETTER),
         "results": {},
     }
@@ -264,8 +295,9 @@ def main(argv: list[str] | None = None) -> int:
             if data == "mnist" and mnist_root is None:
                 print("mnist: skipped (no MNIST files found; pass --mnist-root)", flush=True)
                 continue
-            configs = [c for c in configurations(data) if only is None or c[0] in only or c[0] == c[2]]
             base = base_settings(data, args, mnist_root)
+            preset = base if args.base_preset else None
+            configs = [c for c in configurations(data, preset) if only is None or c[0] in only or c[0] == c[2]]
             futures = {}
             for name, change, _ in configs:
                 for seed in range(args.seeds):

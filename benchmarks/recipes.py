@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import datetime as dt
+import json
 import multiprocessing as mp
 import os
 import statistics
@@ -124,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per preset (default 5)")
     p.add_argument("--jobs", type=int, default=2, help="runs at a time, one CPU thread each (default 2)")
     p.add_argument("--steps", type=int, default=None, help="override the presets' steps (for a quick look)")
+    p.add_argument("--override", default=None, metavar="JSON",
+                   help="TrainConfig fields to change in every preset, e.g. '{\"regularizer_options\": "
+                        "{\"r1\": {\"gamma\": 0.1, \"every\": 4}}}' (for trying a variant)")
     p.add_argument("--out", default=None, help="results path without suffix (default benchmarks/results/recipes)")
     args = p.parse_args(argv)
     presets = [name.strip() for name in args.presets.split(",") if name.strip()]
@@ -132,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"no target for preset(s) {', '.join(unknown)}; known: {', '.join(TARGETS)}")
     out = Path(args.out) if args.out else RESULTS / "recipes"
     overrides = {} if args.steps is None else {"steps": args.steps}
+    if args.override:
+        overrides.update(json.loads(args.override))
     report: dict[str, Any] = {"meta": {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(["python", "benchmarks/recipes.py", *(argv if argv is not None else sys.argv[1:])]),

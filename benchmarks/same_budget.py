@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="add a recipe given as TrainConfig fields in JSON (repeatable), e.g. "
                         "'ema={\"gen\": \"mlp\", \"disc\": \"mlp\", \"ema_decay\": 0.999}'")
     p.add_argument("--only-added", action="store_true", help="leave out the suite's own recipes but its first")
+    p.add_argument("--only", default=None, help="comma-separated suite recipes to run (its first always runs)")
     p.add_argument("--budget", type=float, default=240.0, help="training seconds per run (default 240)")
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
     p.add_argument("--jobs", type=int, default=2, help="parallel one-thread processes (default 2)")
@@ -113,6 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     recipes = dict(SUITES[args.suite])
     if args.only_added:
         recipes = dict(list(recipes.items())[:1])
+    if args.only:
+        keep = {name.strip() for name in args.only.split(",")}
+        unknown = keep - set(recipes)
+        if unknown:
+            p.error(f"unknown recipe(s) {', '.join(sorted(unknown))}; the suite has: {', '.join(recipes)}")
+        first = next(iter(recipes))
+        recipes = {name: r for name, r in recipes.items() if name == first or name in keep}
     for text in args.recipe:
         name, _, preset = text.partition("=")
         recipes[name] = {k: v for k, v in get_preset(preset).items() if k != "steps"}

@@ -24,9 +24,13 @@ def save_grid(images: Tensor, path: str | os.PathLike, nrow: int | None = None) 
                pad_value=1.0)
 
 
-def scatter_image(points: Tensor, reference: Tensor | None = None, extent: float | None = None, size: int = 512) -> Tensor:
+def scatter_image(points: Tensor, reference: Tensor | None = None, extent: float | None = None, size: int = 512,
+                  alpha: float = 0.3) -> Tensor:
     """Render 2-D ``points`` (red) over ``reference`` points (light blue) as an RGB image ``(3, size, size)``.
 
+    Each point is a 3x3 square laid over the picture with opacity ``alpha``, so
+    where points pile up (a mode the generator covers) the red is solid and a
+    lone stray point is pale: the picture shows density, not just support.
     The view is the square ``[-extent, extent]^2`` (default: fits all points
     with a margin), with faint axes through the origin.
     """
@@ -42,20 +46,26 @@ def scatter_image(points: Tensor, reference: Tensor | None = None, extent: float
     img[:, mid, :] = torch.tensor(_AXIS).view(3, 1)
     img[:, :, mid] = torch.tensor(_AXIS).view(3, 1)
 
-    def plot(p: Tensor, colour: tuple[float, float, float], radius: int) -> None:
+    def pixels(p: Tensor, radius: int) -> list[tuple[Tensor, Tensor]]:
         p = p[torch.isfinite(p).all(dim=1)]
         col = ((p[:, 0] / extent + 1) / 2 * (size - 1)).round().long()
         row = ((1 - (p[:, 1] / extent + 1) / 2) * (size - 1)).round().long()
+        out = []
         for dr in range(-radius, radius + 1):
             for dc in range(-radius, radius + 1):
                 r, c = row + dr, col + dc
                 keep = (r >= 0) & (r < size) & (c >= 0) & (c < size)
-                for ch in range(3):
-                    img[ch, r[keep], c[keep]] = colour[ch]
+                out.append((r[keep], c[keep]))
+        return out
 
-    plot(ref, _REAL, 2)
-    plot(pts, _FAKE, 1)
-    return img
+    for r, c in pixels(ref, 2):
+        for ch in range(3):
+            img[ch, r, c] = _REAL[ch]
+    count = torch.zeros(size, size)
+    for r, c in pixels(pts, 1):
+        count.index_put_((r, c), torch.ones(r.shape[0]), accumulate=True)
+    opacity = 1 - (1 - alpha) ** count
+    return img * (1 - opacity) + torch.tensor(_FAKE).view(3, 1, 1) * opacity
 
 
 def save_scatter(points: Tensor, path: str | os.PathLike, reference: Tensor | None = None, extent: float | None = None) -> None:

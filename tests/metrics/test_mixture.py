@@ -90,3 +90,14 @@ def test_scatter_plot_is_written(tmp_path):
     assert img.size == (512, 512)
     colours = {tuple(c) for c in np.asarray(img).reshape(-1, 3).tolist()}
     assert (255, 255, 255) in colours and len(colours) >= 3  # background, samples, mode centres
+
+
+def test_the_scatter_shows_density_piled_points_solid_a_lone_one_pale():
+    from ganforge.viz import scatter_image
+
+    pile = torch.zeros(20, 2)  # twenty samples on one spot
+    lone = torch.tensor([[0.5, 0.5]])
+    img = scatter_image(torch.cat([pile, lone]), extent=1.0, size=101)
+    solid, pale = img[:, 50, 50], img[:, 25, 75]  # (row, col) of (0, 0) and (0.5, 0.5)
+    assert torch.allclose(solid, torch.tensor([0.85, 0.15, 0.1]), atol=0.01)
+    assert torch.allclose(pale, 0.7 * torch.ones(3) + 0.3 * torch.tensor([0.85, 0.15, 0.1]), atol=0.01)
