@@ -48,7 +48,7 @@ def test_pacgan_trains_in_the_papers_units():
 def test_presets_are_copies_and_unknown_names_are_refused():
     get_preset("dcgan")["batch_size"] = 1
     assert PRESETS["dcgan"]["batch_size"] == 128
-    with pytest.raises(ganforge.ConfigError, match="Unknown preset 'sngan'; presets are: dcgan, grid25, grid25-quick, lsgan"):
+    with pytest.raises(ganforge.ConfigError, match="Unknown preset 'sngan'; presets are: dcgan, grid25, grid25-quick, lsgan, mnist"):
         get_preset("sngan")
 
 
@@ -71,3 +71,9 @@ def test_the_2d_recipe_trains_and_samples_with_the_ema(tmp_path):
     assert len(history.g_loss) == 40 and trainer.ema is not None
     points = trainer.sample(64)
     assert tuple(points.shape) == (64, 2) and bool(points.abs().le(1).all())  # tanh output, model space
+
+
+def test_the_mnist_recipe():
+    cfg = ganforge.Trainer.from_preset("mnist", progress=False).config
+    assert (cfg.gen, cfg.disc, cfg.loss, cfg.tricks, cfg.ema_decay, cfg.batch_size, cfg.data, cfg.steps) == (
+        "mlp", "mlp", "hinge", ("minibatch_discrimination",), 0.999, 64, "mnist", 8_000)
