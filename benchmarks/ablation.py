@@ -70,7 +70,9 @@ def modern(data_is_image: bool, preset: dict[str, Any] | None = None) -> dict[st
         else:
             out["ema 0.999"] = {"ema_decay": 0.999}
         if "r1" in preset.get("regularizers", ()):
-            out["no r1"] = {"regularizers": [r for r in preset["regularizers"] if r != "r1"]}
+            others = {k: v for k, v in preset.get("regularizer_options", {}).items() if k != "r1"}
+            out["no r1"] = {"regularizers": [r for r in preset["regularizers"] if r != "r1"],
+                            "regularizer_options": Replace(others)}
         else:
             out["r1"] = {"regularizers": ["r1"], "regularizer_options": {"r1": {"gamma": 1.0}}}
         if preset.get("g_optim", {}).get("schedule", "constant") != "constant":
@@ -165,11 +167,15 @@ def base_settings(data: str, args: argparse.Namespace, mnist_root: str | None) -
     return settings
 
 
+class Replace(dict):
+    """An option mapping that replaces the baseline's instead of being merged into it."""
+
+
 def merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
-    """``base`` with ``change`` applied; option mappings are merged key by key."""
+    """``base`` with ``change`` applied; option mappings are merged key by key (a :class:`Replace` replaces)."""
     out = dict(base)
     for key, value in change.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if isinstance(value, dict) and not isinstance(value, Replace) and isinstance(out.get(key), dict):
             out[key] = {**out[key], **value}
         else:
             out[key] = value

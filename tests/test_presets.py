@@ -53,7 +53,7 @@ def test_presets_are_copies_and_unknown_names_are_refused():
 
 
 @pytest.mark.parametrize(("name", "data", "steps"), [("grid25", "grid25", 40_000), ("ring8", "ring8", 40_000),
-                                                     ("grid25-quick", "grid25", 14_000)])
+                                                     ("grid25-quick", "grid25", 16_000)])
 def test_the_2d_recipe(name, data, steps):
     cfg = ganforge.Trainer.from_preset(name, progress=False).config
     assert (cfg.data, cfg.steps, cfg.loss, cfg.regularizers, cfg.batch_size, cfg.latent_dim, cfg.ema_decay) == (
