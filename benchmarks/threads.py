@@ -2,7 +2,7 @@
 
 For each condition (no other load; one other process spinning on a core) and
 each thread setting (every count from 1 to the usable cores, and ``auto``),
-train the README's first-run configuration for ``--steps`` steps and report
+train the README's first run (the ``grid25-quick`` preset) for ``--steps`` steps and report
 the training rate (steps after ``--warmup`` warm-up steps, excluding the
 ``auto`` measurement itself, which is reported separately as ``choose_s``).
 The busy process is a pure-Python loop (no threads of its own), like any
@@ -70,9 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3, help="runs per setting and condition (default 3)")
     p.add_argument("--out", default=None, help="output path without extension (default benchmarks/results/threads-cpu)")
     args = p.parse_args(argv)
-    settings = dict(data="grid25", batch_size=256, gen_options={"hidden": [128, 128, 128]},
-                    disc_options={"hidden": [128, 128]}, device="cpu", progress=False, sample_every=0,
-                    checkpoint_every=0, log_every=100)
+    from ganforge.presets import get_preset
+
+    # The README's first run (the grid25-quick preset), without its pictures and checkpoints.
+    settings = {**{k: v for k, v in get_preset("grid25-quick").items() if k != "steps"}, "device": "cpu",
+                "progress": False, "sample_every": 0, "checkpoint_every": 0, "log_every": 100}
     cores = usable_cores()
     work = Path(os.environ.get("TMPDIR", "/tmp")) / "ganforge-threads-bench"
     results: dict[str, Any] = {}
