@@ -76,4 +76,4 @@ def test_the_2d_recipe_trains_and_samples_with_the_ema(tmp_path):
 def test_the_mnist_recipe():
     cfg = ganforge.Trainer.from_preset("mnist", progress=False).config
     assert (cfg.gen, cfg.disc, cfg.loss, cfg.tricks, cfg.ema_decay, cfg.batch_size, cfg.data, cfg.steps) == (
-        "mlp", "mlp", "hinge", ("minibatch_discrimination",), 0.999, 64, "mnist", 8_000)
+        "mlp", "mlp", "hinge", ("minibatch_discrimination",), 0.999, 64, "mnist", 6_500)
