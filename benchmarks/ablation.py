@@ -156,7 +156,10 @@ def base_settings(data: str, args: argparse.Namespace, mnist_root: str | None) -
     if args.base_preset:
         from ganforge.presets import get_preset
 
-        return {**get_preset(args.base_preset), "data": data, "steps": args.steps, **run}
+        settings = {**get_preset(args.base_preset), "data": data, "steps": args.steps, **run}
+        if data not in ("grid25", "ring8"):
+            settings.update(data_root=mnist_root, split=args.split)
+        return settings
     settings: dict[str, Any] = dict(
         data=data, steps=args.steps, batch_size=args.batch_size,
         gen_options={"hidden": [int(w) for w in args.gen_hidden.split(",")]},
@@ -294,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         "lower_is_better": sorted(LOWER_IS_BETTER),
         "results": {},
     }
+    partial: dict[str, Any] = {"meta": report["meta"], "runs": {}}
     ctx = mp.get_context("spawn")
     with tempfile.TemporaryDirectory(prefix="ganforge-ablation-") as tmp, \
             cf.ProcessPoolExecutor(args.jobs, mp_context=ctx, initializer=_init_worker) as pool:
@@ -315,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
                 name = futures[future]
                 result = future.result()
                 rows.setdefault(name, []).append(result)
+                partial["runs"][data] = rows  # every finished run is on disk if the ablation is stopped early
+                save_json(partial, out.with_suffix(".partial.json"))
                 shown = result.get("skipped", "")[:80] or ", ".join(
                     f"{k}={result[k]:.3g}" for k in ("modes", "hq_percent", "reverse_kl", "fid") if k in result)
                 print(f"{data} {name} [{len(rows[name])}/{args.seeds}]: {shown}", flush=True)
@@ -323,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
             report["results"][data] = {"kind": kind, "table": compare(rows, configs, kind), "runs": rows}
     save_json(report, out.with_suffix(".json"))
     out.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
+    out.with_suffix(".partial.json").unlink(missing_ok=True)
     print(f"Wrote {out.with_suffix('.md')} and {out.with_suffix('.json')}")
     return 0
 
