@@ -38,7 +38,8 @@ def paragraph(trick: str, reports: list[tuple[str, dict[str, Any]]]) -> str:
     for name, report in reports:
         meta = report["meta"]
         base = (f"the `{meta['base_preset']}` preset" if meta.get("base_preset") else "the classic MLP GAN")
-        sources.append(f"`{meta['command']}` ({meta['date'][:10]}, {meta['steps']} steps, "
+        command = re.sub(r"--only .*?(?=\s--|$)", "--only ...", meta["command"])  # the file lists them
+        sources.append(f"`{command}` ({meta['date'][:10]}, {meta['steps']} steps, "
                        f"{len(meta['seeds'])} seeds, baseline {base}; `benchmarks/results/{name}`)")
         for data, block in report["results"].items():
             rows = {row["config"]: row for row in block["table"]}
