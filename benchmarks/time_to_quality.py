@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     import ganforge
 
     data = ganforge.get_registry().create("dataset", recipe["data"], **recipe.get("data_options", {}))
-    modes = args.modes or int(data.modes.shape[0])
+    modes = int(data.modes.shape[0]) if args.modes is None else args.modes
     seed_settings = {**SEED_SETTINGS, "data": recipe["data"]}
     rows: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
