@@ -8,7 +8,7 @@ Quick start::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from ganforge.config import OptimConfig, TrainConfig
 from ganforge.errors import (

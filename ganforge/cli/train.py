@@ -20,7 +20,7 @@ examples:
   ganforge train --data grid25 --out runs/g 2> train.log  # to a file: a progress line every 30 s
   ganforge train --preset pacgan --steps 20000 --eval-every 2000 --out runs/pacgan
   ganforge train --data grid25 --gen-option norm=none --trick-option soft_labels.real_range=[0.8,1.0]
-  ganforge train --data grid25 --loss hinge --regularizers r1 --regularizer-option r1.gamma=1 \
+  ganforge train --data grid25 --loss hinge --regularizers r1 --regularizer-option r1.gamma=1 \\
                  --ema 0.999 --g-lr 1e-4 --d-lr 4e-4 --lr-schedule linear --out runs/modern
 """
 
