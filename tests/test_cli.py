@@ -91,3 +91,28 @@ def test_python_dash_m_is_the_same_command(tmp_path):
                                          ("(0.7,1.2)", (0.7, 1.2)), ("batch", "batch"), ("null", None)])
 def test_values_are_parsed_as_literals(text, value):
     assert parse_value(text) == value
+
+
+def test_modern_flags_reach_the_run(tmp_path):
+    """--ema/--ema-start/--ema-warmup, --g-lr/--d-lr (TTUR), --lr-schedule and --disc-option spectral_norm=true."""
+    import torch
+
+    out = tmp_path / "run"
+    assert main(["train", "--data", "grid25", "--steps", "8", "--checkpoint-every", "4", "--batch-size", "16",
+                 "--ema", "0.99", "--ema-start", "2", "--ema-warmup", "4", "--g-lr", "1e-4", "--d-lr", "4e-4",
+                 "--lr-schedule", "linear", "--disc-option", "spectral_norm=true", "--out", str(out), *SMALL]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert (cfg["ema_decay"], cfg["ema_start"], cfg["ema_warmup"]) == (0.99, 2, 4)
+    assert (cfg["g_optim"]["lr"], cfg["d_optim"]["lr"]) == (1e-4, 4e-4)
+    assert cfg["g_optim"]["schedule"] == cfg["d_optim"]["schedule"] == "linear"
+    assert cfg["disc_options"]["spectral_norm"] is True
+
+    middle = torch.load(out / "checkpoints" / "step_0000004.pt", weights_only=False)
+    end = torch.load(out / "checkpoints" / "step_0000008.pt", weights_only=False)
+    g_lr, d_lr = (float(middle[k]["param_groups"][0]["lr"]) for k in ("opt_g", "opt_d"))
+    assert 0 < g_lr < 1e-4 and d_lr == pytest.approx(4 * g_lr)  # decaying, at the two time scales' ratio
+    assert float(end["opt_g"]["param_groups"][0]["lr"]) == float(end["opt_d"]["param_groups"][0]["lr"]) == 0.0
+    assert any(".parametrizations.weight.original" in key for key in end["disc"])  # spectral norm on D's layers
+    assert not any("parametrizations" in key for key in end["gen"])
+    averaged, raw = end["ema"]["model"], end["gen"]
+    assert any(not torch.equal(averaged[k], raw[k]) for k in raw if raw[k].is_floating_point())
