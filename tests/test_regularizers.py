@@ -108,3 +108,51 @@ def test_every_step_penalties_join_ds_loss(tiny):
     with_r2 = ganforge.Trainer(**SMALL, **{**tiny, "steps": 1}, regularizers=["r2"]).fit()
     assert with_r2.g_loss == base.g_loss  # same G update (R2 only touches D's loss)
     assert with_r2.d_loss[0] > base.d_loss[0]  # the penalty is part of D's logged loss
+
+
+def test_a_penalty_sees_d_through_the_tricks_input_transforms(tiny):
+    """ctx.discriminate runs D on what the tricks' disc_input makes of the batch, real and fake alike."""
+    seen = []
+
+    class Shift(ganforge.Trick):
+        """Moves real inputs by +3 and fake ones by -3 before D (a deterministic stand-in for instance noise)."""
+
+        name = "shift"
+
+        def setup(self, ctx):
+            self.disc = ctx.disc
+            Shift.last = self  # the instance the run built, for the probe below
+
+        def disc_input(self, x, real):
+            return x + (3.0 if real else -3.0)
+
+    class Probe(ganforge.Regularizer):
+        """Compares ctx.discriminate with D called by hand on the shifted batch (a test double)."""
+
+        name = "probe_shift"
+
+        def penalty(self, ctx):
+            trick = Shift.last
+            probe = torch.full_like(ctx.real, 0.25)
+            for real in (True, False):
+                via_ctx = ctx.discriminate(probe, None, real)
+                by_hand = trick.disc(probe + (3.0 if real else -3.0), None).float()
+                unshifted = trick.disc(probe, None).float()
+                seen.append((torch.allclose(via_ctx, by_hand), torch.allclose(via_ctx, unshifted)))
+            return via_ctx.mean() * 0.0
+
+    class Plugin:
+        @ganforge.hookimpl
+        def ganforge_register_tricks(self):
+            return [Shift]
+
+        @ganforge.hookimpl
+        def ganforge_register_regularizers(self):
+            return [Probe]
+
+    ganforge.register_plugin(Plugin(), name="shift-probe")
+    try:
+        ganforge.Trainer(**SMALL, **{**tiny, "steps": 2}, tricks=["shift"], regularizers=["probe_shift"]).fit()
+    finally:
+        ganforge.unregister_plugin("shift-probe")
+    assert seen and all(matches and not unshifted for matches, unshifted in seen), seen
