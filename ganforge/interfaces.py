@@ -485,7 +485,8 @@ class Trick(_Named):
 
         Sample grids, evaluation, ``ganforge sample``/``interpolate``/``eval``
         enter it (when they sample from the raw G; ganforge's own EMA keeps a
-        separate copy). The default changes nothing.
+        separate copy, so a run with ``ema_decay`` set warns at its start that
+        such a trick is bypassed). The default changes nothing.
         """
         return contextlib.nullcontext()
 

@@ -231,6 +231,10 @@ class Trainer:
                     model.to(memory_format=torch.channels_last)  # tensor cores prefer NHWC
         if cfg.ema_decay is not None:
             self.ema = GeneratorEMA(self.gen, cfg.ema_decay, cfg.ema_start, cfg.ema_warmup)
+            for trick in (m.__self__ for m in overriding(self.tricks, "sampling_weights")):
+                warnings.warn(f"Trick {trick.name!r} swaps its own sampling weights into G, but samples come from "
+                              f"ganforge's EMA (ema_decay={cfg.ema_decay:g}), which the trick does not touch; drop "
+                              f"ema_decay (--ema) to sample through the trick, or sample with --no-ema.", stacklevel=2)
         self.batches = make_batches(self.dataset, cfg.batch_size, self.device, cfg.data_placement, seed=cfg.seed,
                                     rank=self.dist.rank, world_size=self.dist.world_size, workers=cfg.data_workers)
         self.use_graphs, self._path_reason = graph_path(cfg, self.device, self.dist.enabled, self.tricks,

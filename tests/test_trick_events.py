@@ -185,6 +185,13 @@ def test_sampling_weights_swap_in_and_out(tiny):
     assert torch.all(samples == 0)  # tanh(0): the swapped-in weights made them
     assert all(torch.equal(before[k], v) for k, v in trainer.gen.state_dict().items())  # restored
 
+    with registered(Zeroed), pytest.warns(UserWarning, match="Trick 'zeroed' swaps its own sampling weights.*EMA"):
+        with_ema = ganforge.Trainer(**SMALL, **{**tiny, "out_dir": tiny["out_dir"] + "-ema"}, tricks=["zeroed"],
+                                    ema_decay=0.9)
+        with_ema.fit()
+        assert not torch.all(with_ema.sample(8) == 0)  # the EMA's copy, which the trick does not touch
+        assert torch.all(with_ema.sample(8, ema=False) == 0)
+
 
 def test_plugins_declare_ddp_safety_and_conflicts(tiny):
     class Lonely(ganforge.Trick):
