@@ -252,8 +252,8 @@ class GANStep:
         model = self.gen_module if net == "gen" else self.disc_module
         for hook in self._after_optimizer_step:
             hook(net, model)
-        if net == "gen" and self.ema is not None:
-            self.ema.update()
+        if net == "gen" and self.ema is not None and not partial:
+            self.ema.update()  # once per training step: a lazy G penalty's own update joins it at the next one
 
     def _add_terms(self, net: str, ctx: LossContext, total: Tensor) -> Tensor:
         """``total`` plus the regularizers' penalties and the tricks' extra terms for ``net``; then ``observe``."""

@@ -124,3 +124,36 @@ def test_a_penalty_sees_d_through_the_tricks_input_transforms(tiny):
     finally:
         ganforge.unregister_plugin("shift-probe")
     assert seen and all(matches and not unshifted for matches, unshifted in seen), seen
+
+
+def test_a_lazy_generator_penalty_does_not_advance_the_ema_twice(tiny):
+    class GenProbe(ganforge.Regularizer):
+        """A lazy penalty on G's side (as path-length regularization would be); a test double."""
+
+        name = "gen_probe"
+        net = "gen"
+
+        def __init__(self, every: int = 2):
+            super().__init__()
+            self.every = every
+
+        def penalty(self, ctx):
+            return ctx.fake.square().mean() * 1e-3
+
+    class Plugin:
+        @ganforge.hookimpl
+        def ganforge_register_regularizers(self):
+            return [GenProbe]
+
+    ganforge.register_plugin(Plugin(), name="gen-probe")
+    try:
+        trainer = ganforge.Trainer(**SMALL, **{**tiny, "steps": 6}, regularizers=["gen_probe"], ema_decay=0.9)
+        terms = []
+        trainer.setup()
+        original = trainer.step_fn.regularization_update
+        trainer.step_fn.regularization_update = lambda reg, r, y: terms.append(original(reg, r, y)) or terms[-1]
+        trainer.fit()
+    finally:
+        ganforge.unregister_plugin("gen-probe")
+    assert len(terms) == 3  # the penalty ran on steps 2, 4 and 6 ...
+    assert int(trainer.ema.updates) == 6  # ... and the average moved once per step all the same
