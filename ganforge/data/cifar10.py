@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ganforge.data.mnist import DATA_ENV, resolve_data_root
+from ganforge.data.mnist import DATA_ENV, removed_if_failed, resolve_data_root
 from ganforge.errors import ConfigError, DataError, DataNotFoundError
 from ganforge.interfaces import Dataset
 from ganforge.options import boolean, option, options
@@ -130,11 +130,18 @@ class CIFAR10(Dataset):
         """Try torchvision's downloader; return the failure reason, or None on success."""
         import torchvision.datasets
 
-        try:
-            torchvision.datasets.CIFAR10(str(self.data_root), train=self.split == "train", download=True)
-        except Exception as exc:  # offline, proxy, disk full: report, do not dump
-            reason = " ".join(str(exc).split())
-            return f"{type(exc).__name__}: {reason[:300]}"
+        source = torchvision.datasets.CIFAR10
+        archive = self.data_root / source.filename  # torchvision puts the archive beside its folder
+        had_archive = archive.exists()
+        with removed_if_failed(self.data_root, source.base_folder) as ok:  # no half-made folders left behind
+            try:
+                source(str(self.data_root), train=self.split == "train", download=True)
+            except Exception as exc:  # offline, proxy, disk full: report, do not dump
+                if not had_archive:
+                    archive.unlink(missing_ok=True)  # a partial or damaged download
+                reason = " ".join(str(exc).split())
+                return f"{type(exc).__name__}: {reason[:300]}"
+            ok[0] = True
         return None
 
     def _not_found(self, reason: str | None) -> DataNotFoundError:

@@ -77,6 +77,8 @@ def removed_if_failed(root: Path, folder: str) -> Iterator[list[bool]]:
             for p in chain:  # innermost first; only empty folders go
                 try:
                     p.rmdir()
+                except FileNotFoundError:
+                    continue  # the download never made this one (e.g. it failed before extracting)
                 except OSError:
                     break
 

@@ -21,6 +21,7 @@ import torchvision.datasets
 import ganforge
 from ganforge.cache import CACHE_ENV, cache_dir
 from ganforge.cli import main
+from ganforge.data.cifar10 import CIFAR10
 from ganforge.data.mnist import MNIST
 
 
@@ -103,3 +104,30 @@ def test_a_bare_train_leaves_no_data_folder(tmp_path, mirror, monkeypatch, capsy
     assert errors[0].startswith("ganforge: error: mnist train split not found.")
     assert "Downloading through torchvision failed" in errors[0]
     assert sorted(p.name for p in Path(tmp_path).iterdir()) == ["served"]
+
+
+def test_a_failed_cifar10_download_removes_its_archive_and_folders(tmp_path, monkeypatch, helpers):
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / torchvision.datasets.CIFAR10.filename).write_bytes(b"not the real archive" * 100)  # fails its md5
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             functools.partial(_QuietHandler, directory=str(served)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/{torchvision.datasets.CIFAR10.filename}"
+    monkeypatch.setattr(torchvision.datasets.CIFAR10, "url", url)
+    try:
+        root = tmp_path / "new" / "data"
+        with pytest.raises(ganforge.DataNotFoundError, match="Downloading through torchvision failed"):
+            CIFAR10(root=str(root), split="train").load()
+        assert not (tmp_path / "new").exists()  # the damaged archive and the folders made for it are gone
+
+        kept = tmp_path / "mine"
+        kept.mkdir()
+        (kept / "notes.txt").write_text("mine")
+        before = helpers.snapshot(kept)
+        with pytest.raises(ganforge.DataNotFoundError):
+            CIFAR10(root=str(kept), split="test").load()
+        assert helpers.snapshot(kept) == before and [p.name for p in kept.iterdir()] == ["notes.txt"]
+    finally:
+        server.shutdown()
+        server.server_close()
