@@ -138,3 +138,55 @@ def test_a_reference_sampler_of_the_wrong_shape_is_named(toys, tmp_path):
     trainer.dataset.metric_support = lambda: wrong
     with pytest.raises(ganforge.PluginError, match=r"reference sampler returned \(50, 3\) for n=50; .*\(50, 2\)"):
         evaluate(trainer, n=50)
+
+
+def test_a_plugin_classifier_measures_class_coverage(toys, tmp_path):
+    """A data set's own classifier (MetricSupport.classifier) is the one 'classes' uses, built only when measuring."""
+    built = []
+
+    class Halves(ganforge.Dataset):
+        """2-D points uniform in [-1, 1]^2, class 1 right of the y axis, class 0 left of it."""
+
+        name = "halves"
+        is_distribution = True
+        num_classes = 2
+
+        @property
+        def sample_shape(self):
+            return (2,)
+
+        def sample(self, n, device="cpu"):
+            x = torch.rand(n, 2, device=device) * 2 - 1
+            return x, (x[:, 0] > 0).long()
+
+        def metric_support(self):
+            def build():
+                built.append(True)
+
+                def classify(x):
+                    return (x[:, 0] > 0).long()
+
+                classify.accuracy = 1.0
+                return classify
+
+            return MetricSupport(metrics=("points", "classes"), classifier=build)
+
+    class Plugin:
+        @ganforge.hookimpl
+        def ganforge_register_datasets(self):
+            return [Halves]
+
+    ganforge.register_plugin(Plugin(), name="halves-plugin")
+    try:
+        # The toys' 'constant' generator puts every sample at the origin: the classifier calls them all class 0.
+        settings = {**SMALL, "gen_options": {}}
+        trainer = Trainer(data="halves", gen="constant", out_dir=str(tmp_path / "halves"), **settings)
+        trainer.fit()
+        assert not built  # training never builds it
+        result = evaluate(trainer, n=200)
+    finally:
+        ganforge.unregister_plugin("halves-plugin")
+    assert built == [True]
+    assert result["classes"] == 1 and result["class_kl"] == pytest.approx(np.log(2))  # all mass on one of two
+    assert result["classifier_accuracy"] == 1.0
+    assert "fid" in result  # the points family beside it
