@@ -87,3 +87,25 @@ def test_without_optuna_ganforge_imports_and_tune_names_the_pip_command(space_fi
                           text=True, timeout=120)
     assert (done.returncode, done.stderr) == (2, "ganforge: error: ganforge tune needs Optuna: pip install "
                                                  "'ganforge[tune]'\n")
+
+
+@pytest.mark.parametrize(("device", "gpus", "workers", "expected"), [
+    ("auto", 2, 3, ["cuda:0", "cuda:1", "cuda:0"]),  # one GPU each, round robin
+    ("cuda", 4, 2, ["cuda:0", "cuda:1"]),
+    ("auto", 1, 2, [None, None]),  # one GPU: the space's device for every worker
+    ("cpu", 4, 2, [None, None]),  # a device the space fixed is kept
+    ("auto", 2, 1, [None]),
+])
+def test_workers_get_one_gpu_each_when_several_exist(monkeypatch, device, gpus, workers, expected):
+    """The device assignment alone (no GPU here): torch's CUDA queries answer as a machine with ``gpus`` GPUs would."""
+    import types
+
+    import torch
+
+    from ganforge.tune.worker import worker_devices
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    job = types.SimpleNamespace(options=types.SimpleNamespace(workers=workers),
+                                space=types.SimpleNamespace(fixed={"device": device}))
+    assert worker_devices(job) == expected
