@@ -29,7 +29,7 @@ SECTION = re.compile(r"^## `(\w+)`")
 
 def _cell(cell: dict[str, Any]) -> str:
     lo, hi = cell["ci"]
-    return f"{cell['mean']:.3g} [{lo:.3g}, {hi:.3g}]"
+    return f"{cell['mean']:.3g} ({lo:.3g} to {hi:.3g})"  # no brackets: "[a] [b]" would read as a link
 
 
 def paragraph(trick: str, reports: list[tuple[str, dict[str, Any]]]) -> str:
@@ -57,15 +57,15 @@ def paragraph(trick: str, reports: list[tuple[str, dict[str, Any]]]) -> str:
                 verdict = row[key].get("verdict", "no detectable effect")
                 if verdict == "no detectable effect":
                     verdict = "no detectable effect at this budget"
-                cells.append(f"{label} {_cell(row[key])} [baseline {_cell(base_row[key])}]: **{verdict}**")
+                cells.append(f"{label} {_cell(row[key])} against {_cell(base_row[key])}: **{verdict}**")
             if row["baseline"] != "baseline":
                 cells.append(f"(against the {row['baseline']})")
             parts.append(f"{data}: " + "; ".join(cells))
     if not parts:
         return ("**Measured:** not in the current ablation (" + "; ".join(sources)
                 + "). See [Benchmarks](benchmarks.md#trick-ablation).")
-    return ("**Measured** by " + "; ".join(sources) + ". Mean [95 % t interval] over the seeds; verdict by an "
-            "exact permutation test, p < 0.05, uncorrected. " + ". ".join(parts)
+    return ("**Measured** by " + "; ".join(sources) + ". Each metric: mean (95 % t interval) over the seeds "
+            "against the baseline's; verdict by an exact permutation test, p < 0.05, uncorrected. " + ". ".join(parts)
             + ". See [Benchmarks](benchmarks.md#trick-ablation) for the whole table.")
 
 
