@@ -131,9 +131,10 @@ class CIFAR10(Dataset):
         import torchvision.datasets
 
         source = torchvision.datasets.CIFAR10
-        archive = self.data_root / source.filename  # torchvision puts the archive beside its folder
+        # torchvision puts the archive beside the folder it extracts
+        archive = self.data_root / getattr(source, "filename", "cifar-10-python.tar.gz")
         had_archive = archive.exists()
-        with removed_if_failed(self.data_root, source.base_folder) as ok:  # no half-made folders left behind
+        with removed_if_failed(self.data_root, getattr(source, "base_folder", BATCH_FOLDER)) as ok:
             try:
                 source(str(self.data_root), train=self.split == "train", download=True)
             except Exception as exc:  # offline, proxy, disk full: report, do not dump
