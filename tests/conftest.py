@@ -66,6 +66,51 @@ def tiny(tmp_path):
                 out_dir=str(tmp_path / "run"), device="cpu")
 
 
+class PluginBundle:
+    """A hand-registered plugin object: hook implementations returning the given classes."""
+
+    def __init__(self, generators=(), discriminators=(), losses=(), regularizers=(), tricks=(), datasets=()):
+        self.classes = dict(generators=list(generators), discriminators=list(discriminators), losses=list(losses),
+                            regularizers=list(regularizers), tricks=list(tricks), datasets=list(datasets))
+
+    @ganforge.hookimpl
+    def ganforge_register_generators(self):
+        return self.classes["generators"]
+
+    @ganforge.hookimpl
+    def ganforge_register_discriminators(self):
+        return self.classes["discriminators"]
+
+    @ganforge.hookimpl
+    def ganforge_register_losses(self):
+        return self.classes["losses"]
+
+    @ganforge.hookimpl
+    def ganforge_register_regularizers(self):
+        return self.classes["regularizers"]
+
+    @ganforge.hookimpl
+    def ganforge_register_tricks(self):
+        return self.classes["tricks"]
+
+    @ganforge.hookimpl
+    def ganforge_register_datasets(self):
+        return self.classes["datasets"]
+
+
+@pytest.fixture
+def register():
+    """``register(tricks=[...], regularizers=[...], ...)`` registers test plugins until the test ends."""
+    names = []
+
+    def add(**classes):
+        names.append(ganforge.register_plugin(PluginBundle(**classes), name=f"test-plugins-{len(names)}"))
+
+    yield add
+    for name in names:
+        ganforge.unregister_plugin(name)
+
+
 class TinyImages(ganforge.Dataset):
     """64 deterministic 3x8x8 uint8 images in 10 classes, in memory (tests of image-only plugins)."""
 

@@ -11,6 +11,15 @@ from ganforge.regularizers import R1
 SMALL = dict(data="grid25", gen_options={"hidden": (16,)}, disc_options={"hidden": (16,)}, latent_dim=4)
 
 
+def record_lazy_terms(trainer) -> list:
+    """Set ``trainer`` up and return a list that collects the term of every lazy-regularization update it runs."""
+    trainer.setup()
+    terms = []
+    original = trainer.step_fn.regularization_update
+    trainer.step_fn.regularization_update = lambda reg, r, y: terms.append(original(reg, r, y)) or terms[-1]
+    return terms
+
+
 def test_options_are_checked_with_the_plugin_named():
     with pytest.raises(ganforge.ConfigError, match="regularizer 'r1'.*'gamma' must be a number > 0 \\(got -1\\)"):
         R1(gamma=-1)
@@ -34,7 +43,7 @@ def test_r1_in_training_lowers_ds_gradient_on_reals(tiny):
     assert grad_norm(with_r1) < 0.5 * grad_norm(plain)
 
 
-def test_lazy_regularization_runs_every_k_steps_k_times_stronger(tiny):
+def test_lazy_regularization_runs_every_k_steps_k_times_stronger(tiny, register):
     calls = []
 
     class Probe(ganforge.Regularizer):
@@ -50,22 +59,11 @@ def test_lazy_regularization_runs_every_k_steps_k_times_stronger(tiny):
             calls.append((ctx.phase, ctx.real_logits is None))
             return ctx.discriminate(ctx.real, None, True).mean() * 0.0 + 1.0
 
-    class Plugin:
-        @ganforge.hookimpl
-        def ganforge_register_regularizers(self):
-            return [Probe]
-
-    ganforge.register_plugin(Plugin(), name="probe-reg")
-    try:
-        trainer = ganforge.Trainer(**SMALL, **{**tiny, "steps": 8}, regularizers=["probe"],
-                                   regularizer_options={"probe": {"every": 4}})
-        trainer.setup()
-        terms = []
-        original = trainer.step_fn.regularization_update
-        trainer.step_fn.regularization_update = lambda reg, r, y: terms.append(original(reg, r, y)) or terms[-1]
-        trainer.fit()
-    finally:
-        ganforge.unregister_plugin("probe-reg")
+    register(regularizers=[Probe])
+    trainer = ganforge.Trainer(**SMALL, **{**tiny, "steps": 8}, regularizers=["probe"],
+                               regularizer_options={"probe": {"every": 4}})
+    terms = record_lazy_terms(trainer)
+    trainer.fit()
     assert calls == [("disc", True)] * 2  # after steps 4 and 8, in updates of their own (no logits)
     assert [float(t) for t in terms] == [4.0, 4.0]  # k times the penalty
 
@@ -78,7 +76,7 @@ def test_every_step_penalties_join_ds_loss(tiny):
     assert with_r2.d_loss[0] > base.d_loss[0]  # the penalty is part of D's logged loss
 
 
-def test_a_penalty_sees_d_through_the_tricks_input_transforms(tiny):
+def test_a_penalty_sees_d_through_the_tricks_input_transforms(tiny, register):
     """ctx.discriminate runs D on what the tricks' disc_input makes of the batch, real and fake alike."""
     seen = []
 
@@ -109,24 +107,12 @@ def test_a_penalty_sees_d_through_the_tricks_input_transforms(tiny):
                 seen.append((torch.allclose(via_ctx, by_hand), torch.allclose(via_ctx, unshifted)))
             return via_ctx.mean() * 0.0
 
-    class Plugin:
-        @ganforge.hookimpl
-        def ganforge_register_tricks(self):
-            return [Shift]
-
-        @ganforge.hookimpl
-        def ganforge_register_regularizers(self):
-            return [Probe]
-
-    ganforge.register_plugin(Plugin(), name="shift-probe")
-    try:
-        ganforge.Trainer(**SMALL, **{**tiny, "steps": 2}, tricks=["shift"], regularizers=["probe_shift"]).fit()
-    finally:
-        ganforge.unregister_plugin("shift-probe")
+    register(tricks=[Shift], regularizers=[Probe])
+    ganforge.Trainer(**SMALL, **{**tiny, "steps": 2}, tricks=["shift"], regularizers=["probe_shift"]).fit()
     assert seen and all(matches and not unshifted for matches, unshifted in seen), seen
 
 
-def test_a_lazy_generator_penalty_does_not_advance_the_ema_twice(tiny):
+def test_a_lazy_generator_penalty_does_not_advance_the_ema_twice(tiny, register):
     class GenProbe(ganforge.Regularizer):
         """A lazy penalty on G's side (as path-length regularization would be); a test double."""
 
@@ -140,20 +126,9 @@ def test_a_lazy_generator_penalty_does_not_advance_the_ema_twice(tiny):
         def penalty(self, ctx):
             return ctx.fake.square().mean() * 1e-3
 
-    class Plugin:
-        @ganforge.hookimpl
-        def ganforge_register_regularizers(self):
-            return [GenProbe]
-
-    ganforge.register_plugin(Plugin(), name="gen-probe")
-    try:
-        trainer = ganforge.Trainer(**SMALL, **{**tiny, "steps": 6}, regularizers=["gen_probe"], ema_decay=0.9)
-        terms = []
-        trainer.setup()
-        original = trainer.step_fn.regularization_update
-        trainer.step_fn.regularization_update = lambda reg, r, y: terms.append(original(reg, r, y)) or terms[-1]
-        trainer.fit()
-    finally:
-        ganforge.unregister_plugin("gen-probe")
+    register(regularizers=[GenProbe])
+    trainer = ganforge.Trainer(**SMALL, **{**tiny, "steps": 6}, regularizers=["gen_probe"], ema_decay=0.9)
+    terms = record_lazy_terms(trainer)
+    trainer.fit()
     assert len(terms) == 3  # the penalty ran on steps 2, 4 and 6 ...
     assert int(trainer.ema.updates) == 6  # ... and the average moved once per step all the same

@@ -110,47 +110,6 @@ def helpers() -> SimpleNamespace:
     return _HELPERS
 
 
-class PluginBundle:
-    """A hand-registered plugin object: hook implementations returning the given classes."""
-
-    def __init__(self, generators=(), discriminators=(), losses=(), tricks=(), datasets=()):
-        self.classes = dict(generators=list(generators), discriminators=list(discriminators), losses=list(losses),
-                            tricks=list(tricks), datasets=list(datasets))
-
-    @ganforge.hookimpl
-    def ganforge_register_generators(self):
-        return self.classes["generators"]
-
-    @ganforge.hookimpl
-    def ganforge_register_discriminators(self):
-        return self.classes["discriminators"]
-
-    @ganforge.hookimpl
-    def ganforge_register_losses(self):
-        return self.classes["losses"]
-
-    @ganforge.hookimpl
-    def ganforge_register_tricks(self):
-        return self.classes["tricks"]
-
-    @ganforge.hookimpl
-    def ganforge_register_datasets(self):
-        return self.classes["datasets"]
-
-
-@pytest.fixture
-def register():
-    """``register(tricks=[...], losses=[...], ...)`` registers test plugins until the test ends."""
-    names = []
-
-    def add(**classes):
-        names.append(ganforge.register_plugin(PluginBundle(**classes), name=f"faults-test-{len(names)}"))
-
-    yield add
-    for name in names:
-        ganforge.unregister_plugin(name)
-
-
 class ShadowWeights(ganforge.Trick):
     """Test trick with state: an exponential moving average of G's weights and a step counter.
 

@@ -70,7 +70,7 @@ def test_a_wrong_output_shape_is_named_before_the_folder_exists(tmp_path, capsys
     assert "Traceback" not in err
     assert _error_line(err) == (
         f"ganforge: error: The generator 'wrong_shape' ({WrongShape.__module__}.WrongShape, from plugin "
-        "'faults-test-0') returned shape (2, 3) from WrongShape.forward() for 2 latent vectors; the data needs (2, 2) "
+        "'test-plugins-0') returned shape (2, 3) from WrongShape.forward() for 2 latent vectors; the data needs (2, 2) "
         "(batch, *spec.data_shape). Fix the generator's output shape, or choose a generator that fits this data set.")
     assert not run.exists()
 
@@ -84,7 +84,7 @@ def test_not_implemented_at_step_1_is_named_and_the_same_command_runs_once_fixed
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert _error_line(err) == (
-        f"ganforge: error: The loss 'penalty_only' ({PenaltyOnly.__module__}.PenaltyOnly, from plugin 'faults-test-0') "
+        f"ganforge: error: The loss 'penalty_only' ({PenaltyOnly.__module__}.PenaltyOnly, from plugin 'test-plugins-0') "
         "failed in PenaltyOnly.g_loss() at step 1: NotImplementedError: only the gradient penalty is written so far. "
         "PenaltyOnly does not implement g_loss(), which ganforge calls: implement it (docs/plugins.md) or ask the "
         "plugin's author.")
@@ -99,7 +99,7 @@ def test_a_failing_trick_hook_is_named_and_debug_shows_the_traceback(tmp_path, c
     run = tmp_path / "run"
     assert main(["train", *SMALL, "--tricks", "exploding", "--out", str(run)]) == 1
     assert _error_line(capsys.readouterr().err) == (
-        f"ganforge: error: The trick 'exploding' ({Exploding.__module__}.Exploding, from plugin 'faults-test-0') "
+        f"ganforge: error: The trick 'exploding' ({Exploding.__module__}.Exploding, from plugin 'test-plugins-0') "
         "failed in Exploding.after_step() at step 1: RuntimeError: index 7 is out of bounds for dimension 0 with "
         "size 4. This is an error in the plugin: report it to its author ('ganforge --debug' shows the traceback).")
     assert main(["--debug", "train", *SMALL, "--tricks", "exploding", "--out", str(run)]) == 1

@@ -140,7 +140,7 @@ def test_a_reference_sampler_of_the_wrong_shape_is_named(toys, tmp_path):
         evaluate(trainer, n=50)
 
 
-def test_a_plugin_classifier_measures_class_coverage(toys, tmp_path):
+def test_a_plugin_classifier_measures_class_coverage(toys, register, tmp_path):
     """A data set's own classifier (MetricSupport.classifier) is the one 'classes' uses, built only when measuring."""
     built = []
 
@@ -171,21 +171,12 @@ def test_a_plugin_classifier_measures_class_coverage(toys, tmp_path):
 
             return MetricSupport(metrics=("points", "classes"), classifier=build)
 
-    class Plugin:
-        @ganforge.hookimpl
-        def ganforge_register_datasets(self):
-            return [Halves]
-
-    ganforge.register_plugin(Plugin(), name="halves-plugin")
-    try:
-        # The toys' 'constant' generator puts every sample at the origin: the classifier calls them all class 0.
-        settings = {**SMALL, "gen_options": {}}
-        trainer = Trainer(data="halves", gen="constant", out_dir=str(tmp_path / "halves"), **settings)
-        trainer.fit()
-        assert not built  # training never builds it
-        result = evaluate(trainer, n=200)
-    finally:
-        ganforge.unregister_plugin("halves-plugin")
+    register(datasets=[Halves])
+    # The toys' 'constant' generator puts every sample at the origin: the classifier calls them all class 0.
+    trainer = Trainer(data="halves", gen="constant", out_dir=str(tmp_path / "halves"), **{**SMALL, "gen_options": {}})
+    trainer.fit()
+    assert not built  # training never builds it
+    result = evaluate(trainer, n=200)
     assert built == [True]
     assert result["classes"] == 1 and result["class_kl"] == pytest.approx(np.log(2))  # all mass on one of two
     assert result["classifier_accuracy"] == 1.0
