@@ -131,15 +131,12 @@ class CIFAR10(Dataset):
         import torchvision.datasets
 
         source = torchvision.datasets.CIFAR10
-        # torchvision puts the archive beside the folder it extracts
-        archive = self.data_root / getattr(source, "filename", "cifar-10-python.tar.gz")
-        had_archive = archive.exists()
-        with removed_if_failed(self.data_root, getattr(source, "base_folder", BATCH_FOLDER)) as ok:
+        # torchvision extracts into its folder from an archive it leaves beside it: a failure removes both
+        made = (getattr(source, "base_folder", BATCH_FOLDER), getattr(source, "filename", "cifar-10-python.tar.gz"))
+        with removed_if_failed(self.data_root, *made) as ok:
             try:
                 source(str(self.data_root), train=self.split == "train", download=True)
             except Exception as exc:  # offline, proxy, disk full: report, do not dump
-                if not had_archive:
-                    archive.unlink(missing_ok=True)  # a partial or damaged download
                 reason = " ".join(str(exc).split())
                 return f"{type(exc).__name__}: {reason[:300]}"
             ok[0] = True

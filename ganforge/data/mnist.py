@@ -51,34 +51,41 @@ def _paths_under(folder: Path) -> set[Path]:
     return set(folder.rglob("*")) if folder.is_dir() else set()
 
 
-@contextmanager
-def removed_if_failed(root: Path, folder: str) -> Iterator[list[bool]]:
-    """Undo what a download into ``root/folder`` created when it fails: files, folders, and ``root`` itself.
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
-    The body sets ``ok[0] = True`` on success; otherwise everything created
-    below ``root/folder`` and the folders leading to it (``root`` included,
-    when the download made it) are removed. Files that were there before are
+
+@contextmanager
+def removed_if_failed(root: Path, *names: str) -> Iterator[list[bool]]:
+    """Undo what a download into ``root`` created when it fails: the named files and folders, and ``root`` itself.
+
+    The body sets ``ok[0] = True`` on success; otherwise each of ``root/name``
+    is removed if the download made it, or, if it was there before, what the
+    download added below it; then ``root`` and the folders leading to it, when
+    the download made them and they are empty. Files that were there before are
     never touched, and nothing else under ``root`` is listed.
     """
-    target = root / folder
-    chain = [p for p in (target, *target.parents) if not p.exists()]  # the folders the download would create
-    before = _paths_under(target)
+    made = [p for p in (root, *root.parents) if not p.exists()]  # the folders the download would create
+    before = {root / name: (_paths_under(root / name) if (root / name).exists() else None) for name in names}
     ok = [False]
     try:
         yield ok
     finally:
         if not ok[0]:
-            created = sorted(_paths_under(target) - before, key=lambda p: len(p.parts), reverse=True)
-            for p in created:
-                if p.is_dir() and not p.is_symlink():
-                    shutil.rmtree(p, ignore_errors=True)
-                else:
-                    p.unlink(missing_ok=True)
-            for p in chain:  # innermost first; only empty folders go
+            for target, old in before.items():
+                if old is None:  # the download made it (a folder, or an archive beside one)
+                    _remove(target)
+                    continue
+                for p in sorted(_paths_under(target) - old, key=lambda p: len(p.parts), reverse=True):
+                    _remove(p)
+            for p in made:  # innermost first; only empty folders go
                 try:
                     p.rmdir()
                 except FileNotFoundError:
-                    continue  # the download never made this one (e.g. it failed before extracting)
+                    continue  # the download never made this one (it failed before writing anything)
                 except OSError:
                     break
 
