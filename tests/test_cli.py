@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 import ganforge
 from ganforge.cli import main, parse_value
@@ -95,8 +96,6 @@ def test_values_are_parsed_as_literals(text, value):
 
 def test_modern_flags_reach_the_run(tmp_path):
     """--ema/--ema-start/--ema-warmup, --g-lr/--d-lr (TTUR), --lr-schedule and --disc-option spectral_norm=true."""
-    import torch
-
     out = tmp_path / "run"
     assert main(["train", "--data", "grid25", "--steps", "8", "--checkpoint-every", "4", "--batch-size", "16",
                  "--ema", "0.99", "--ema-start", "2", "--ema-warmup", "4", "--g-lr", "1e-4", "--d-lr", "4e-4",
