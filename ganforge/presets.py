@@ -210,8 +210,55 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 
-def get_preset(name: str) -> dict[str, Any]:
-    """A copy of preset ``name``'s settings; unknown names raise :class:`ConfigError` listing the presets."""
+#: (list field, the field of per-name options for its entries) pairs a preset or a file may set together.
+NAMED_OPTIONS: tuple[tuple[str, str], ...] = (("tricks", "trick_options"), ("regularizers", "regularizer_options"))
+
+
+def _names_in(value: Any) -> set[str]:
+    """The names a ``tricks`` / ``regularizers`` value lists (a comma-separated string or a sequence)."""
+    if value is None:
+        return set()
+    if isinstance(value, str):
+        return {v.strip() for v in value.split(",") if v.strip()}
+    try:
+        return {v for v in value if isinstance(v, str)}
+    except TypeError:  # not a list: TrainConfig's converter reports it
+        return set()
+
+
+def drop_unused_options(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``base`` (a preset's or a file's settings) without its options for the names ``overrides`` drops.
+
+    When ``overrides`` replaces the list of tricks (or regularizers), the
+    options ``base`` set for a trick that the new list leaves out configured
+    the preset's trick, not one the user asked for: they are dropped, so
+    ``--preset pacgan4 --tricks soft_labels`` trains with ``soft_labels`` alone
+    instead of failing on ``pack``'s options. The options ``base`` sets for
+    the tricks that stay still apply, and options the user gives in
+    ``overrides`` are kept whatever the list (an option for a trick that is
+    not enabled still fails when the configuration is built).
+    """
+    out = copy.deepcopy(dict(base))
+    for names_field, options_field in NAMED_OPTIONS:
+        options = out.get(options_field)
+        if names_field not in overrides or not isinstance(options, dict):
+            continue
+        enabled = _names_in(overrides[names_field])
+        out[options_field] = {name: opts for name, opts in options.items() if name in enabled}
+    return out
+
+
+def get_preset(name: str, **overrides: Any) -> dict[str, Any]:
+    """A copy of preset ``name``'s settings with ``overrides`` in place of its fields.
+
+    Unknown names raise :class:`ConfigError` listing the presets. An override
+    of ``tricks`` or ``regularizers`` replaces the preset's list, and the
+    preset's options for the names it leaves out are dropped
+    (:func:`drop_unused_options`); :meth:`ganforge.Trainer.from_preset` builds
+    its configuration from this.
+    """
     if name not in PRESETS:
         raise ConfigError(f"Unknown preset {name!r}; presets are: {', '.join(sorted(PRESETS))}.")
-    return copy.deepcopy(PRESETS[name])
+    settings = drop_unused_options(PRESETS[name], overrides)
+    settings.update(copy.deepcopy(overrides))
+    return settings

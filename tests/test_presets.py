@@ -7,7 +7,7 @@ import re
 import pytest
 
 import ganforge
-from ganforge.presets import DESCRIPTIONS, PRESETS, get_preset
+from ganforge.presets import DESCRIPTIONS, PRESETS, drop_unused_options, get_preset
 
 
 def test_every_preset_is_described_and_valid():
@@ -80,3 +80,37 @@ def test_the_mnist_recipe():
     cfg = ganforge.Trainer.from_preset("mnist", progress=False).config
     assert (cfg.gen, cfg.disc, cfg.loss, cfg.tricks, cfg.ema_decay, cfg.batch_size, cfg.data, cfg.steps) == (
         "mlp", "mlp", "hinge", ("minibatch_discrimination",), 0.999, 64, "mnist", 6_500)
+
+
+def test_a_users_tricks_replace_the_presets_and_drop_its_options_for_tricks_left_out():
+    settings = get_preset("pacgan4", tricks="soft_labels")  # as `--tricks soft_labels` gives it
+    assert settings["tricks"] == "soft_labels" and settings["trick_options"] == {}
+    cfg = ganforge.TrainConfig.from_dict(settings)  # no "sets options for 'pack'" error
+    assert cfg.tricks == ("soft_labels",) and dict(cfg.trick_options) == {}
+    assert PRESETS["pacgan4"]["trick_options"] == {"pack": {"m": 4}}  # the preset itself is untouched
+
+
+def test_the_presets_options_still_apply_to_the_tricks_the_user_keeps():
+    cfg = ganforge.TrainConfig.from_dict(get_preset("pacgan4", tricks=["soft_labels", "pack"]))
+    assert cfg.tricks == ("soft_labels", "pack") and cfg.trick_options["pack"]["m"] == 4
+
+
+def test_the_users_own_options_for_a_trick_not_enabled_are_still_refused():
+    settings = get_preset("pacgan4", tricks=["soft_labels"], trick_options={"pack": {"m": 2}})
+    with pytest.raises(ganforge.ConfigError, match=re.escape("'trick_options' sets options for 'pack', which is "
+                                                             "not among the enabled tricks ['soft_labels']")):
+        ganforge.TrainConfig.from_dict(settings)
+
+
+def test_regularizers_replaced_drop_the_presets_regularizer_options():
+    cfg = ganforge.TrainConfig.from_dict(get_preset("grid25", regularizers=()))  # the recipe without R1
+    assert cfg.regularizers == () and dict(cfg.regularizer_options) == {}
+    assert get_preset("grid25", regularizers=["r1"])["regularizer_options"] == {"r1": {"gamma": 0.1, "every": 4}}
+
+
+def test_drop_unused_options_leaves_settings_alone_when_the_lists_are_not_replaced():
+    base = {"tricks": ["pack"], "trick_options": {"pack": {"m": 4}}, "regularizers": ["r1"],
+            "regularizer_options": {"r1": {"gamma": 1.0}}}
+    assert drop_unused_options(base, {"steps": 10}) == base
+    assert drop_unused_options(base, {"tricks": []})["trick_options"] == {}
+    assert drop_unused_options(base, {"tricks": []})["regularizer_options"] == {"r1": {"gamma": 1.0}}
