@@ -47,6 +47,7 @@ from ganforge.interfaces import (
 )
 from ganforge.registry import (
     PluginInfo,
+    PluginNameWarning,
     create_plugin,
     get_plugin,
     get_registry,
@@ -79,6 +80,7 @@ __all__ = [
     "PluginContractError",
     "PluginError",
     "PluginInfo",
+    "PluginNameWarning",
     "PluginLoadError",
     "Regularizer",
     "RunDirectoryError",

@@ -479,6 +479,7 @@ RUN_PLUGINS: tuple[tuple[str, str, str], ...] = (
 )
 #: Constructor arguments of a data set that are settings of the run, not options.
 _DATASET_ARGS = ("root", "split")
+_KINDS = frozenset(kind for kind, _, _ in RUN_PLUGINS)
 
 
 def _chosen(config: Any) -> list[tuple[str, str, str, bool, Mapping[str, Any]]]:
@@ -534,6 +535,43 @@ def plugin_defaults(config: Any) -> dict[str, dict[str, Any]]:
         accepted = accepted_options(registry.get(kind, name).cls) or {}
         out[f"{kind} {name}"] = {k: _jsonable(v) for k, v in accepted.items() if k not in _DATASET_ARGS}
     return out
+
+
+def plugin_sources(config: Any) -> dict[str, str]:
+    """``{"loss wgan_gp": "ganforge:wgan_gp"}``: the qualified name each plugin ``config`` chooses resolves to now.
+
+    Saved with a run's checkpoints; :func:`recorded_pins` turns it back into
+    the pins (:func:`ganforge.registry.pinned`) a resumed run looks its plugins
+    up with, so it keeps the implementations it was trained with.
+    """
+    from ganforge.registry import get_registry
+
+    registry = get_registry()
+    return {f"{kind} {name}": registry.qualify(kind, name) for kind, name, _, _, _ in _chosen(config)}
+
+
+def recorded_pins(saved: Mapping[str, str] | None) -> dict[tuple[str, str], str]:
+    """The pins for :func:`ganforge.registry.pinned` from a checkpoint's ``plugins`` record (none before 0.2.1)."""
+    pins = {}
+    for key, qualified in (saved or {}).items():
+        kind, _, name = str(key).partition(" ")
+        if name and ":" not in name and isinstance(qualified, str):
+            pins[(kind, name)] = qualified
+    return pins
+
+
+def pin_notes(pins: Mapping[tuple[str, str], str]) -> list[str]:
+    """A note for each pinned plain name that today selects another implementation than the run recorded."""
+    from ganforge.registry import get_registry
+
+    registry = get_registry()
+    notes = []
+    for (kind, name), qualified in pins.items():
+        now = registry.selected(kind, name) if kind in _KINDS else None
+        if now is not None and now.qualified != qualified:
+            notes.append(f"{kind} '{name}' now means '{now.qualified}'; this resumed run keeps '{qualified}', which "
+                         "it was trained with.")
+    return notes
 
 
 def changed_defaults(saved: Mapping[str, Mapping[str, Any]], current: Mapping[str, Mapping[str, Any]],

@@ -16,6 +16,16 @@ hook-like functions, what its hooks return and whether each class defines
 what its kind requires. A plugin that fails a check, two distributions
 declaring the same entry-point name, and a constructor that raises are all
 reported with the plugin's name, its distribution and the fix.
+
+Names and upgrades: every implementation also has a *qualified name*,
+``owner:name`` (``ganforge:wgan_gp`` for a builtin, ``myplugin:wgan_gp`` for
+the entry point ``myplugin``), which always selects it. A plain name that a
+third-party plugin and a builtin both register means the plugin's (a
+:class:`PluginNameWarning` names the builtin's qualified name), so a new
+builtin in a later ganforge never changes or breaks an installed plugin's
+runs; a plain name that two third-party plugins register is an error only
+when it is used, naming both qualified names. A resumed run looks its plugins
+up by the qualified names it recorded (:func:`pinned`).
 """
 
 from __future__ import annotations
@@ -29,6 +39,11 @@ import os
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+import contextlib
+import contextvars
+import warnings
+from collections.abc import Iterator
 
 import attrs
 import pluggy
@@ -70,6 +85,12 @@ KIND_HOOKS: dict[str, str] = {
 }
 
 _LIST_HINT = "Run 'ganforge plugins' to list installed plugins."
+#: The owner part of a builtin's qualified name (``ganforge:bce``).
+BUILTIN_OWNER = "ganforge"
+
+
+class PluginNameWarning(UserWarning):
+    """A plain plugin name means a third-party plugin's implementation where a builtin has the same name."""
 
 
 #: The class attributes ``ganforge plugins`` shows for each kind (see :meth:`PluginInfo.flags`).
@@ -119,6 +140,16 @@ class PluginInfo:
         """True for ganforge's own plugins."""
         return self.plugin in DEFAULT_PLUGINS
 
+    @property
+    def owner(self) -> str:
+        """``ganforge`` for builtins, else the plugin's name (the entry-point name): the part before ``:``."""
+        return BUILTIN_OWNER if self.builtin else self.plugin
+
+    @property
+    def qualified(self) -> str:
+        """The name that always selects this implementation, whatever else is installed: ``owner:name``."""
+        return f"{self.owner}:{self.name}"
+
     def flags(self) -> dict[str, Any]:
         """The class's behaviour flags for its kind (:data:`FLAGS`): ``{"capturable": True, ...}``.
 
@@ -156,6 +187,7 @@ class PluginInfo:
             "kind": self.kind,
             "name": self.name,
             "description": self.description,
+            "qualified": self.qualified,
             "class": contracts.qualified(self.cls),
             "plugin": self.plugin,
             "distribution": self.distribution,
@@ -248,16 +280,40 @@ def _register(pm: pluggy.PluginManager, plugin: Any, name: str, distribution: st
         ) from exc
 
 
+#: The qualified names a resumed run recorded, by ``(kind, plain name)``; see :func:`pinned`.
+_PINS: contextvars.ContextVar[Mapping[tuple[str, str], str]] = contextvars.ContextVar("ganforge_pins", default={})
+
+
+@contextlib.contextmanager
+def pinned(pins: Mapping[tuple[str, str], str]) -> Iterator[None]:
+    """Within the block, a plain name in ``pins`` (``{("loss", "wgan_gp"): "ganforge:wgan_gp"}``) means that one.
+
+    A resumed run pins the qualified names it recorded, so it keeps the
+    implementations it was trained with even when a plugin installed since
+    registers the same name (or a plugin's name is now shadowed by a newer one).
+    """
+    token = _PINS.set({**_PINS.get(), **pins})
+    try:
+        yield
+    finally:
+        _PINS.reset(token)
+
+
 class Registry:
     """Everything the plugins registered, by kind and name.
 
-    Build it with :func:`get_registry`; it is immutable once built.
+    Build it with :func:`get_registry`; it is immutable once built. Several
+    plugins may register one name (a builtin and a plugin, or two plugins):
+    all are kept and listed, and :meth:`get` decides which a plain name means
+    (see the module's documentation).
     """
 
     def __init__(self, pm: pluggy.PluginManager, dist_names: dict[str, str] | None = None):
         self._pm = pm
         dist_names = dist_names or {}
-        self._entries: dict[str, dict[str, PluginInfo]] = {kind: {} for kind in KIND_HOOKS}
+        #: kind -> plain name -> implementations in registration order (builtins first).
+        self._entries: dict[str, dict[str, list[PluginInfo]]] = {kind: {} for kind in KIND_HOOKS}
+        self._noted: set[tuple[str, str]] = set()
         for kind, hook_name in KIND_HOOKS.items():
             caller = getattr(pm.hook, hook_name)
             # Call each implementation on its own so every class keeps its source.
@@ -289,6 +345,11 @@ class Registry:
                 f"{source} registered {kind} class {cls.__qualname__} without a name; "
                 f"set the class attribute name = '...'."
             )
+        if ":" in name:
+            raise PluginError(
+                f"{source} registered {kind} class {cls.__qualname__} as {name!r}; a plugin name cannot hold ':', "
+                f"which separates the owner in qualified names ('{BUILTIN_OWNER}:bce'). Rename it."
+            )
         contracts.check_class(kind, cls, name, source)
         info = PluginInfo(
             kind=kind,
@@ -299,14 +360,15 @@ class Registry:
             distribution=distribution,
             ganhacks=getattr(cls, "ganhacks", None) if kind == "trick" else None,
         )
-        existing = self._entries[kind].get(name)
-        if existing is not None:
-            raise DuplicatePluginError(
-                f"Two plugins register a {kind} named '{name}': {existing.cls.__qualname__} from "
-                f"{existing.source} and {cls.__qualname__} from {info.source}. Uninstall one of them, "
-                f"or allow-list plugins with {ALLOW_LIST_ENV}=name1,name2."
-            )
-        self._entries[kind][name] = info
+        same = self._entries[kind].setdefault(name, [])
+        for existing in same:
+            if existing.owner == info.owner:  # one plugin registering a name twice: its own mistake
+                raise DuplicatePluginError(
+                    f"Two plugins register a {kind} named '{name}': {existing.cls.__qualname__} from "
+                    f"{existing.source} and {cls.__qualname__} from {info.source}. Rename one of them: one plugin "
+                    "registers each name once per kind."
+                )
+        same.append(info)
 
     @property
     def plugin_manager(self) -> pluggy.PluginManager:
@@ -319,7 +381,10 @@ class Registry:
         include: str | Iterable[str] | None = None,
         exclude: str | Iterable[str] | None = None,
     ) -> list[PluginInfo]:
-        """Registered implementations, sorted by kind then name.
+        """Registered implementations, sorted by kind then name (builtins first among equal names).
+
+        Every implementation is listed, also one whose plain name means
+        another's (:meth:`shadowed_by`).
 
         Args:
             kind: Only this kind (None: all kinds).
@@ -336,25 +401,104 @@ class Registry:
                     continue
                 if any(fnmatch.fnmatch(name, p) for p in exc):
                     continue
-                out.append(self._entries[k][name])
+                out += self._entries[k][name]
         return out
 
     def names(self, kind: str) -> list[str]:
-        """Sorted names registered for ``kind``."""
+        """Sorted names registered for ``kind`` (each once, however many plugins register it)."""
         return sorted(self._entries[_check_kind(kind)])
 
+    def shadowed_by(self, info: PluginInfo) -> PluginInfo | None:
+        """The implementation ``info``'s plain name means instead of ``info``, or None (it means ``info`` or is ambiguous)."""
+        chosen = self.selected(info.kind, info.name)
+        return chosen if chosen is not None and chosen is not info else None
+
+    def selected(self, kind: str, name: str) -> PluginInfo | None:
+        """What the plain ``name`` of ``kind`` selects: the only one, else the only third-party one; None when
+        ambiguous (two third-party plugins) or unknown."""
+        found = self._entries[kind].get(name, [])
+        if len(found) == 1:
+            return found[0]
+        third = [i for i in found if not i.builtin]
+        return third[0] if len(third) == 1 else None
+
     def get(self, kind: str, name: str) -> PluginInfo:
-        """The implementation registered as ``name``; raises :class:`UnknownPluginError`."""
+        """The implementation ``name`` selects; raises :class:`UnknownPluginError`.
+
+        ``name`` is a plain name (``wgan_gp``) or a qualified one
+        (``ganforge:wgan_gp``, ``myplugin:wgan_gp``). A plain name registered
+        by a builtin and one third-party plugin means the plugin's (warned once
+        with :class:`PluginNameWarning`); by two third-party plugins it raises
+        :class:`DuplicatePluginError` naming both qualified names. Inside
+        :func:`pinned`, a pinned plain name means the recorded implementation.
+        """
         entries = self._entries[_check_kind(kind)]
-        if name in entries:
-            return entries[name]
+        name = str(name)
+        if ":" in name:
+            return self._get_qualified(kind, name)
+        pin = _PINS.get().get((kind, name))
+        if pin is not None:
+            return self._get_qualified(kind, pin, recorded=name)
+        found = entries.get(name)
+        if found:
+            chosen = self.selected(kind, name)
+            if chosen is None:
+                raise DuplicatePluginError(self._ambiguous(kind, name, found))
+            if len(found) > 1 and (kind, name) not in self._noted:
+                self._noted.add((kind, name))
+                others = " and ".join(f"'{i.qualified}'" for i in found if i is not chosen)
+                warnings.warn(PluginNameWarning(
+                    f"{kind} '{name}' means '{chosen.qualified}', from {chosen.source}; ganforge's builtin of that "
+                    f"name is {others}: name it so to use it."), stacklevel=3)
+            return chosen
         available = sorted(entries)
         msg = f"Unknown {kind} {name!r}."
-        close = difflib.get_close_matches(str(name), available, n=3, cutoff=0.6)
+        close = difflib.get_close_matches(name, available, n=3, cutoff=0.6)
         if close:
             msg += " Did you mean " + " or ".join(repr(c) for c in close) + "?"
         msg += f" Available: {', '.join(available) if available else '(none registered)'}. {_LIST_HINT}"
         raise UnknownPluginError(msg)
+
+    def _get_qualified(self, kind: str, qualified: str, recorded: str | None = None) -> PluginInfo:
+        owner, _, name = qualified.rpartition(":")
+        found = self._entries[kind].get(name, [])
+        for info in found:
+            if info.owner == owner:
+                return info
+        if recorded is not None:
+            now = self.selected(kind, name)
+            instead = f" (its name now means '{now.qualified}')" if now is not None else ""
+            raise UnknownPluginError(
+                f"This run was trained with {kind} '{qualified}', which is not installed now{instead}. Install the "
+                f"plugin that provides it (owner '{owner}') to resume the run exactly, or start a new run."
+            )
+        if found:
+            shown = " or ".join(f"'{i.qualified}'" for i in found)
+            raise UnknownPluginError(f"Unknown {kind} {qualified!r}: no plugin '{owner}' registers a {kind} "
+                                     f"named '{name}'. Did you mean {shown}? {_LIST_HINT}")
+        return self.get(kind, name) if not owner else self._unknown_qualified(kind, qualified, name)
+
+    def _unknown_qualified(self, kind: str, qualified: str, name: str) -> PluginInfo:
+        available = sorted(self._entries[kind])
+        msg = f"Unknown {kind} {qualified!r}: no plugin registers a {kind} named '{name}'."
+        close = difflib.get_close_matches(name, available, n=3, cutoff=0.6)
+        if close:
+            msg += " Did you mean " + " or ".join(repr(c) for c in close) + "?"
+        raise UnknownPluginError(f"{msg} {_LIST_HINT}")
+
+    @staticmethod
+    def _ambiguous(kind: str, name: str, found: list[PluginInfo]) -> str:
+        third = [i for i in found if not i.builtin]
+        shown = " and ".join(f"'{i.qualified}' ({i.cls.__qualname__} from {i.source})" for i in third)
+        choose = " or ".join(f"'{i.qualified}'" for i in found)
+        return (f"Two plugins register a {kind} named '{name}': {shown}. Choose one by its qualified name ({choose}), "
+                f"uninstall one of them, or allow-list plugins with {ALLOW_LIST_ENV}=name1,name2.")
+
+    def qualify(self, kind: str, name: str) -> str:
+        """The qualified name of what ``name`` selects now (what a run records to resume exactly)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PluginNameWarning)
+            return self.get(kind, name).qualified
 
     def find(self, name: str, kind: str | None = None) -> list[PluginInfo]:
         """Every implementation named ``name`` (of ``kind``, or of any kind), in kind order.
@@ -362,10 +506,12 @@ class Registry:
         Raises:
             UnknownPluginError: when none has that name; the message offers close
                 matches across the kinds searched and names the listing command.
+            DuplicatePluginError: when, in one kind, the plain name is ambiguous.
         """
         if kind is not None:
             return [self.get(kind, name)]
-        found = [self._entries[k][name] for k in KIND_HOOKS if name in self._entries[k]]
+        plain = str(name).rpartition(":")[2]
+        found = [self.get(k, name) for k in KIND_HOOKS if plain in self._entries[k]]
         if found:
             return found
         kinds_of: dict[str, list[str]] = {}
@@ -398,7 +544,7 @@ class Registry:
             raise
         except Exception as exc:
             raise _build_failure(info, options, exc) from exc
-        contracts.check_instance(kind, obj, name, info.source)
+        contracts.check_instance(kind, obj, info.name, info.source)
         return obj
 
 

@@ -39,9 +39,9 @@ from ganforge.health import check_losses, check_parameters
 from ganforge.history import History, MetricsWriter
 from ganforge.interfaces import Discriminator, Generator, ModelSpec, Regularizer, Trick
 from ganforge.optim import build_optimizer, load_optimizer_state
-from ganforge.options import changed_defaults, plugin_defaults, resolve_config
+from ganforge.options import changed_defaults, pin_notes, plugin_defaults, plugin_sources, recorded_pins, resolve_config
 from ganforge.progress import Progress
-from ganforge.registry import get_registry
+from ganforge.registry import get_registry, pinned
 from ganforge.rundir import METRICS_FILE, SAMPLES_DIR, RunFolder
 from ganforge.sampling import latents, sampling_generator
 from ganforge.schedules import LRSchedule
@@ -107,7 +107,7 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig | Mapping[str, Any] | None = None, *, callbacks: Sequence[Any] = (),
-                 **settings: Any):
+                 _pins: Mapping[tuple[str, str], str] = {}, **settings: Any):
         if config is None:
             config = TrainConfig()
         elif isinstance(config, Mapping):
@@ -115,8 +115,11 @@ class Trainer:
         elif not isinstance(config, TrainConfig):
             raise ConfigError(f"config must be a TrainConfig or a mapping (got {type(config).__name__})")
         config = config.evolve(**settings) if settings else config
+        #: ``{(kind, name): qualified name}`` a resumed run keeps its plugins by (:func:`ganforge.registry.pinned`).
+        self.plugin_pins: dict[tuple[str, str], str] = dict(_pins)
         # Fail now, not after loading data, on any unknown name or option; record every option's value.
-        self.config: TrainConfig = resolve_config(config)
+        with pinned(self.plugin_pins):
+            self.config: TrainConfig = resolve_config(config)
         cfg = self.config
         if cfg.tensorboard:
             summary_writer_class()  # fail now if the extra is missing
@@ -167,8 +170,12 @@ class Trainer:
             settings.setdefault(name, getattr(defaults, name))
         config = saved.evolve(**settings)
         ckpt.check_resume_changes(saved.to_dict(), config.to_dict(), path)  # before the new plugin options are read
-        trainer = cls(config, callbacks=callbacks)
-        for note in changed_defaults(state.get("plugin_defaults") or {}, plugin_defaults(trainer.config), saved):
+        pins = recorded_pins(state.get("plugins"))  # the implementations it was trained with, by qualified name
+        trainer = cls(config, callbacks=callbacks, _pins=pins)
+        with pinned(pins):
+            notes = pin_notes(pins) + changed_defaults(state.get("plugin_defaults") or {},
+                                                       plugin_defaults(trainer.config), saved)
+        for note in notes:
             warnings.warn(note, stacklevel=2)
         trainer._resume_state = state
         trainer.run_dir = ckpt.run_dir_of(path)
@@ -183,7 +190,8 @@ class Trainer:
         device = resolve_device(self.config.device)
         self.dist = DistContext(wants_ddp(self.config.strategy), device.type, self.config.dist_timeout)
         try:
-            return self._build(device)
+            with pinned(self.plugin_pins):
+                return self._build(device)
         except BaseException:
             if self.dist.world_size == 1:  # a group of one that ganforge made: leave it (more ranks: just exit)
                 self.dist.close(barrier=False)
@@ -636,13 +644,18 @@ class Trainer:
             "loss": self.loss.state_dict(),
             "regularizers": {r.name: r.state_dict() for r in self.regularizers},
             "ema": self.ema.state_dict() if self.ema is not None else None,
-            "plugin_defaults": plugin_defaults(self.config),
+            **self._plugin_record(),
             "threads": self.threads_note,
             "rng": get_rng_state(),
             "history": self.history.to_dict(),
             "skipped_updates": self.step_fn.skipped,
             "best": self.best,
         }
+
+    def _plugin_record(self) -> dict[str, Any]:
+        """The chosen plugins' option defaults and qualified names, as checkpoints keep them."""
+        with pinned(self.plugin_pins):
+            return {"plugin_defaults": plugin_defaults(self.config), "plugins": plugin_sources(self.config)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` into a built Trainer."""

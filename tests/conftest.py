@@ -168,3 +168,27 @@ def data_for(request) -> Any:
         return "grid25"
 
     return choose
+
+
+@pytest.fixture(scope="session")
+def pip_install_target():
+    """``pip_install_target(project, target)``: ``pip install --target target project``; see :func:`_pip_install_target`."""
+    return _pip_install_target
+
+
+def _pip_install_target(project: Path, target: Path) -> Path:
+    """``pip install --target target project`` (no dependencies, no build isolation: offline); returns ``target``.
+
+    Put ``target`` on a child process's ``PYTHONPATH`` to use the distribution there; its entry points are then
+    found like an installed distribution's.
+    """
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--disable-pip-version-check", "--target", str(target), str(project)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return target

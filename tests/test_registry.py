@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import types
+import warnings
 
 import pytest
 import torch
@@ -90,17 +91,94 @@ def test_unknown_option_names_plugin_and_accepted_options():
     assert "norm" in msg and "bn_eps" in msg
 
 
-def test_duplicate_name_names_both_sources(add_plugin):
+def test_a_plugin_registering_a_builtins_name_keeps_it_and_the_builtin_stays_reachable(add_plugin):
+    class OtherMLP(MLPGenerator):
+        """Another MLP (test)."""
+
+        name = "mlp"
+
+    add_plugin("dup_plugin", ganforge_register_generators=[OtherMLP])
+    registry = ganforge.get_registry()  # builds: a later builtin of the same name breaks no installation
+    with pytest.warns(ganforge.PluginNameWarning) as caught:
+        assert registry.get("generator", "mlp").cls is OtherMLP
+    assert str(caught[0].message) == (
+        "generator 'mlp' means 'dup_plugin:mlp', from plugin 'dup_plugin'; ganforge's builtin of that name is "
+        "'ganforge:mlp': name it so to use it.")
+    assert registry.get("generator", "ganforge:mlp").cls is MLPGenerator
+    assert registry.get("generator", "dup_plugin:mlp").cls is OtherMLP
+    listed = [(i.qualified, i.cls) for i in registry.list("generator") if i.name == "mlp"]
+    assert listed == [("ganforge:mlp", MLPGenerator), ("dup_plugin:mlp", OtherMLP)]
+    assert registry.shadowed_by(registry.get("generator", "ganforge:mlp")).cls is OtherMLP
+    assert registry.qualify("generator", "mlp") == "dup_plugin:mlp"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert registry.get("generator", "mlp").cls is OtherMLP  # the notice is given once
+
+
+def test_two_plugins_with_one_name_fail_only_when_that_name_is_used(add_plugin):
+    class WideA(MLPGenerator):
+        name = "wide"
+
+    class WideB(MLPGenerator):
+        name = "wide"
+
+    add_plugin("plug_a", ganforge_register_generators=[WideA])
+    add_plugin("plug_b", ganforge_register_generators=[WideB])
+    registry = ganforge.get_registry()
+    assert registry.get("generator", "mlp").cls is MLPGenerator  # other names are untouched
+    with pytest.raises(ganforge.DuplicatePluginError) as info:
+        registry.get("generator", "wide")
+    msg = str(info.value)
+    assert msg.startswith("Two plugins register a generator named 'wide': 'plug_a:wide' (")
+    assert "'plug_b:wide' (" in msg and "Choose one by its qualified name ('plug_a:wide' or 'plug_b:wide')" in msg
+    assert registry.get("generator", "plug_b:wide").cls is WideB
+    trainer = ganforge.Trainer(gen="plug_a:wide", gen_options={"hidden": (8,)}, data="grid25", steps=2,
+                               batch_size=8, sample_every=0, progress=False, out_dir=None)
+    trainer.setup()
+    assert type(trainer.gen) is WideA
+
+
+def test_one_plugin_registering_a_name_twice_is_its_own_error(add_plugin):
+    class First(MLPGenerator):
+        name = "twice"
+
+    class Second(MLPGenerator):
+        name = "twice"
+
+    add_plugin("twice_plugin", ganforge_register_generators=[First, Second])
+    with pytest.raises(ganforge.DuplicatePluginError, match="Rename one of them: one plugin registers each name once"):
+        ganforge.get_registry()
+
+
+def test_qualified_and_pinned_names(add_plugin):
     class OtherMLP(MLPGenerator):
         name = "mlp"
 
     add_plugin("dup_plugin", ganforge_register_generators=[OtherMLP])
-    with pytest.raises(ganforge.DuplicatePluginError) as info:
+    registry = ganforge.get_registry()
+    with ganforge.registry.pinned({("generator", "mlp"): "ganforge:mlp"}):
+        assert registry.get("generator", "mlp").cls is MLPGenerator
+    with ganforge.registry.pinned({("generator", "mlp"): "gone_plugin:mlp"}):
+        with pytest.raises(ganforge.UnknownPluginError) as info:
+            registry.get("generator", "mlp")
+    assert str(info.value) == (
+        "This run was trained with generator 'gone_plugin:mlp', which is not installed now (its name now means "
+        "'dup_plugin:mlp'). Install the plugin that provides it (owner 'gone_plugin') to resume the run exactly, or "
+        "start a new run.")
+    with pytest.raises(ganforge.UnknownPluginError, match="no plugin 'nobody' registers a generator named 'mlp'. "
+                                                          "Did you mean 'ganforge:mlp' or 'dup_plugin:mlp'?"):
+        registry.get("generator", "nobody:mlp")
+    with pytest.raises(ganforge.UnknownPluginError, match="no plugin registers a generator named 'mpl'. Did you mean"):
+        registry.get("generator", "ganforge:mpl")
+
+
+def test_a_name_holding_a_colon_is_refused(add_plugin):
+    class Colon(MLPGenerator):
+        name = "a:b"
+
+    add_plugin("colon_plugin", ganforge_register_generators=[Colon])
+    with pytest.raises(ganforge.PluginError, match="a plugin name cannot hold ':'"):
         ganforge.get_registry()
-    msg = str(info.value)
-    assert "Two plugins register a generator named 'mlp'" in msg
-    assert "MLPGenerator from plugin 'ganforge.models'" in msg
-    assert "OtherMLP from plugin 'dup_plugin'" in msg
 
 
 def test_hand_registered_plugin_is_usable_and_removable(add_plugin):

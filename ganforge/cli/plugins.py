@@ -51,10 +51,14 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         return _show(registry, args.name, args.kind, args.json)
     infos = registry.list(kind=args.kind)
     if args.json:
-        print(json.dumps([info.to_json() for info in infos], indent=2))
+        rows = [{**info.to_json(), "selected_by_name": registry.selected(info.kind, info.name) is info}
+                for info in infos]
+        print(json.dumps(rows, indent=2))
         return 0
     kind = None
-    width = max((len(i.name) for i in infos), default=0)
+    shared = {(i.kind, i.name) for i in infos if sum(j.kind == i.kind and j.name == i.name for j in infos) > 1}
+    shown = {id(i): i.qualified if (i.kind, i.name) in shared else i.name for i in infos}
+    width = max((len(n) for n in shown.values()), default=0)
     for info in infos:
         if info.kind != kind:
             kind = info.kind
@@ -62,8 +66,20 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             print(f"{'' if info is infos[0] else chr(10)}{plural}:")
         tag = f"[ganhacks #{info.ganhacks}] " if info.ganhacks else ""
         source = "" if info.builtin else f"  ({info.source})"
-        print(f"  {info.name:<{width}}  {tag}{info.description}{source}")
+        print(f"  {shown[id(info)]:<{width}}  {tag}{info.description}{source}{_selection(registry, info, shared)}")
     return 0
+
+
+def _selection(registry: Any, info: Any, shared: set[tuple[str, str]]) -> str:
+    """For a name several plugins register: which one the plain name selects (see docs/plugins.md)."""
+    if (info.kind, info.name) not in shared:
+        return ""
+    winner = registry.shadowed_by(info)
+    if winner is not None:
+        return f"  ['{info.name}' selects {winner.qualified}]"
+    if registry.selected(info.kind, info.name) is info:
+        return f"  ['{info.name}' selects this]"
+    return f"  ['{info.name}' is ambiguous: use the qualified name]"
 
 
 def _show(registry: Any, name: str, kind: str | None, as_json: bool) -> int:
@@ -80,7 +96,12 @@ def _show(registry: Any, name: str, kind: str | None, as_json: bool) -> int:
     if as_json:
         print(json.dumps(info.to_json(), indent=2))
         return 0
-    print("\n".join(describe(info)))
+    lines = describe(info)
+    others = [i for i in registry.list(info.kind) if i.name == info.name and i is not info]
+    if others:
+        lines.append(f"  qualified name: {info.qualified}; also registered as "
+                     + ", ".join(i.qualified for i in others) + " (select those by their qualified names)")
+    print("\n".join(lines))
     return 0
 
 
