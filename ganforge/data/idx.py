@@ -21,15 +21,27 @@ _IDX_TYPES = {
     0x0D: np.dtype(">f4"),
     0x0E: np.dtype(">f8"),
 }
+#: What the IDX format calls each element type, for messages.
+IDX_TYPE_NAMES = {0x08: "unsigned byte", 0x09: "signed byte", 0x0B: "short", 0x0C: "int", 0x0D: "float",
+                  0x0E: "double"}
 
 
-def read_idx(path: str | os.PathLike) -> np.ndarray:
+def _type_label(code: int) -> str:
+    return f"0x{code:02x} ({IDX_TYPE_NAMES[code]})"
+
+
+def read_idx(path: str | os.PathLike, element_type: int | None = None, what: str = "this data") -> np.ndarray:
     """Read an IDX file (``.gz`` compressed or not) into a numpy array.
+
+    Args:
+        element_type: The IDX type code the file must have (e.g. ``0x08``, unsigned byte, for MNIST);
+            None: any.
+        what: What the file should hold, for the message when its type differs (e.g. ``"mnist images"``).
 
     Raises:
         DataError: naming the file, when it is missing or unreadable (including a
             corrupt or cut ``.gz``), has a wrong magic number, an unknown element
-            type, or a size that does not match its header. No other error escapes.
+            type or not ``element_type``, or a size that does not match its header. No other error escapes.
     """
     path = os.fspath(path)
     try:
@@ -50,6 +62,11 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         raise DataError(
             f"{path}: unknown IDX element type 0x{raw[2]:02x}; known: {[hex(k) for k in _IDX_TYPES]}. "
             "The file is corrupt or not an IDX file."
+        )
+    if element_type is not None and raw[2] != element_type:
+        raise DataError(
+            f"{path}: IDX element type {_type_label(raw[2])}; {what} must be {_type_label(element_type)}. "
+            "The file is not what its name says: replace it with the original (or download it again)."
         )
     ndim = raw[3]
     header = 4 + 4 * ndim

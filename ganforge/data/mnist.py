@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from ganforge.data.idx import read_idx
-from ganforge.errors import ConfigError, DataNotFoundError
+from ganforge.errors import ConfigError, DataError, DataNotFoundError
 from ganforge.interfaces import Dataset
 from ganforge.options import boolean, option, options
 
@@ -175,14 +175,32 @@ class IDXImageDataset(Dataset):
             found = self._find()
             if found is None:
                 raise self._not_found(reason)
-        images = torch.from_numpy(read_idx(found[0]).copy())
-        labels = torch.from_numpy(read_idx(found[1]).astype("int64"))
-        if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
+        return self._check(*found)
+
+    def _check(self, image_file: Path, label_file: Path) -> tuple[Tensor, Tensor]:
+        """The images ``(N, 1, H, W)`` uint8 and labels ``(N,)`` int64 of two IDX files, checked to be this data set.
+
+        Both must be unsigned bytes (IDX type 0x08), the images ``(N, H, W)`` with this data set's ``H, W``,
+        the labels ``(N,)`` with values below :attr:`num_classes`; otherwise a DataError names the file.
+        """
+        images = read_idx(image_file, element_type=0x08, what=f"{self.name} images")
+        labels = read_idx(label_file, element_type=0x08, what=f"{self.name} labels")
+        side = tuple(self.sample_shape[1:])
+        if images.ndim != 3 or images.shape[1:] != side:
+            raise DataError(f"{image_file} holds images of shape {images.shape}; {self.name} needs (N, {side[0]}, "
+                            f"{side[1]}). Replace it with the original file (or download it again).")
+        if labels.ndim != 1:
+            raise DataError(f"{label_file} holds labels of shape {labels.shape}; {self.name} needs (N,). Replace it "
+                            "with the original file (or download it again).")
+        if images.shape[0] != labels.shape[0]:
             raise DataNotFoundError(
-                f"{found[0]} and {found[1]} do not form an image/label pair: shapes "
+                f"{image_file} and {label_file} do not form an image/label pair: shapes "
                 f"{tuple(images.shape)} and {tuple(labels.shape)}"
             )
-        return images.unsqueeze(1), labels
+        if labels.size and int(labels.max()) >= self.num_classes:
+            raise DataError(f"{label_file} holds label {int(labels.max())}; {self.name} has classes 0 to "
+                            f"{self.num_classes - 1}. Replace it with the original file (or download it again).")
+        return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype("int64"))
 
 
 class MNIST(IDXImageDataset):
