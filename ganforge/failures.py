@@ -20,6 +20,7 @@ returns the wrong shape before the run folder is created.
 from __future__ import annotations
 
 import traceback
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -52,13 +53,44 @@ def _suspects(trainer: Trainer) -> dict[int, tuple[str, str, Any]]:
     return found
 
 
-def _source(kind: str, name: str) -> str:
+def _source(trainer: Trainer, kind: str, name: str) -> str:
     from ganforge.registry import get_registry
 
+    from ganforge.registry import PluginNameWarning, pinned
+
     try:
-        return get_registry().get(kind, name).source
+        with pinned(getattr(trainer, "plugin_pins", {})), warnings.catch_warnings():
+            warnings.simplefilter("ignore", PluginNameWarning)  # told when the run was built
+            return get_registry().get(kind, name).source
     except GanforgeError:  # pragma: no cover - registered when the run was built
         return "an unknown plugin"
+
+
+#: Words of PyTorch's messages for tensors that do not fit together (shapes, sizes, dtypes, devices).
+_MISMATCH = ("shape", "size of tensor", "sizes of tensors", "must match the size", "expected input", "expected all "
+             "tensors to be on the same device", "but got input of size", "expected scalar type", "mat1 and mat2")
+
+
+def _fix_for(exc: BaseException, cls: type, method: str) -> str:
+    """What to do about ``exc`` raised in ``cls.method``: a missing method, a resource or setting problem, or a bug.
+
+    Running out of memory and tensors that do not fit together (most often
+    data of another shape than the models were set up for) are usually the
+    run's settings, not the plugin: the message says so first, and names the
+    plugin's author only when the settings are right.
+    """
+    text = str(exc).lower()
+    if isinstance(exc, NotImplementedError):
+        return (f"{cls.__name__} does not implement {method}(), which ganforge calls: implement it "
+                "(docs/plugins.md) or ask the plugin's author")
+    if isinstance(exc, MemoryError | torch.OutOfMemoryError) or "out of memory" in text or "can't allocate" in text:
+        return ("the run ran out of memory: lower batch_size (--batch-size), the models' width or the image size, or "
+                "free memory; this is not a fault of the plugin")
+    if isinstance(exc, RuntimeError | ValueError | IndexError) and any(w in text for w in _MISMATCH):
+        return ("tensors of shapes that do not fit: check that the data (its shape, image_size, channels, "
+                "conditional labels) suits this model and its options; if they do, the plugin has a bug: report it "
+                "to its author ('ganforge --debug' shows the traceback)")
+    return "this is an error in the plugin: report it to its author ('ganforge --debug' shows the traceback)"
 
 
 def blame_plugin(trainer: Trainer, exc: BaseException) -> PluginError | None:
@@ -75,13 +107,9 @@ def blame_plugin(trainer: Trainer, exc: BaseException) -> PluginError | None:
         method = frame.f_code.co_name
         detail = " ".join(str(exc).split())[:300]
         what = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-        if isinstance(exc, NotImplementedError):
-            fix = (f"{cls.__name__} does not implement {method}(), which ganforge calls: implement it "
-                   "(docs/plugins.md) or ask the plugin's author")
-        else:
-            fix = "this is an error in the plugin: report it to its author ('ganforge --debug' shows the traceback)"
+        fix = _fix_for(exc, cls, method)
         return PluginError(
-            f"The {kind} '{name}' ({cls.__module__}.{cls.__qualname__}, from {_source(kind, name)}) failed in "
+            f"The {kind} '{name}' ({cls.__module__}.{cls.__qualname__}, from {_source(trainer, kind, name)}) failed in "
             f"{cls.__name__}.{method}() at step {trainer.step + 1}: {what}. {fix[0].upper()}{fix[1:]}."
         )
     return None
@@ -148,7 +176,7 @@ def check_model_outputs(trainer: Trainer) -> None:
         got = f"shape {shape}" if isinstance(out, torch.Tensor) else f"a {type(out).__name__}"
         raise PluginError(
             f"The generator '{trainer.config.gen}' ({cls.__module__}.{cls.__qualname__}, from "
-            f"{_source('generator', trainer.config.gen)}) returned {got} from {cls.__name__}.forward() for 2 latent "
+            f"{_source(trainer, 'generator', trainer.config.gen)}) returned {got} from {cls.__name__}.forward() for 2 latent "
             f"vectors; the data needs (2, {', '.join(map(str, spec.data_shape))}) (batch, *spec.data_shape). Fix "
             "the generator's output shape, or choose a generator that fits this data set."
         )
