@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -105,8 +107,136 @@ def storage_error(exc: OSError, path: str | os.PathLike | None = None, action: s
     return error
 
 
+#: The marker file of a ganforge run folder (:data:`ganforge.rundir.MARKER_FILE`): below a folder holding it,
+#: :func:`atomic_write` and the others follow no symbolic link.
+RUN_MARKER = ".ganforge-run"
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+#: Folder descriptors (``openat``-style calls) are available: writes below a run are free of link races.
+_BY_FD = bool(_NOFOLLOW and _DIRECTORY) and os.open in os.supports_dir_fd and os.name == "posix"
+#: Mode of a new file before the umask: ordinary files honour the umask, as other tools' files do.
+FILE_MODE = 0o666
+#: Mode of a file that may hold something private (the umask cannot widen it).
+PRIVATE_MODE = 0o600
+
+
+def run_root(path: str | os.PathLike) -> Path | None:
+    """The run folder ``path`` lies in: its nearest parent folder holding the run marker, or None.
+
+    Paths are taken as written (made absolute, ``..`` removed); a link given by
+    the user above the run folder is the user's choice and is followed.
+    """
+    folder = Path(os.path.abspath(path)).parent
+    for candidate in (folder, *folder.parents):
+        try:
+            if stat.S_ISREG(os.lstat(candidate / RUN_MARKER).st_mode):
+                return candidate
+        except OSError:
+            continue
+    return None
+
+
+def _root_for(path: Path, root: str | os.PathLike | None | bool) -> Path | None:
+    """The folder below which no link is followed for ``path``: ``root``, or the run ``path`` lies in."""
+    if root is False:
+        return None
+    if root is None or root is True:
+        return run_root(path)
+    root = Path(os.path.abspath(root))
+    try:
+        Path(os.path.abspath(path)).relative_to(root)
+    except ValueError:
+        return None
+    return root
+
+
+def link_error(path: Path, link: Path, action: str = "write") -> StorageError:
+    """The :class:`StorageError` for a link found where ganforge follows none (inside a run folder)."""
+    try:
+        where = f" (to {os.readlink(link)})"
+    except OSError:
+        where = ""
+    error = StorageError(
+        f"Cannot {action} {path}: {link} is a symbolic link{where}, and ganforge follows no link inside a run "
+        "folder (it could lead outside the run). Replace the link with a real folder or file, or choose another "
+        "--out.")
+    error.errno = errno.ELOOP
+    return error
+
+
+def _is_link(path: Path, dir_fd: int | None = None) -> bool:
+    try:
+        if dir_fd is not None:
+            return stat.S_ISLNK(os.stat(path.name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+        return path.is_symlink()
+    except OSError:
+        return False
+
+
+def _open_folder(folder: Path, root: Path | None, target: Path, create: bool = True,
+                 action: str = "write") -> int | None:
+    """A descriptor of ``folder`` reached from ``root`` without following a link (None where descriptors of
+    folders are not available: the links are then checked by name); ``create`` makes the missing folders."""
+    if not _BY_FD:
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+        if root is not None:
+            at = root
+            for part in folder.relative_to(root).parts:
+                at = at / part
+                if at.is_symlink():
+                    raise link_error(target, at, action)
+        return None
+    if root is None:
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+        return os.open(folder, os.O_RDONLY | _DIRECTORY | _CLOEXEC)
+    fd = os.open(root, os.O_RDONLY | _DIRECTORY | _CLOEXEC)
+    at = root
+    try:
+        for part in folder.relative_to(root).parts:
+            at = at / part
+            flags = os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC
+            try:
+                sub = os.open(part, flags, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                try:
+                    os.mkdir(part, dir_fd=fd)  # mkdir never follows a link in its last component
+                except FileExistsError:
+                    pass
+                sub = os.open(part, flags, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR) and _is_link(at, fd):
+                    raise link_error(target, at, action) from None
+                raise
+            os.close(fd)
+            fd = sub
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _fsync_folder(fd: int | None, folder: Path) -> None:
+    try:
+        own = fd is None
+        fd = os.open(folder, os.O_RDONLY) if own else fd
+        try:
+            os.fsync(fd)
+        finally:
+            if own:
+                os.close(fd)
+    except OSError:  # pragma: no cover - some file systems refuse fsync on folders
+        pass
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], None], binary: bool = True,
-                 needed: int | None = None) -> Path:
+                 needed: int | None = None, root: str | os.PathLike | None | bool = None,
+                 private: bool = False) -> Path:
     """Call ``write(file)`` on a temporary file beside ``path``, flush and fsync it, then rename it over ``path``.
 
     The folder is fsynced too, so the rename itself survives a power cut
@@ -114,42 +244,140 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], None], bina
     read-only, ...), the temporary file is removed, ``path`` is left as it was
     and a :class:`~ganforge.errors.StorageError` names the cause; ``needed``
     (bytes) makes a disk-full message say how much the file needs.
+
+    No link is written through: a link at ``path`` is replaced by the new file
+    (its target is left as it was), and below ``root`` (default: the run
+    folder ``path`` lies in, see :func:`run_root`; False: none) a link in place
+    of a folder is refused with a :class:`~ganforge.errors.StorageError`.
+    The new file's mode is ``0666`` less the umask, or ``0600`` when ``private``.
     """
     path = Path(path)
+    base = _root_for(path, root)
+    folder = Path(os.path.abspath(path)).parent if base is not None else path.parent
+    mode = PRIVATE_MODE if private else FILE_MODE
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        dir_fd = _open_folder(folder, base, path)
     except OSError as exc:
         raise storage_error(exc, path, needed=needed) from exc
+    tmp_name = None
     try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise storage_error(exc, path, needed=needed) from exc
-        raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
-            os.fsync(dir_fd)
-        finally:
+            if dir_fd is None:  # no folder descriptors (Windows): mode bits mean little there
+                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+                tmp_name = os.path.basename(tmp)
+            else:
+                while True:
+                    tmp_name = f".{path.name}.{secrets.token_hex(4)}.tmp"
+                    try:
+                        fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, mode,
+                                     dir_fd=dir_fd)
+                        break
+                    except FileExistsError:
+                        continue
+        except OSError as exc:
+            raise storage_error(exc, path, needed=needed) from exc
+        try:
+            with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            if dir_fd is None:
+                os.replace(folder / tmp_name, path)
+            else:
+                os.replace(tmp_name, path.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException as exc:
+            try:
+                if dir_fd is None:
+                    (folder / tmp_name).unlink(missing_ok=True)
+                else:
+                    os.unlink(tmp_name, dir_fd=dir_fd)
+            except OSError:
+                pass
+            if isinstance(exc, OSError):
+                raise storage_error(exc, path, needed=needed) from exc
+            raise
+        _fsync_folder(dir_fd, folder)
+    finally:
+        if dir_fd is not None:
             os.close(dir_fd)
-    except OSError:  # pragma: no cover - some file systems refuse fsync on folders
-        pass
     return path
 
 
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, root: str | os.PathLike | None | bool = None,
+                       private: bool = False) -> Path:
+    """:func:`atomic_write` of ``data`` (a disk-full message says how much it needs)."""
+    return atomic_write(path, lambda f: f.write(data), needed=len(data), root=root, private=private)
+
+
 def append_line(path: str | os.PathLike, line: str) -> None:
-    """Append ``line`` (with its newline) to a text file; a refusal becomes a :class:`StorageError`."""
+    """Append ``line`` (with its newline) to a text file; a refusal becomes a :class:`StorageError`.
+
+    As :func:`atomic_write`, it follows no link: not at ``path`` (refused), nor
+    in place of a folder inside the run.
+    """
+    path = Path(path)
+    base = run_root(path)
+    folder = Path(os.path.abspath(path)).parent if base is not None else path.parent
     try:
-        with open(path, "a", encoding="utf-8") as f:
+        dir_fd = _open_folder(folder, base, path)
+    except OSError as exc:
+        raise storage_error(exc, path) from exc
+    try:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW | _CLOEXEC
+        try:
+            fd = os.open(path.name if dir_fd is not None else path, flags, FILE_MODE,
+                         **({"dir_fd": dir_fd} if dir_fd is not None else {}))
+        except OSError as exc:
+            if exc.errno == errno.ELOOP and _is_link(path, dir_fd):
+                raise link_error(path, path) from None
+            raise
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
             f.write(line)
     except OSError as exc:
         raise storage_error(exc, path) from exc
+    finally:
+        if dir_fd is not None:
+            os.close(dir_fd)
+
+
+def remove_file(path: str | os.PathLike, root: str | os.PathLike) -> bool:
+    """Delete the regular file ``path`` inside the folder ``root``; True when it was deleted.
+
+    Nothing outside ``root`` is ever deleted: ``path`` is resolved first, and a
+    path that leads through a link (in place of a folder, or the file itself
+    a link) is left alone, as is anything that is not a regular file.
+
+    Raises:
+        StorageError: when the system refuses to delete the file (permissions).
+    """
+    path, root = Path(os.path.abspath(path)), Path(os.path.abspath(root))
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        return False
+    real_root = Path(os.path.realpath(root))
+    if Path(os.path.realpath(path)) != real_root / rel:  # a link somewhere on the way: it leads elsewhere
+        return False
+    try:
+        dir_fd = _open_folder(path.parent, root, path, create=False, action="remove")
+    except (OSError, StorageError):
+        return False
+    try:
+        st = os.stat(path.name, dir_fd=dir_fd, follow_symlinks=False) if dir_fd is not None else os.lstat(path)
+        if not stat.S_ISREG(st.st_mode):
+            return False
+        if dir_fd is not None:
+            os.unlink(path.name, dir_fd=dir_fd)
+        else:
+            path.unlink()
+        return True
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise storage_error(exc, path, "remove", "check the folder's permissions") from exc
+    finally:
+        if dir_fd is not None:
+            os.close(dir_fd)
 
 
 def path_exists(path: str | os.PathLike) -> bool:
