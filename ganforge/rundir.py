@@ -27,14 +27,22 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ganforge.atomic import atomic_write, path_exists, probe_writable, storage_error
+from ganforge.atomic import (
+    RUN_MARKER,
+    atomic_write,
+    atomic_write_bytes,
+    link_error,
+    path_exists,
+    probe_writable,
+    remove_file,
+    storage_error,
+)
 from ganforge.checkpoint import BEST_CHECKPOINT, CHECKPOINT_DIR, RESUME_CHANGEABLE, list_checkpoints
 from ganforge.errors import ConfigError, RunDirectoryError
 from ganforge.runlock import LOCK_FILE, OWNER_FILE, RunLock
@@ -43,7 +51,7 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_DIR = "samples"
 #: The marker file that makes a folder a ganforge run.
-MARKER_FILE = ".ganforge-run"
+MARKER_FILE = RUN_MARKER
 MARKER_FORMAT = "ganforge-run"
 MARKER_VERSION = 1
 #: Newer checkpoints of an abandoned continuation go to ``checkpoints/abandoned-<time>/``.
@@ -82,6 +90,40 @@ def _in_the_way(path: Path) -> list[str]:
     if samples.exists() and (not samples.is_dir() or any(samples.glob("step_*.png"))):
         found.append(f"{SAMPLES_DIR}/step_*.png")
     return found
+
+
+def _looks_like_old_run(path: Path) -> bool:
+    """True when a folder without marker looks like a run of an older ganforge, whose files a resume may adopt.
+
+    That is: ``checkpoints/`` is a real folder holding checkpoints, ``config.json``
+    (if any) is a JSON object naming ``gen`` and ``data``, and ``metrics.jsonl``
+    (if any) starts with a JSON record holding ``step``, as ganforge writes them.
+    """
+    folder = path / CHECKPOINT_DIR
+    if folder.is_symlink() or not folder.is_dir() or not any(folder.glob("*.pt")):
+        return False
+    config = path / CONFIG_FILE
+    if config.exists() or config.is_symlink():
+        try:
+            saved = json.loads(config.read_text(encoding="utf-8")) if not config.is_symlink() else None
+        except (OSError, ValueError):
+            return False
+        if not isinstance(saved, dict) or "gen" not in saved or "data" not in saved:
+            return False
+    metrics = path / METRICS_FILE
+    if metrics.exists() or metrics.is_symlink():
+        if metrics.is_symlink() or not metrics.is_file():
+            return False
+        try:
+            with open(metrics, encoding="utf-8") as f:
+                first = f.readline()
+            if first.strip():
+                record = json.loads(first)
+                if not isinstance(record, dict) or "step" not in record:
+                    return False
+        except (OSError, ValueError):
+            return False
+    return True
 
 
 def check_config_edits(run_dir: str | os.PathLike, saved: dict[str, Any]) -> None:
@@ -167,6 +209,9 @@ class RunFolder:
 
     def __init__(self, path: str | os.PathLike | None, name: tuple[str, str] = ("mlp", "mnist"),
                  overwrite: bool = False, resuming: bool = False):
+        if path is not None and os.fspath(path) == "":
+            raise ConfigError("--out is empty (out_dir=''): it would make the working folder the run folder. Name "
+                              "a folder, e.g. --out runs/first, or leave --out out for a fresh runs/<gen>-<data>-<N>.")
         #: The folder; None until :meth:`open` picks ``runs/<gen>-<data>-<N>`` (the smallest free N).
         self.path = Path(path) if path is not None else None
         self.name = name
@@ -207,6 +252,9 @@ class RunFolder:
             probe_writable(path, "create the run folder", _OUT_FIX)
             return
         probe_writable(path, "write into the run folder", _OUT_FIX)
+        self._check_links(path)
+        if self.resuming:
+            self._check_adoption(path)  # before the lock file: a refused folder is left as it was
         if self.resuming or holds_run(path):
             self._lock()
         if self.resuming:
@@ -233,6 +281,28 @@ class RunFolder:
                 f"without. Move them or choose another --out.{legacy}"
             )
 
+    @staticmethod
+    def _check_links(path: Path) -> None:
+        """Refuse a link in place of the run's own folders (its files would be written elsewhere)."""
+        for folder in (SAMPLES_DIR, CHECKPOINT_DIR):
+            if (path / folder).is_symlink():
+                raise link_error(path / folder, path / folder, "write into")
+
+    @staticmethod
+    def _check_adoption(path: Path) -> None:
+        """A resume into a folder without marker: refuse when files of someone else's are in the way."""
+        if holds_run(path) or _looks_like_old_run(path):
+            return
+        found = [name for name in (CONFIG_FILE, METRICS_FILE) if path_exists(path / name) or (path / name).is_symlink()]
+        samples = path / SAMPLES_DIR
+        if samples.is_dir() and any(samples.glob("step_*.png")):
+            found.append(f"{SAMPLES_DIR}/step_*.png")
+        if found:
+            raise RunDirectoryError(
+                f"Cannot resume into {path}: it is not a ganforge run (it has no {MARKER_FILE} marker) and holds "
+                f"{', '.join(found)}, which the resumed run would write over. Move the checkpoint into a folder of "
+                f"its own (e.g. {path / 'run' / CHECKPOINT_DIR}/) and resume from there, or move these files.")
+
     def _lock(self) -> None:
         if self.lock is None:
             self.lock = RunLock(self.path)
@@ -254,6 +324,9 @@ class RunFolder:
         self._create()
         self._lock()
         path = self.path
+        self._check_links(path)
+        if self.resuming:
+            self._check_adoption(path)  # again, under the lock
         marker = read_marker(path)
         if not self.resuming:
             self._check_new(path)  # again, under the lock: another process may have been quicker
@@ -266,7 +339,7 @@ class RunFolder:
         if marker is None:
             marker = {"format": MARKER_FORMAT, "version": MARKER_VERSION, "created": time.time(),
                       "ganforge_version": _version(), "files": [], "dirs": []}
-            if self.resuming:  # a run of an older ganforge: adopt the files the resume itself uses
+            if self.resuming and _looks_like_old_run(path):  # an older ganforge's run: adopt what the resume uses
                 marker["files"] = [p for p in (CONFIG_FILE, METRICS_FILE) if (path / p).is_file()]
                 marker["files"] += [_rel(p, path) for _, p in list_checkpoints(path)]
                 if (path / CHECKPOINT_DIR / BEST_CHECKPOINT).is_file():
@@ -317,15 +390,13 @@ class RunFolder:
         removed = 0
         for rel in marker.get("files", []):
             target = self._inside(rel)
-            if target is not None and target.is_file():
-                try:
-                    target.unlink()
-                    removed += 1
-                except OSError as exc:
-                    raise storage_error(exc, target, "remove", "check the folder's permissions") from exc
+            if target is not None and remove_file(target, self.path):  # never through a link, never outside
+                removed += 1
+        real_root = os.path.realpath(self.path)
         for rel in sorted(marker.get("dirs", []), key=lambda d: -d.count("/")):
             target = self._inside(rel)
-            if target is not None and target.is_dir():
+            if (target is not None and not target.is_symlink() and target.is_dir()
+                    and os.path.realpath(target) == os.path.join(real_root, *Path(rel).parts)):
                 try:
                     target.rmdir()  # only when empty: a user's file keeps its folder
                 except OSError:
@@ -365,11 +436,12 @@ class RunFolder:
                 raise storage_error(exc, p, "move aside", "check the folder's permissions") from exc
             self._add(_rel(aside / p.name, self.path))
         metrics = self.path / METRICS_FILE
-        if metrics.is_file():  # the resume rewrites it to the resumed branch's records
+        if metrics.is_file() and not metrics.is_symlink():  # the resume rewrites it to the resumed branch's records
             try:
-                shutil.copy2(metrics, aside / METRICS_FILE)
+                data = metrics.read_bytes()
             except OSError as exc:
-                raise storage_error(exc, aside / METRICS_FILE, "write", "free some space") from exc
+                raise storage_error(exc, metrics, "read", "check the file's permissions") from exc
+            atomic_write_bytes(aside / METRICS_FILE, data, root=self.path)
             self._add(_rel(aside / METRICS_FILE, self.path))
         names = ", ".join(p.name for p in newer)
         return (f"Resuming from step {step}: moved the {len(newer)} newer checkpoint(s) of the abandoned continuation "
@@ -418,7 +490,7 @@ class RunFolder:
 
     def _write_marker(self) -> None:
         text = json.dumps(self._marker, indent=1, sort_keys=True) + "\n"
-        atomic_write(self.path / MARKER_FILE, lambda f: f.write(text), binary=False)
+        atomic_write(self.path / MARKER_FILE, lambda f: f.write(text), binary=False, root=self.path)
 
 
 def _rel(path: Path, root: Path | None) -> str | None:

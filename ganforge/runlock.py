@@ -4,7 +4,8 @@ The lock is ``RUN/.ganforge-run.lock``, taken with the ``filelock`` library
 (``flock`` on POSIX, ``LockFileEx`` on Windows). The operating system releases
 it when the process ends, however it ends, so a crash or SIGKILL never leaves
 a stale lock behind. Who holds it (PID, host, start time, command) is written
-beside it, to ``RUN/.ganforge-run.owner``, for the message a second writer gets.
+beside it, to ``RUN/.ganforge-run.owner``, for the message a second writer gets (by a temporary file
+renamed over it, so a link planted there is replaced, not written through).
 
 Network file systems: ``flock`` works across machines on NFSv4 and Lustre
 with their usual settings; where the mount does not support it, two machines
@@ -84,8 +85,11 @@ class RunLock:
                                 "choose a writable --out") from exc
         owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
                  "command": " ".join(["ganforge", *sys.argv[1:]]) if _is_cli() else "Python: " + sys.argv[0]}
-        try:
-            (self.run_dir / OWNER_FILE).write_text(json.dumps(owner) + "\n", encoding="utf-8")
+        from ganforge.atomic import atomic_write
+
+        text = json.dumps(owner) + "\n"
+        try:  # by a temporary file renamed over it: a link planted there is replaced, never written through
+            atomic_write(self.run_dir / OWNER_FILE, lambda f: f.write(text), binary=False, root=self.run_dir)
         except OSError:  # the details are a courtesy; the lock itself is held
             pass
         return self
@@ -94,7 +98,12 @@ class RunLock:
         """Give the lock back (and remove the owner file); safe to call when not held."""
         if not self.held:
             return
-        (self.run_dir / OWNER_FILE).unlink(missing_ok=True)
+        from ganforge.atomic import remove_file
+
+        try:
+            remove_file(self.run_dir / OWNER_FILE, self.run_dir)  # the file it wrote; a link is left for all to see
+        except OSError:
+            pass
         self._lock.release()
 
     def __enter__(self) -> RunLock:
