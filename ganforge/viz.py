@@ -1,9 +1,15 @@
-"""Pictures of samples: image grids and 2-D scatter plots, written as PNG without matplotlib."""
+"""Pictures of samples: image grids and 2-D scatter plots, written as PNG without matplotlib.
+
+Every picture is encoded in memory and written by a temporary file renamed over
+the destination, never through a link (:func:`write_png`).
+"""
 
 from __future__ import annotations
 
+import io
 import math
 import os
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -15,13 +21,32 @@ _FAKE = (0.85, 0.15, 0.1)
 _AXIS = (0.8, 0.8, 0.8)
 
 
-def save_grid(images: Tensor, path: str | os.PathLike, nrow: int | None = None) -> None:
-    """Save images in [-1, 1] of shape ``(N, C, H, W)`` as one PNG grid with 2-pixel padding."""
+def png_bytes(image: Tensor, **grid: Any) -> bytes:
+    """``image`` (``(C, H, W)`` or a batch for a grid, values in [0, 1]) encoded as PNG; ``grid``: ``make_grid``'s options."""
     from torchvision.utils import save_image  # imported here: torchvision takes a second to import
 
+    buffer = io.BytesIO()
+    save_image(image, buffer, format="PNG", **grid)
+    return buffer.getvalue()
+
+
+def write_png(path: str | os.PathLike, data: bytes) -> None:
+    """Write PNG bytes to ``path`` by a temporary file renamed over it (:func:`ganforge.atomic.atomic_write`).
+
+    A link at ``path`` is replaced, not written through; inside a run folder no
+    linked folder is followed; a full disk leaves the previous file as it was
+    and raises :class:`~ganforge.errors.StorageError` naming ``path``.
+    """
+    from ganforge.atomic import atomic_write_bytes
+
+    atomic_write_bytes(path, data)
+
+
+def save_grid(images: Tensor, path: str | os.PathLike, nrow: int | None = None) -> None:
+    """Save images in [-1, 1] of shape ``(N, C, H, W)`` as one PNG grid with 2-pixel padding (see :func:`write_png`)."""
     nrow = nrow or max(1, int(math.ceil(math.sqrt(images.shape[0]))))
-    save_image(images.detach().float().cpu().add(1).div(2).clamp(0, 1), os.fspath(path), nrow=nrow, padding=2,
-               pad_value=1.0)
+    write_png(path, png_bytes(images.detach().float().cpu().add(1).div(2).clamp(0, 1), nrow=nrow, padding=2,
+                              pad_value=1.0))
 
 
 def scatter_image(points: Tensor, reference: Tensor | None = None, extent: float | None = None, size: int = 512,
@@ -69,7 +94,5 @@ def scatter_image(points: Tensor, reference: Tensor | None = None, extent: float
 
 
 def save_scatter(points: Tensor, path: str | os.PathLike, reference: Tensor | None = None, extent: float | None = None) -> None:
-    """Save :func:`scatter_image` as a PNG."""
-    from torchvision.utils import save_image
-
-    save_image(scatter_image(points, reference, extent), os.fspath(path))
+    """Save :func:`scatter_image` as a PNG (see :func:`write_png`)."""
+    write_png(path, png_bytes(scatter_image(points, reference, extent)))

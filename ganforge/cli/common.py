@@ -28,12 +28,20 @@ def parse_assignment(flag: str, text: str) -> tuple[str, Any]:
     return key.strip(), parse_value(value)
 
 
+def check_out(out: str | None, example: str) -> None:
+    """Raise :class:`ConfigError` when ``--out`` was given as an empty string (it would mean the working folder)."""
+    if out is not None and not str(out).strip():
+        raise ConfigError(f"--out is empty: name the file to write, e.g. {example}, or leave --out out for the "
+                          "default in the run folder.")
+
+
 def out_path(out: str | None, trainer_or_dir: Any, default: str, suffixes: tuple[str, ...] = (".png",)) -> Path:
     """The file a command writes: ``out``, or ``default`` inside the run folder; its folder is created.
 
     Raises:
         ConfigError: when the file's suffix is not one of ``suffixes``.
     """
+    check_out(out, f"--out out{suffixes[0]}")
     if out is not None:
         path = Path(out)
     else:

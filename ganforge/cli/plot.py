@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 from pathlib import Path
@@ -160,7 +161,11 @@ def plot_metrics(records: list[dict[str, Any]], path: str | Path, keys: list[str
     axes[-1].set_xlabel("step")
     if title:
         fig.suptitle(title)
-    fig.savefig(Path(path))
+    from ganforge.atomic import atomic_write_bytes
+
+    buffer = io.BytesIO()  # drawn in memory, then written by a temporary file renamed over path (no link followed)
+    fig.savefig(buffer, format=Path(path).suffix.lstrip(".").lower() or "png")
+    atomic_write_bytes(path, buffer.getvalue())
     return [panel for panel, _ in panels]
 
 

@@ -5,12 +5,17 @@ Both load the run's latest checkpoint (or the checkpoint file given) with
 data becomes a PNG grid, 2-D data a scatter plot over the data set's
 reference points. ``ganforge sample --out FILE.npz`` (or ``.pt``) writes the
 samples themselves instead, for other tools to score.
+
+Every file is built in memory and written by a temporary file renamed over
+``--out`` (:mod:`ganforge.atomic`): a full disk leaves the previous file as it
+was, and a link at ``--out`` is replaced, never written through.
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -120,7 +125,9 @@ def writable_out(out: str | None, trainer: Any, default: str, suffixes: tuple[st
             way...) and the fix, instead of a traceback after the samples were drawn.
     """
     from ganforge.atomic import probe_writable, storage_error
+    from ganforge.cli.common import check_out
 
+    check_out(out, f"--out {default}")
     fix = "choose a writable --out"
     path = Path(out) if out is not None else Path(trainer.run_dir) / default
     probe_writable(path.parent, "write", fix, name=path)
@@ -165,6 +172,39 @@ def _save_points(trainer: Any, points: Tensor, path: Path) -> None:
     save_sample_scatter(trainer, points, path)
 
 
+def samples_data_bytes(suffix: str, samples: Tensor, labels: Tensor | None = None, **meta: Any) -> bytes:
+    """The bytes of a samples file (``.npz`` or ``.pt``), laid out as :func:`ganforge.metrics.save_samples_data`
+    lays it out: ``samples``, ``labels`` (int64, when given) and ``meta``."""
+    content: dict[str, Any] = {"samples": samples.detach().cpu()}
+    if labels is not None:
+        content["labels"] = labels.detach().cpu().long()
+    buffer = io.BytesIO()
+    if suffix.lower() == ".pt":
+        torch.save({**content, **meta}, buffer)
+    else:
+        import numpy as np
+
+        np.savez(buffer, **{k: v.numpy() for k, v in content.items()}, **{k: np.asarray(v) for k, v in meta.items()})
+    return buffer.getvalue()
+
+
+def write_samples_data(path: str | Path, samples: Tensor, labels: Tensor | None = None, **meta: Any) -> Path:
+    """Write samples as ``.npz`` or ``.pt`` by a temporary file renamed over ``path``.
+
+    The file is built in memory first, so a full disk (or any refusal) leaves a
+    previous ``path`` intact and no temporary file, and raises one
+    :class:`~ganforge.errors.StorageError` naming ``path``, for every format; a
+    link at ``path`` is replaced, not written through.
+    """
+    from ganforge.atomic import atomic_write_bytes
+    from ganforge.metrics.sampling import DATA_SUFFIXES
+
+    path = Path(path)
+    if path.suffix.lower() not in DATA_SUFFIXES:
+        raise DataError(f"Samples as data are written as .npz or .pt; got {str(path)!r}.")
+    return atomic_write_bytes(path, samples_data_bytes(path.suffix, samples, labels, **meta))
+
+
 # -- sample ------------------------------------------------------------------------------
 
 
@@ -187,7 +227,7 @@ def sample_to_png(trainer: Any, path: str | Path, n: int | None = None, seed: in
         label: Conditional runs: generate only this class.
         nrow: Images per grid row (default: a square grid).
     """
-    from ganforge.metrics import generate_with_labels, samples_as_data, save_samples_data
+    from ganforge.metrics import generate_with_labels, samples_as_data
 
     points = trainer.spec.data_shape == (2,)
     n = n if n is not None else (DEFAULT_POINTS if points else DEFAULT_IMAGES)
@@ -197,8 +237,8 @@ def sample_to_png(trainer: Any, path: str | Path, n: int | None = None, seed: in
     samples, labels = generate_with_labels(trainer, n, seed=seed, label=label)
     path = Path(path)
     if path.suffix.lower() in (".npz", ".pt"):
-        save_samples_data(path, samples_as_data(trainer, samples), labels, step=int(trainer.step),
-                          data=trainer.dataset.name, seed=seed)
+        write_samples_data(path, samples_as_data(trainer, samples), labels, step=int(trainer.step),
+                           data=trainer.dataset.name, seed=seed)
     elif _is_points(samples):
         _save_points(trainer, samples, path)
     else:
