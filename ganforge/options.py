@@ -506,8 +506,14 @@ def resolve_config(config: Any) -> Any:
 
     registry = get_registry()
     changes: dict[str, Any] = {}
+    seen: dict[tuple[str, str], str] = {}
     for kind, name, field, per_name, given in _chosen(config):
-        resolved = resolve_options(registry.get(kind, name).cls, given)
+        info = registry.get(kind, name)
+        if per_name and seen.setdefault((kind, info.name), name) != name:
+            raise ConfigError(
+                f"'{kind}s' lists {seen[(kind, info.name)]!r} and {name!r}, two implementations named "
+                f"'{info.name}'; a run keeps each {kind}'s state under its name, so enable only one of them.")
+        resolved = resolve_options(info.cls, given)
         if kind == "dataset":
             resolved = {k: v for k, v in resolved.items() if k not in _DATASET_ARGS}
         if per_name:

@@ -138,6 +138,20 @@ def test_two_plugins_with_one_name_fail_only_when_that_name_is_used(add_plugin):
     assert type(trainer.gen) is WideA
 
 
+def test_two_implementations_of_one_trick_name_in_one_run_are_refused(add_plugin):
+    builtin = ganforge.get_plugin("trick", "soft_labels")
+
+    class MySoftLabels(builtin):
+        """Another soft_labels (test)."""
+
+    add_plugin("mine", ganforge_register_tricks=[MySoftLabels])
+    with pytest.raises(ganforge.ConfigError) as info:
+        ganforge.Trainer(tricks=["soft_labels", "ganforge:soft_labels"], data="grid25", progress=False)
+    assert str(info.value) == (
+        "'tricks' lists 'soft_labels' and 'ganforge:soft_labels', two implementations named 'soft_labels'; a run keeps "
+        "each trick's state under its name, so enable only one of them.")
+
+
 def test_one_plugin_registering_a_name_twice_is_its_own_error(add_plugin):
     class First(MLPGenerator):
         name = "twice"
