@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +14,7 @@ from torch import Tensor
 
 from ganforge.errors import DataError, DataNotFoundError
 from ganforge.interfaces import Dataset
-from ganforge.options import choice, integer, option, options
+from ganforge.options import choice, integer, option, optional, options
 
 #: File name endings read as images (case-insensitive).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
@@ -31,21 +34,127 @@ def _images_under(folder: Path) -> list[Path]:
     return sorted(found)
 
 
-def load_image(path: Path, size: int, channels: int) -> np.ndarray:
-    """Decode one image file to uint8 ``(channels, size, size)``.
+#: Modes of unsigned 16-bit greyscale images (16-bit PNG and TIFF).
+_UINT16_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+#: Formats whose 32-bit integer mode ``I`` holds 16-bit values scaled to 0..65535 (Pillow's 16-bit PNG and
+#: PGM/PPM with a maxval over 255); elsewhere (TIFF) the range of an ``I`` image is unknown.
+_SIXTEEN_BIT_I_FORMATS = ("PNG", "PPM")
+_CONVERT = "Convert it to 8-bit (or 16-bit) greyscale or RGB"
 
-    The shorter side is scaled to ``size`` (antialiased bilinear; smaller
-    images are enlarged), then the centre ``size x size`` square is cropped.
+
+def _number(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def _to_8bit(img: Any, path: Path) -> Any:
+    """``img`` as an 8-bit Pillow image: 16-bit and float images scaled by their range, not clipped at 255.
+
+    * 8-bit modes (L, P, RGB, RGBA, LA, CMYK, 1, ...) are returned as they are (Pillow converts them).
+    * Unsigned 16-bit greyscale (mode ``I;16*``, and mode ``I`` from PNG or PGM/PPM, which Pillow scales to
+      0..65535): ``value / 257`` rounded, so 65535 is white.
+    * Float (mode ``F``, e.g. a float TIFF) whose values all lie in [0, 1]: ``value * 255`` rounded.
 
     Raises:
-        DataError: naming the file, when it cannot be decoded.
+        DataError: naming the file, for NaN or infinite pixels, float values outside [0, 1], and 32-bit or
+            signed integer images (whose white is unknown).
+    """
+    from PIL import Image
+
+    mode = img.mode
+    sixteen = mode in _UINT16_MODES or (mode == "I" and img.format in _SIXTEEN_BIT_I_FORMATS)
+    if not (sixteen or mode in ("I", "F") or mode.startswith("I;")):
+        return img
+    if not sixteen and mode != "F":
+        kind = "32-bit integer" if mode == "I" else "signed integer"
+        raise DataError(f"Image {path} holds {kind} pixels (mode {mode}) whose range ganforge cannot know "
+                        f"(no bit depth says what white is). {_CONVERT}, or remove the file.")
+    values = np.asarray(img)
+    if mode == "F" or values.dtype.kind == "f":
+        bad = int(values.size - np.count_nonzero(np.isfinite(values)))
+        if bad:
+            raise DataError(f"Image {path} has {bad} NaN or infinite pixels (of {values.size}). Remove or replace "
+                            "the file.")
+        low, high = float(values.min()), float(values.max())
+        if low < 0.0 or high > 1.0:
+            raise DataError(f"Image {path} holds floating-point pixels (mode {mode}) from {_number(low)} to "
+                            f"{_number(high)}; ganforge reads float images only with values in [0, 1] (0 black, "
+                            f"1 white). {_CONVERT}, or scale its values to [0, 1].")
+        scaled = np.rint(values.astype(np.float64) * 255.0)
+    else:
+        low, high = int(values.min()), int(values.max())
+        if low < 0 or high > 65535:  # not what Pillow gives for a 16-bit file; refuse rather than clip
+            raise DataError(f"Image {path} holds integer pixels (mode {mode}) from {low} to {high}, outside the "
+                            f"16-bit range 0..65535. {_CONVERT}, or remove the file.")
+        scaled = np.rint(values.astype(np.float64) / 257.0)
+    return Image.fromarray(scaled.astype(np.uint8), mode="L")
+
+
+@contextmanager
+def _pillow_limit(pixels: int | None) -> Iterator[None]:
+    """Pillow's decompression-bomb limit set to ``pixels`` (None: off), its warnings silenced, for one image.
+
+    Pillow's own check raises (or warns, between its limit and twice it) without naming the file or its
+    size, and ganforge's limit may differ from Pillow's (``max_image_pixels``): :func:`load_image` reads the
+    header with Pillow's check off, applies the limit itself, then decodes with Pillow's check set to the
+    same limit (it guards the parts of a file, such as TIFF tiles). The setting is restored afterwards;
+    images are decoded one at a time in each process (training process or DataLoader worker).
+    """
+    from PIL import Image
+
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def pixel_limit(max_pixels: int | None) -> int | None:
+    """The largest image read, in pixels: ``max_pixels`` (0: none), or Pillow's ``PIL.Image.MAX_IMAGE_PIXELS``."""
+    from PIL import Image
+
+    if max_pixels is None:
+        return Image.MAX_IMAGE_PIXELS or None
+    return max_pixels or None
+
+
+def load_image(path: Path, size: int, channels: int, max_pixels: int | None = None) -> np.ndarray:
+    """Decode one image file to uint8 ``(channels, size, size)``.
+
+    16-bit and float images are brought to 8 bits by their range (:func:`_to_8bit`). The shorter side is then
+    scaled to ``size`` (antialiased bilinear; smaller images are enlarged), and the centre ``size x size``
+    square is cropped.
+
+    Args:
+        max_pixels: The largest image read (width x height); None: Pillow's limit,
+            ``PIL.Image.MAX_IMAGE_PIXELS`` (about 89 million pixels unless changed), 0: no limit. A larger image
+            is refused before it is decoded: a small file can decode to gigabytes (a decompression bomb).
+
+    Raises:
+        DataError: naming the file, when it cannot be decoded, is over the pixel limit, or holds pixels that
+            cannot be read faithfully (see :func:`_to_8bit`).
     """
     from PIL import Image, UnidentifiedImageError
 
+    limit = pixel_limit(max_pixels)
     try:
-        with Image.open(path) as img:
-            img = img.convert("RGB" if channels == 3 else "L")
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        with _pillow_limit(None):
+            opened = Image.open(path)  # reads the header: the size is known before any pixel is decoded
+        with opened as img:
+            w, h = img.size
+            if limit is not None and w * h > limit:
+                raise DataError(
+                    f"Image {path} is {w}x{h} = {w * h:,} pixels, over the limit of {limit:,} pixels (a guard "
+                    "against decompression bombs). Resize it, or, if you trust the file, raise the limit with "
+                    "--data-option max_image_pixels=N (data_options={'max_image_pixels': N}; 0: no limit)."
+                )
+            with _pillow_limit(limit):
+                img = _to_8bit(img, path).convert("RGB" if channels == 3 else "L")
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
+        if isinstance(exc, DataError):
+            raise
         raise DataError(f"Cannot read image {path}: {exc}. Remove or replace the file.") from None
     w, h = img.size
     scale = size / min(w, h)
@@ -74,6 +183,14 @@ class ImageFolder(Dataset):
             DCGAN size). Each image's shorter side is scaled to it, then the
             centre square is cropped.
         channels: 3 (default, RGB) or 1 (greyscale); images are converted.
+        max_image_pixels: The largest image read, width x height; a larger one is refused with an error
+            naming it before it is decoded (a small file can decode to gigabytes). Default (None): Pillow's
+            ``PIL.Image.MAX_IMAGE_PIXELS`` (89,478,485 unless changed); 0: no limit, for files you trust.
+
+    Pixel formats: 8-bit images (greyscale, palette, RGB, with alpha, CMYK, 1-bit) are converted by Pillow
+    (alpha is dropped); 16-bit greyscale images are scaled by 65535 and float images with values in [0, 1]
+    by 1; other float images, NaN or infinite pixels and 32-bit integer images are refused with a
+    :class:`~ganforge.errors.DataError` naming the file. Every image is held as 8 bits.
     """
 
     name = "image-folder"
@@ -83,11 +200,16 @@ class ImageFolder(Dataset):
         image_size: int = option(64, validator=integer(4),
                                  help="Side of the square images produced (shorter side scaled, centre cropped).")
         channels: int = option(3, validator=choice(1, 3), help="3 (RGB) or 1 (greyscale); images are converted.")
+        max_image_pixels: int | None = option(
+            None, validator=optional(integer(0)),
+            help="Largest image read, in pixels (width x height); larger ones are refused (decompression bombs). "
+                 "Default: Pillow's PIL.Image.MAX_IMAGE_PIXELS (about 89 million); 0: no limit.")
 
     def __init__(self, root: str | None = None, split: str = "train", **options: Any):
         super().__init__(root=root, split=split, **options)
         self.image_size = self.options.image_size
         self.channels = self.options.channels
+        self.max_image_pixels = self.options.max_image_pixels
         self._files: list[Path] | None = None
         self._labels: list[int] | None = None
         self.classes: list[str] = []
@@ -152,10 +274,12 @@ class ImageFolder(Dataset):
     def load_item(self, index: int) -> tuple[Tensor, int | None]:
         self._scan()
         label = self._labels[index] if self._labels is not None else None
-        return torch.tensor(load_image(self._files[index], self.image_size, self.channels)), label
+        image = load_image(self._files[index], self.image_size, self.channels, self.max_image_pixels)
+        return torch.tensor(image), label
 
     def load(self) -> tuple[Tensor, Tensor | None]:
         self._scan()
-        images = np.stack([load_image(p, self.image_size, self.channels) for p in self._files])
+        images = np.stack([load_image(p, self.image_size, self.channels, self.max_image_pixels)
+                           for p in self._files])
         labels = torch.tensor(self._labels, dtype=torch.int64) if self._labels is not None else None
         return torch.from_numpy(images), labels
