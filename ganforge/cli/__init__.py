@@ -7,10 +7,15 @@ returns the exit status.
 Every failure a user can meet is one line on stderr, ``ganforge: error: ...``,
 without a traceback: ganforge's own errors and the operating system's
 (``OSError``: disk full, read-only, permission, ...). ``ganforge --debug``
-or ``GANFORGE_DEBUG=1`` prints the traceback too. Exit status: 0 done, 1 a
-failure, 2 bad input (a setting, an unknown plugin, a usage error), 130
-interrupted before training started. ganforge's warnings are one line too,
-``ganforge: warning: ...``.
+or ``GANFORGE_DEBUG=1`` prints the traceback too. Exit status: 0 done (a
+training run stopped by Ctrl-C or SIGTERM included: it saved a checkpoint),
+1 a failure, 2 bad input (a setting, an unknown plugin, a usage error), 130
+interrupted by Ctrl-C outside the training loop (``ganforge: interrupted``;
+also during the imports), 143 ended by SIGTERM there (``ganforge: terminated
+(SIGTERM)``). ganforge's warnings are one line too, ``ganforge: warning: ...``.
+
+Only light modules are imported with this one: the subcommands (and torch)
+are imported by :func:`main`, inside its handling of Ctrl-C.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 import traceback
 import warnings
@@ -73,24 +79,32 @@ _show_warning = warnings.showwarning
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (2 for bad input, 1 for other failures, 130 interrupted)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
-    previous, warnings.showwarning = warnings.showwarning, _one_line_warnings
+    """Run the command line; returns the exit status (2 bad input, 1 other failures, 130 Ctrl-C, 143 SIGTERM)."""
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv) or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    from ganforge.signals import Terminated, command_signals
+
     try:
-        return args.func(args)
-    except (ConfigError, UnknownPluginError) as exc:
-        return _fail(exc, 2, debug)
-    except (GanforgeError, OSError) as exc:
-        return _fail(exc, 1, debug)
-    except KeyboardInterrupt:
+        with command_signals():
+            parser = build_parser()  # imports the subcommands, torch among them
+            args = parser.parse_args(argv)
+            debug = debug or args.debug
+            previous, warnings.showwarning = warnings.showwarning, _one_line_warnings
+            try:
+                return args.func(args)
+            except (ConfigError, UnknownPluginError) as exc:
+                return _fail(exc, 2, debug)
+            except (GanforgeError, OSError) as exc:
+                return _fail(exc, 1, debug)
+            finally:
+                warnings.showwarning = previous
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated), outside a run's training loop
         if debug:
             traceback.print_exc()
+        if isinstance(exc, Terminated):
+            print(f"ganforge: terminated ({signal.Signals(exc.signum).name})", file=sys.stderr)
+            return 128 + exc.signum
         print("ganforge: interrupted", file=sys.stderr)
         return 130
-    finally:
-        warnings.showwarning = previous
 
 
 def _fail(exc: BaseException, status: int, debug: bool) -> int:
