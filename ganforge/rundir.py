@@ -335,6 +335,12 @@ class RunFolder:
                 if removed:
                     why = "--overwrite" if self.overwrite else "it stopped before its first checkpoint"
                     notes.append(f"Removed {removed} files of the previous run in {path} ({why}).")
+            metrics = path / METRICS_FILE
+            if metrics.is_symlink():  # a link planted where the new run appends: the link goes, its target stays
+                try:
+                    metrics.unlink()
+                except OSError as exc:
+                    raise storage_error(exc, metrics, "remove", "check the folder's permissions") from exc
             marker = None
         if marker is None:
             marker = {"format": MARKER_FORMAT, "version": MARKER_VERSION, "created": time.time(),

@@ -79,10 +79,12 @@ class RunLock:
                 "checkpoint), or choose another --out."
             ) from None
         except OSError as exc:
-            from ganforge.atomic import storage_error
+            from ganforge.atomic import link_error, storage_error
 
-            raise storage_error(exc, self.run_dir / LOCK_FILE, "lock the run folder at",
-                                "choose a writable --out") from exc
+            lock = self.run_dir / LOCK_FILE
+            if lock.is_symlink():  # filelock opens it without following links
+                raise link_error(lock, lock, "lock the run folder at") from None
+            raise storage_error(exc, lock, "lock the run folder at", "choose a writable --out") from exc
         owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
                  "command": " ".join(["ganforge", *sys.argv[1:]]) if _is_cli() else "Python: " + sys.argv[0]}
         from ganforge.atomic import atomic_write

@@ -130,6 +130,23 @@ def test_training_samples_and_metrics_are_not_written_through_links(run, victim)
     assert _regular(png) and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_fresh_run_does_not_append_its_metrics_through_a_link(run, victim):
+    _plant_link(run / "metrics.jsonl", victim)
+    assert _train(run, "--steps", "5", "--overwrite") == 0
+    assert victim.read_bytes() == b"the user's own file\n"
+    assert _regular(run / "metrics.jsonl")
+    assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [5]
+
+
+def test_a_planted_lock_link_is_refused_naming_it(run, victim, capsys):
+    _plant_link(run / ".ganforge-run.lock", victim)
+    assert main(["train", "--resume", str(run), "--steps", "10", "--no-progress"]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert line.startswith(f"ganforge: error: Cannot lock the run folder at {run}/.ganforge-run.lock: "
+                           f"{run}/.ganforge-run.lock is a symbolic link (to {victim})"), line
+    assert victim.read_bytes() == b"the user's own file\n"
+
+
 def test_a_linked_folder_inside_the_run_is_refused(run, victim, capsys):
     """A link in place of samples/ would make the run write its pictures elsewhere: refused in one line."""
     elsewhere = victim.parent
