@@ -86,6 +86,10 @@ class _Named:
     Options: ClassVar[type | None] = None
     #: The built options (an instance of ``Options``); None for a plugin without ``Options``.
     options: Any = None
+    #: The plugin kind this interface is the base of (``"trick"``), read by :mod:`ganforge.options` for messages.
+    _ganforge_kind: ClassVar[str] = "plugin"
+    #: Constructor arguments that are settings of the run, not options (a data set's ``root`` and ``split``).
+    _ganforge_run_args: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def summary(cls) -> str:
@@ -617,3 +621,8 @@ PLUGIN_KINDS: dict[str, type] = {
     "trick": Trick,
     "dataset": Dataset,
 }
+for _kind, _base in PLUGIN_KINDS.items():
+    _base._ganforge_kind = _kind
+    _base.__init__._ganforge_interface_init = True  # "**options" of the interface itself: the plugin takes none
+Dataset._ganforge_run_args = ("root", "split")
+del _kind, _base

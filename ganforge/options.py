@@ -242,12 +242,13 @@ def to_tuple(value: Any) -> Any:
 
 # -- using the declarations ---------------------------------------------------------------------
 
+#: Constructor arguments that a plugin may take without their being options (a data set's run settings).
+_RUN_ARGS = ("root", "split")
+
 
 def plugin_label(cls: type) -> str:
     """``"trick 'soft_labels'"``: the kind and name of a plugin class, for messages."""
-    from ganforge.interfaces import PLUGIN_KINDS
-
-    kind = next((k for k, base in PLUGIN_KINDS.items() if isinstance(cls, type) and issubclass(cls, base)), "plugin")
+    kind = getattr(cls, "_ganforge_kind", "plugin")
     return f"{kind} {getattr(cls, 'name', '') or cls.__qualname__!r}" if getattr(cls, "name", "") \
         else f"{kind} class {cls.__qualname__}"
 
@@ -273,7 +274,7 @@ def declared(cls: type) -> type | None:
         params = list(inspect.signature(init).parameters.values())[1:]
         if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
             continue
-        if any(p.name not in ("spec", *_DATASET_ARGS) for p in params):
+        if any(p.name not in ("spec", *_RUN_ARGS) for p in params):
             return None
     return opts
 
@@ -283,14 +284,12 @@ def signature_options(cls: type) -> dict[str, Any] | None:
 
     None when the constructor takes ``**kwargs`` of its own (any option accepted).
     """
-    from ganforge.interfaces import PLUGIN_KINDS
-
     sig = inspect.signature(cls.__init__)
     out: dict[str, Any] = {}
     params = list(sig.parameters.values())[1:]  # self
     for p in params:
         if p.kind is inspect.Parameter.VAR_KEYWORD:
-            if cls.__init__ in {base.__init__ for base in PLUGIN_KINDS.values()}:
+            if getattr(cls.__init__, "_ganforge_interface_init", False):
                 continue  # the interface's own **options: the plugin takes none
             return None
         if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
@@ -319,9 +318,7 @@ def check_option_names(cls: type, given: Mapping[str, Any]) -> None:
     accepted = accepted_options(cls)
     if accepted is None:
         return
-    from ganforge.interfaces import Dataset
-
-    run_args = _DATASET_ARGS if issubclass(cls, Dataset) else ()  # root and split are the run's settings
+    run_args = getattr(cls, "_ganforge_run_args", ())  # a data set's root and split are the run's settings
     for key in given:
         if key not in accepted and key not in run_args:
             msg = f"Unknown option {key!r} for {plugin_label(cls)}."
@@ -464,139 +461,3 @@ def describe_options(cls: type) -> list[OptionInfo]:
     params = inspect.signature(cls.__init__).parameters
     return [OptionInfo(name, _type_name(params[name].annotation), default, helps.get(name, ""))
             for name, default in defaults.items()]
-
-
-# -- a run's plugins ----------------------------------------------------------------------------
-
-#: (kind, TrainConfig field holding the plugin name(s), field holding its options) for every plugin of a run.
-RUN_PLUGINS: tuple[tuple[str, str, str], ...] = (
-    ("generator", "gen", "gen_options"),
-    ("discriminator", "disc", "disc_options"),
-    ("loss", "loss", "loss_options"),
-    ("dataset", "data", "data_options"),
-    ("trick", "tricks", "trick_options"),
-    ("regularizer", "regularizers", "regularizer_options"),
-)
-#: Constructor arguments of a data set that are settings of the run, not options.
-_DATASET_ARGS = ("root", "split")
-_KINDS = frozenset(kind for kind, _, _ in RUN_PLUGINS)
-
-
-def _chosen(config: Any) -> list[tuple[str, str, str, bool, Mapping[str, Any]]]:
-    """``(kind, name, options field, per-name?, given options)`` for every plugin ``config`` chooses."""
-    out = []
-    for kind, name_field, options_field in RUN_PLUGINS:
-        value = getattr(config, name_field)
-        given = getattr(config, options_field)
-        if isinstance(value, str):
-            out.append((kind, value, options_field, False, given))
-        else:
-            out += [(kind, name, options_field, True, given.get(name, {})) for name in value]
-    return out
-
-
-def resolve_config(config: Any) -> Any:
-    """``config`` with every chosen plugin's options resolved (:func:`resolve_options`): what a run records.
-
-    Raises:
-        UnknownPluginError: for a plugin name nobody registered.
-        ConfigError: for an unknown option name or a value a plugin's ``Options`` refuses.
-    """
-    from ganforge.registry import get_registry
-
-    registry = get_registry()
-    changes: dict[str, Any] = {}
-    seen: dict[tuple[str, str], str] = {}
-    for kind, name, field, per_name, given in _chosen(config):
-        info = registry.get(kind, name)
-        if per_name and seen.setdefault((kind, info.name), name) != name:
-            raise ConfigError(
-                f"'{kind}s' lists {seen[(kind, info.name)]!r} and {name!r}, two implementations named "
-                f"'{info.name}'; a run keeps each {kind}'s state under its name, so enable only one of them.")
-        resolved = resolve_options(info.cls, given)
-        if kind == "dataset":
-            resolved = {k: v for k, v in resolved.items() if k not in _DATASET_ARGS}
-        if per_name:
-            if resolved:
-                changes.setdefault(field, {})[name] = resolved
-        else:
-            changes[field] = resolved
-    for _, _, field in RUN_PLUGINS:  # plugins listed by name: keep only the enabled ones' options
-        if field in ("trick_options", "regularizer_options"):
-            changes.setdefault(field, {})
-    return config.evolve(**changes)
-
-
-def plugin_defaults(config: Any) -> dict[str, dict[str, Any]]:
-    """``{"generator mlp": {option: default}}`` for the plugins ``config`` chooses: saved with a run's checkpoints.
-
-    A resumed run compares them with the installed plugins' defaults
-    (:func:`changed_defaults`) to say when a plugin release changed one.
-    """
-    from ganforge.registry import get_registry
-
-    registry = get_registry()
-    out = {}
-    for kind, name, _, _, _ in _chosen(config):
-        accepted = accepted_options(registry.get(kind, name).cls) or {}
-        out[f"{kind} {name}"] = {k: _jsonable(v) for k, v in accepted.items() if k not in _DATASET_ARGS}
-    return out
-
-
-def plugin_sources(config: Any) -> dict[str, str]:
-    """``{"loss wgan_gp": "ganforge:wgan_gp"}``: the qualified name each plugin ``config`` chooses resolves to now.
-
-    Saved with a run's checkpoints; :func:`recorded_pins` turns it back into
-    the pins (:func:`ganforge.registry.pinned`) a resumed run looks its plugins
-    up with, so it keeps the implementations it was trained with.
-    """
-    from ganforge.registry import get_registry
-
-    registry = get_registry()
-    return {f"{kind} {name}": registry.qualify(kind, name) for kind, name, _, _, _ in _chosen(config)}
-
-
-def recorded_pins(saved: Mapping[str, str] | None) -> dict[tuple[str, str], str]:
-    """The pins for :func:`ganforge.registry.pinned` from a checkpoint's ``plugins`` record (none before 0.2.1)."""
-    pins = {}
-    for key, qualified in (saved or {}).items():
-        kind, _, name = str(key).partition(" ")
-        if name and ":" not in name and isinstance(qualified, str):
-            pins[(kind, name)] = qualified
-    return pins
-
-
-def pin_notes(pins: Mapping[tuple[str, str], str]) -> list[str]:
-    """A note for each pinned plain name that today selects another implementation than the run recorded."""
-    from ganforge.registry import get_registry
-
-    registry = get_registry()
-    notes = []
-    for (kind, name), qualified in pins.items():
-        now = registry.selected(kind, name) if kind in _KINDS else None
-        if now is not None and now.qualified != qualified:
-            notes.append(f"{kind} '{name}' now means '{now.qualified}'; this resumed run keeps '{qualified}', which "
-                         "it was trained with.")
-    return notes
-
-
-def changed_defaults(saved: Mapping[str, Mapping[str, Any]], current: Mapping[str, Mapping[str, Any]],
-                     recorded: Any) -> list[str]:
-    """Messages for each option whose default differs between the saved run's plugins and the installed ones.
-
-    ``recorded`` is the run's resolved configuration: the value it keeps.
-    """
-    notes = []
-    for plugin, defaults in current.items():
-        before = saved.get(plugin)
-        if before is None:
-            continue
-        kind, name = plugin.split(" ", 1)
-        for option_name, now in defaults.items():
-            if option_name not in before:
-                notes.append(f"{kind} '{name}' has a new option {option_name!r} (default {now!r}) since this run "
-                             "was saved; the resumed run uses that default.")
-            elif _jsonable(before[option_name]) != _jsonable(now):
-                notes.append(f"{kind} '{name}' changed the default of {option_name!r} from {before[option_name]!r} "
-                             f"to {now!r} since this run was saved; the resumed run keeps the recorded value.")
-    return notes

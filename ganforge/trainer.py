@@ -39,7 +39,6 @@ from ganforge.health import check_losses, check_parameters
 from ganforge.history import History, MetricsWriter
 from ganforge.interfaces import Discriminator, Generator, ModelSpec, Regularizer, Trick
 from ganforge.optim import build_optimizer, load_optimizer_state
-from ganforge.options import changed_defaults, pin_notes, plugin_defaults, plugin_sources, recorded_pins, resolve_config
 from ganforge.progress import Progress
 from ganforge.registry import get_registry, pinned
 from ganforge.rundir import METRICS_FILE, SAMPLES_DIR, RunFolder
@@ -61,6 +60,14 @@ from ganforge.threads import (
     usable_cores,
 )
 from ganforge.threads import describe as describe_threads
+from ganforge.training.plugins import (
+    changed_defaults,
+    pin_notes,
+    plugin_defaults,
+    plugin_sources,
+    recorded_pins,
+    resolve_config,
+)
 from ganforge.viz import save_grid
 
 
