@@ -8,7 +8,7 @@ Quick start::
 
 from __future__ import annotations
 
-__version__ = "0.2.0"
+from ganforge.version import __version__
 
 from ganforge.config import OptimConfig, TrainConfig
 from ganforge.errors import (
