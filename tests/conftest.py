@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +67,17 @@ def tiny(tmp_path):
 
 
 class PluginBundle:
-    """A hand-registered plugin object: hook implementations returning the given classes."""
+    """A hand-registered plugin object: hook implementations returning the given classes.
+
+    Lists and tuples are copied; any other value (a bare class, a string, None) is returned by its hook as given,
+    for tests of what ganforge makes of a hook returning something other than a list.
+    """
 
     def __init__(self, generators=(), discriminators=(), losses=(), regularizers=(), tricks=(), datasets=()):
-        self.classes = dict(generators=list(generators), discriminators=list(discriminators), losses=list(losses),
-                            regularizers=list(regularizers), tricks=list(tricks), datasets=list(datasets))
+        given = dict(generators=generators, discriminators=discriminators, losses=losses,
+                     regularizers=regularizers, tricks=tricks, datasets=datasets)
+        self.classes = {kind: list(value) if isinstance(value, (list, tuple)) else value
+                        for kind, value in given.items()}
 
     @ganforge.hookimpl
     def ganforge_register_generators(self):
@@ -100,11 +106,22 @@ class PluginBundle:
 
 @pytest.fixture
 def register():
-    """``register(tricks=[...], regularizers=[...], ...)`` registers test plugins until the test ends."""
+    """``register(tricks=[...], regularizers=[...], ...)`` registers test plugins until the test ends.
+
+    ``name="..."`` chooses the plugin's name (for tests asserting a message that names it; default
+    ``test-plugins-N``); ``register(plugin_object)`` registers a ready plugin object (a module, or an object with
+    hooks of its own) instead of a :class:`PluginBundle`. Returns the plugin's name.
+    """
     names = []
 
-    def add(**classes):
-        names.append(ganforge.register_plugin(PluginBundle(**classes), name=f"test-plugins-{len(names)}"))
+    def add(plugin=None, /, *, name=None, **classes):
+        if plugin is not None and classes:
+            raise TypeError("register(plugin) takes no classes: put them in the plugin object's hooks")
+        plugin = PluginBundle(**classes) if plugin is None else plugin
+        if name is None:  # numbered by the unnamed ones only: a named plugin moves no test's expected name
+            name = f"test-plugins-{sum(n.startswith('test-plugins-') for n in names)}"
+        names.append(ganforge.register_plugin(plugin, name=name))
+        return name
 
     yield add
     for name in names:
@@ -135,12 +152,6 @@ class TinyImages(ganforge.Dataset):
         return images, labels
 
 
-class _TinyImagesPlugin:
-    @ganforge.hookimpl
-    def ganforge_register_datasets(self):
-        return [TinyImages]
-
-
 def refuses_point_data(trick: str) -> bool:
     """True when trick ``trick`` (default options) refuses 2-D point data when the models' spec is made (image-only)."""
     try:
@@ -151,11 +162,10 @@ def refuses_point_data(trick: str) -> bool:
 
 
 @pytest.fixture
-def image_data() -> Iterator[str]:
-    """Registers the ``tiny_images`` data set (3x8x8, 10 classes) for the test; yields its name."""
-    name = ganforge.register_plugin(_TinyImagesPlugin(), name="tests-tiny-images")
-    yield TinyImages.name
-    ganforge.unregister_plugin(name)
+def image_data(register) -> str:
+    """Registers the ``tiny_images`` data set (3x8x8, 10 classes) for the test; returns its name."""
+    register(datasets=[TinyImages], name="tests-tiny-images")
+    return TinyImages.name
 
 
 @pytest.fixture
