@@ -91,17 +91,114 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     return atomic_write(path, lambda f: f.write(data), needed=len(data))
 
 
-def _reason(exc: BaseException) -> tuple[str, str]:
-    """``(problem, detail)`` for an exception raised while unpickling a checkpoint."""
+#: torch's words when ``weights_only=True`` refuses a global, a class or a call (the name is group 1).
+_REFUSED = (
+    re.compile(r"unsupported GLOBAL ([\w.]+)", re.IGNORECASE),  # "... GLOBAL posix.system whose module ... is blocked"
+    re.compile(r"Unsupported (?:global|class)[^\n]*?: (?:GLOBAL )?([\w.]+)"),
+    re.compile(r"unrecognized function <(?:built-in function |function )?([\w.]+)"),
+    re.compile(r"(?:create new object|build)[^\n]*?but got <class '([\w.]+)'>"),
+)
+#: Sentences of torch's own advice (e.g. to load with ``weights_only=False``): never passed on to the user.
+_TORCH_ADVICE = re.compile(r"weights.only|add_safe_globals|safe_globals|file an issue|documentation of torch.load|"
+                           r"trusted source|internal miniz error|seeing this error|This can happen if", re.IGNORECASE)
+
+
+def _pickle_globals(path: Path, limit: int = 64) -> list[str]:
+    """The globals (``module.name``) the pickles in ``path`` refer to, read without unpickling anything.
+
+    Looks into ``data.pkl`` of a zip checkpoint, else reads the file as one or
+    more pickles in a row (torch's legacy format). Only pickles read completely
+    count, so random bytes that happen to look like an opcode name nothing.
+    """
+    import pickletools
+    import zipfile
+
+    found: list[str] = []
+
+    def scan(stream: Any) -> None:
+        names: list[str] = []
+        strings: list[str] = []
+        for op, arg, _ in pickletools.genops(stream):  # raises on anything that is not a whole pickle
+            if op.name in ("GLOBAL", "INST") and isinstance(arg, str):
+                names.append(arg.replace(" ", "."))
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                names.append(f"{strings[-2]}.{strings[-1]}")
+            elif isinstance(arg, str):
+                strings.append(arg)
+        found.extend(names)
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                for name in archive.namelist():
+                    if name.endswith("data.pkl"):
+                        with archive.open(name) as stream:
+                            scan(stream)
+        else:
+            with open(path, "rb") as stream:
+                for _ in range(8):
+                    if not stream.peek(1) or stream.peek(2)[:2] == b"PK":  # the end, or a torn zip archive
+                        break
+                    scan(stream)
+    except Exception:  # noqa: BLE001 - damaged: keep the names of the pickles read whole before the damage
+        pass
+    return found[:limit]
+
+
+def _unsafe_global(path: Path) -> str | None:
+    """The first global in ``path``'s pickle that ``weights_only`` loading would refuse, if any."""
+    try:
+        from torch._weights_only_unpickler import _get_allowed_globals
+
+        allowed = set(_get_allowed_globals())
+    except Exception:  # noqa: BLE001 - a private helper of torch; without it judge by the module
+        allowed = set()
+    for name in _pickle_globals(path):
+        if name in allowed or (not allowed and name.split(".")[0] in ("torch", "collections")):
+            continue
+        return name
+    return None
+
+
+class NewerFormatError(CheckpointError):
+    """A checkpoint of a newer format than this ganforge reads: upgrade ganforge (never skipped on resume)."""
+
+
+def _running_version() -> str:
+    import ganforge
+
+    return str(ganforge.__version__)
+
+
+def _reason(exc: BaseException, path: Path | None = None) -> tuple[str, str]:
+    """``(problem, detail)`` for an exception raised while unpickling a checkpoint.
+
+    A refusal of ``weights_only`` loading names the refused global; torch's
+    suggestion to load the file with ``weights_only=False`` is never passed on.
+    """
     text = _ANSI.sub("", str(exc))
-    found = re.search(r"Unsupported (?:global|class)[^\n]*?: (?:GLOBAL )?([\w.]+)", text)
-    if found:
-        return (f"it holds a pickled Python object ({found.group(1)}) that ganforge refuses to load, since "
-                "loading it could run code (weights_only=True)", "")
+    name = next((m.group(1) for m in (p.search(text) for p in _REFUSED) if m), None)
+    if name is None and path is not None:
+        name = _unsafe_global(path)  # e.g. a plain pickle torch stops reading before its first global
+    if name:
+        return (f"it holds a pickled Python object ({name}) that ganforge refuses to load, since loading it could "
+                "run code; a checkpoint holds only tensors, numbers and strings. Do not set weights_only=False to "
+                "load it: only load files from sources you trust", "")
     inner = re.search(r"WeightsUnpickler error:\s*([^\n]+(?:\n[^\n]+)*)", text)  # torch's own reason
-    lines = [ln.strip() for ln in (inner.group(1) if inner else text).strip().splitlines() if ln.strip()]
-    detail = f"{type(exc).__name__}: {' '.join(lines)[:160]}" if lines else type(exc).__name__
+    body = inner.group(1) if inner else text
+    sentences = re.split(r"(?<=[.!?])\s+|\n+", body.strip())
+    kept = [s.strip() for s in sentences if s.strip() and not _TORCH_ADVICE.search(s)]
+    detail = f"{type(exc).__name__}: {' '.join(kept)[:160]}" if kept else type(exc).__name__
     return "it is truncated or corrupt, or was not written by torch.save", detail
+
+
+def describe_load_error(exc: BaseException, path: str | os.PathLike | None = None) -> str:
+    """Why ``torch.load(path, weights_only=True)`` failed, in one line, without torch's advice to load unsafely.
+
+    Used for every ``.pt`` file ganforge reads back (checkpoints, cached classifiers).
+    """
+    problem, detail = _reason(exc, Path(path) if path is not None else None)
+    return f"{problem} ({detail})" if detail else problem
 
 
 def load_checkpoint(
@@ -130,7 +227,7 @@ def load_checkpoint(
     except PermissionError as exc:
         raise CheckpointError(f"Cannot read checkpoint {path}: {exc.strerror}; check its permissions.") from None
     except Exception as exc:  # every unpickling failure means a bad file; no trace for the user
-        problem, detail = _reason(exc)
+        problem, detail = _reason(exc, path)
         detail = f" ({detail})" if detail else ""
         raise CheckpointError(f"Cannot load checkpoint {path}: {problem}{detail}.{_OTHER_CHECKPOINT}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
@@ -143,9 +240,10 @@ def load_checkpoint(
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise CheckpointError(f"{path} has an invalid checkpoint format version {version!r}; the file is damaged.")
     if version > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path} has checkpoint format {version}, newer than this ganforge understands "
-            f"({FORMAT_VERSION}); it was written by ganforge {state.get('ganforge_version')!s}. Upgrade ganforge."
+        raise NewerFormatError(
+            f"{path} has checkpoint format {version}, newer than this ganforge understands (format "
+            f"{FORMAT_VERSION}, ganforge {_running_version()}); it was written by ganforge "
+            f"{state.get('ganforge_version')!s}. Upgrade ganforge (pip install -U ganforge) to load it."
         )
     missing = [k for k in required if k not in state]
     if missing:
@@ -310,19 +408,31 @@ def load_latest_good(run_dir_or_file: str | os.PathLike) -> tuple[Path, dict[str
 
     When the newest periodic checkpoints cannot be loaded (truncated by a
     full disk, damaged), the next older one is used and a
-    :class:`ResumeWarning` names both files.
+    :class:`ResumeWarning` names both files. A checkpoint of a newer format is
+    never passed over: the resume stops there (:class:`NewerFormatError`,
+    "upgrade ganforge") and nothing in the run is moved or deleted. A
+    checkpoint written by another ganforge version gets a one-line
+    :class:`ResumeWarning` naming both versions.
 
     Raises:
         CheckpointError: when nothing can be resumed (the newest file's error when none loads).
+        NewerFormatError: when a checkpoint newer than the one that would be resumed has a newer format.
     """
     newest = latest_checkpoint(run_dir_or_file)
     if Path(run_dir_or_file).is_file():
-        return newest, load_checkpoint(newest)
+        state = load_checkpoint(newest)
+        _note_version(newest, state)
+        return newest, state
     first_error: CheckpointError | None = None
     bad: list[tuple[Path, CheckpointError]] = []
     for _, path in reversed(list_checkpoints(run_dir_or_file)):
         try:
             state = load_checkpoint(path)
+        except NewerFormatError as exc:
+            raise NewerFormatError(
+                f"{exc} Nothing in {run_dir_or_file} was moved or deleted; to continue from an older checkpoint "
+                "with this ganforge instead, pass its file (--resume RUN/checkpoints/step_N.pt)."
+            ) from None
         except CheckpointError as exc:
             first_error = first_error or exc
             bad.append((path, exc))
@@ -331,9 +441,20 @@ def load_latest_good(run_dir_or_file: str | os.PathLike) -> tuple[Path, dict[str
             why = str(exc).replace(_OTHER_CHECKPOINT, "").rstrip(".")
             warnings.warn(ResumeWarning(f"Resuming from the previous good checkpoint {path}, not from the newer "
                                         f"{skipped}: {why}."), stacklevel=2)
+        _note_version(path, state)
         return path, state
     assert first_error is not None
     raise first_error
+
+
+def _note_version(path: Path, state: dict[str, Any]) -> None:
+    """Warn in one line when ``state`` was written by another ganforge version than this one."""
+    written, running = state.get("ganforge_version"), _running_version()
+    if written is not None and str(written) != running:
+        warnings.warn(ResumeWarning(
+            f"Checkpoint {path} was written by ganforge {written}; this is ganforge {running} (the same checkpoint "
+            f"format, {state.get('format_version')}): it loads, but steps taken now may differ from those ganforge "
+            f"{written} would take."), stacklevel=3)
 
 
 def prune_checkpoints(run_dir: str | os.PathLike, keep: int) -> None:
