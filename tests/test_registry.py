@@ -14,26 +14,6 @@ from ganforge.interfaces import Dataset, Discriminator, Generator, Loss, ModelSp
 from ganforge.models.mlp import MLPGenerator
 
 
-class _Plugin:
-    """A plugin object registering whatever it is given (hookimpls on an instance)."""
-
-    def __init__(self, **hooks):
-        for name, classes in hooks.items():
-            setattr(self, name, ganforge.hookimpl(specname=name)(lambda classes=classes: classes))
-
-
-@pytest.fixture
-def add_plugin():
-    names = []
-
-    def add(name, **hooks):
-        names.append(ganforge.register_plugin(_Plugin(**hooks), name=name))
-
-    yield add
-    for name in names:
-        ganforge.unregister_plugin(name)
-
-
 def test_builtins_are_listed_with_descriptions():
     infos = ganforge.list_plugins()
     by_kind = {(i.kind, i.name) for i in infos}
@@ -91,13 +71,13 @@ def test_unknown_option_names_plugin_and_accepted_options():
     assert "norm" in msg and "bn_eps" in msg
 
 
-def test_a_plugin_registering_a_builtins_name_keeps_it_and_the_builtin_stays_reachable(add_plugin):
+def test_a_plugin_registering_a_builtins_name_keeps_it_and_the_builtin_stays_reachable(register):
     class OtherMLP(MLPGenerator):
         """Another MLP (test)."""
 
         name = "mlp"
 
-    add_plugin("dup_plugin", ganforge_register_generators=[OtherMLP])
+    register(name="dup_plugin", generators=[OtherMLP])
     registry = ganforge.get_registry()  # builds: a later builtin of the same name breaks no installation
     with pytest.warns(ganforge.PluginNameWarning) as caught:
         assert registry.get("generator", "mlp").cls is OtherMLP
@@ -115,15 +95,15 @@ def test_a_plugin_registering_a_builtins_name_keeps_it_and_the_builtin_stays_rea
         assert registry.get("generator", "mlp").cls is OtherMLP  # the notice is given once
 
 
-def test_two_plugins_with_one_name_fail_only_when_that_name_is_used(add_plugin):
+def test_two_plugins_with_one_name_fail_only_when_that_name_is_used(register):
     class WideA(MLPGenerator):
         name = "wide"
 
     class WideB(MLPGenerator):
         name = "wide"
 
-    add_plugin("plug_a", ganforge_register_generators=[WideA])
-    add_plugin("plug_b", ganforge_register_generators=[WideB])
+    register(name="plug_a", generators=[WideA])
+    register(name="plug_b", generators=[WideB])
     registry = ganforge.get_registry()
     assert registry.get("generator", "mlp").cls is MLPGenerator  # other names are untouched
     with pytest.raises(ganforge.DuplicatePluginError) as info:
@@ -138,13 +118,13 @@ def test_two_plugins_with_one_name_fail_only_when_that_name_is_used(add_plugin):
     assert type(trainer.gen) is WideA
 
 
-def test_two_implementations_of_one_trick_name_in_one_run_are_refused(add_plugin):
+def test_two_implementations_of_one_trick_name_in_one_run_are_refused(register):
     builtin = ganforge.get_plugin("trick", "soft_labels")
 
     class MySoftLabels(builtin):
         """Another soft_labels (test)."""
 
-    add_plugin("mine", ganforge_register_tricks=[MySoftLabels])
+    register(name="mine", tricks=[MySoftLabels])
     with pytest.raises(ganforge.ConfigError) as info:
         ganforge.Trainer(tricks=["soft_labels", "ganforge:soft_labels"], data="grid25", progress=False)
     assert str(info.value) == (
@@ -152,23 +132,23 @@ def test_two_implementations_of_one_trick_name_in_one_run_are_refused(add_plugin
         "each trick's state under its name, so enable only one of them.")
 
 
-def test_one_plugin_registering_a_name_twice_is_its_own_error(add_plugin):
+def test_one_plugin_registering_a_name_twice_is_its_own_error(register):
     class First(MLPGenerator):
         name = "twice"
 
     class Second(MLPGenerator):
         name = "twice"
 
-    add_plugin("twice_plugin", ganforge_register_generators=[First, Second])
+    register(name="twice_plugin", generators=[First, Second])
     with pytest.raises(ganforge.DuplicatePluginError, match="Rename one of them: one plugin registers each name once"):
         ganforge.get_registry()
 
 
-def test_qualified_and_pinned_names(add_plugin):
+def test_qualified_and_pinned_names(register):
     class OtherMLP(MLPGenerator):
         name = "mlp"
 
-    add_plugin("dup_plugin", ganforge_register_generators=[OtherMLP])
+    register(name="dup_plugin", generators=[OtherMLP])
     registry = ganforge.get_registry()
     with ganforge.registry.pinned({("generator", "mlp"): "ganforge:mlp"}):
         assert registry.get("generator", "mlp").cls is MLPGenerator
@@ -186,58 +166,60 @@ def test_qualified_and_pinned_names(add_plugin):
         registry.get("generator", "ganforge:mpl")
 
 
-def test_a_name_holding_a_colon_is_refused(add_plugin):
+def test_a_name_holding_a_colon_is_refused(register):
     class Colon(MLPGenerator):
         name = "a:b"
 
-    add_plugin("colon_plugin", ganforge_register_generators=[Colon])
+    register(name="colon_plugin", generators=[Colon])
     with pytest.raises(ganforge.PluginError, match="a plugin name cannot hold ':'"):
         ganforge.get_registry()
 
 
-def test_hand_registered_plugin_is_usable_and_removable(add_plugin):
+def test_hand_registered_plugin_is_usable_and_removable():
     class Wide(MLPGenerator):
         """A wider MLP (test)."""
 
         name = "wide"
 
-    add_plugin("wide_plugin", ganforge_register_generators=[Wide])
-    info = ganforge.get_registry().get("generator", "wide")
-    assert info.plugin == "wide_plugin" and info.description == "A wider MLP (test)."
-    ganforge.unregister_plugin("wide_plugin")
+    class Plugin:
+        @ganforge.hookimpl
+        def ganforge_register_generators(self):
+            return [Wide]
+
+    assert ganforge.register_plugin(Plugin(), name="wide_plugin") == "wide_plugin"
+    try:
+        info = ganforge.get_registry().get("generator", "wide")
+        assert info.plugin == "wide_plugin" and info.description == "A wider MLP (test)."
+    finally:
+        ganforge.unregister_plugin("wide_plugin")
     with pytest.raises(ganforge.UnknownPluginError):
         ganforge.get_plugin("generator", "wide")
-    ganforge.register_plugin(_Plugin(ganforge_register_generators=[Wide]), name="wide_plugin")  # for the fixture
 
 
-def test_registering_a_non_plugin_class_is_rejected(add_plugin):
-    add_plugin("bad", ganforge_register_losses=[dict])
+def test_registering_a_non_plugin_class_is_rejected(register):
+    register(name="bad", losses=[dict])
     with pytest.raises(ganforge.PluginError, match="Plugin 'bad' registered <class 'dict'> as a loss, but a loss must be a subclass of ganforge.Loss"):
         ganforge.get_registry()
 
 
-def test_registering_a_nameless_class_is_rejected(add_plugin):
+def test_registering_a_nameless_class_is_rejected(register):
     class Nameless(ganforge.Trick):
         pass
 
-    add_plugin("nameless", ganforge_register_tricks=[Nameless])
+    register(name="nameless", tricks=[Nameless])
     with pytest.raises(ganforge.PluginError, match="without a name; set the class attribute name"):
         ganforge.get_registry()
 
 
-def test_a_hook_that_raises_is_named(add_plugin):
-    plugin = _Plugin()
+def test_a_hook_that_raises_is_named(register):
+    class Raiser:
+        @ganforge.hookimpl(specname="ganforge_register_tricks")
+        def broken(self):
+            raise RuntimeError("boom")
 
-    def broken():
-        raise RuntimeError("boom")
-
-    plugin.ganforge_register_tricks = ganforge.hookimpl(specname="ganforge_register_tricks")(broken)
-    ganforge.register_plugin(plugin, name="raiser")
-    try:
-        with pytest.raises(ganforge.PluginLoadError, match=r"Plugin 'raiser' failed in ganforge_register_tricks\(\): RuntimeError: boom"):
-            ganforge.get_registry()
-    finally:
-        ganforge.unregister_plugin("raiser")
+    register(Raiser(), name="raiser")
+    with pytest.raises(ganforge.PluginLoadError, match=r"Plugin 'raiser' failed in ganforge_register_tricks\(\): RuntimeError: boom"):
+        ganforge.get_registry()
 
 
 def test_a_bad_option_value_is_a_config_error_naming_the_plugin():
@@ -344,8 +326,8 @@ INCOMPLETE = [
 
 
 @pytest.mark.parametrize("hook, kind, cls, problem", INCOMPLETE, ids=[c[2].__name__ for c in INCOMPLETE])
-def test_an_incomplete_class_is_refused_when_the_registry_is_built(add_plugin, hook, kind, cls, problem):
-    add_plugin("incomplete", **{hook: [cls]})
+def test_an_incomplete_class_is_refused_when_the_registry_is_built(register, hook, kind, cls, problem):
+    register(name="incomplete", **{hook.removeprefix("ganforge_register_"): [cls]})
     with pytest.raises(ganforge.PluginContractError) as info:
         ganforge.get_registry()
     assert str(info.value) == (
@@ -412,9 +394,9 @@ class Forwarding(Discriminator):
         return self.net(x).squeeze(-1)
 
 
-def test_every_complete_form_is_accepted(add_plugin):
-    add_plugin("complete", ganforge_register_losses=[ContextLoss, SumLoss], ganforge_register_datasets=[Points],
-               ganforge_register_tricks=[Bare], ganforge_register_discriminators=[Forwarding])
+def test_every_complete_form_is_accepted(register):
+    register(name="complete", losses=[ContextLoss, SumLoss], datasets=[Points], tricks=[Bare],
+             discriminators=[Forwarding])
     registry = ganforge.get_registry()
     assert {i.name for i in registry.list(include=["context_loss", "sum_loss", "per_item_points", "bare",
                                                    "forwarding"])} == {
@@ -436,8 +418,8 @@ class Headless(Discriminator):
         return self.body(x)
 
 
-def test_a_discriminator_without_head_is_refused_when_built(add_plugin):
-    add_plugin("headless-plugin", ganforge_register_discriminators=[Headless])
+def test_a_discriminator_without_head_is_refused_when_built(register):
+    register(name="headless-plugin", discriminators=[Headless])
     with pytest.raises(ganforge.PluginContractError) as info:
         ganforge.create_plugin("discriminator", "headless", ModelSpec((2,)))
     assert str(info.value) == (
@@ -447,8 +429,8 @@ def test_a_discriminator_without_head_is_refused_when_built(add_plugin):
     )
 
 
-def test_a_hook_returning_a_class_instead_of_a_list_is_named(add_plugin):
-    add_plugin("single", ganforge_register_regularizers=NoPenalty)
+def test_a_hook_returning_a_class_instead_of_a_list_is_named(register):
+    register(name="single", regularizers=NoPenalty)
     with pytest.raises(ganforge.PluginContractError) as info:
         ganforge.get_registry()
     assert str(info.value) == (
@@ -457,8 +439,8 @@ def test_a_hook_returning_a_class_instead_of_a_list_is_named(add_plugin):
     )
 
 
-def test_a_hook_returning_something_else_is_named(add_plugin):
-    add_plugin("stringy", ganforge_register_tricks="soft_labels")
+def test_a_hook_returning_something_else_is_named(register):
+    register(name="stringy", tricks="soft_labels")
     with pytest.raises(ganforge.PluginContractError) as info:
         ganforge.get_registry()
     assert str(info.value) == (
@@ -467,8 +449,8 @@ def test_a_hook_returning_something_else_is_named(add_plugin):
     )
 
 
-def test_a_hook_returning_none_registers_nothing(add_plugin):
-    add_plugin("nothing", ganforge_register_tricks=None)
+def test_a_hook_returning_none_registers_nothing(register):
+    register(name="nothing", tricks=None)
     assert "bare" not in ganforge.get_registry().names("trick")
 
 
@@ -578,8 +560,8 @@ class OldStyle(Trick):
             raise KeyError("width")
 
 
-def test_an_exception_in_a_constructor_is_the_plugins_failure(add_plugin):
-    add_plugin("exploder", ganforge_register_tricks=[Exploding, OldStyle])
+def test_an_exception_in_a_constructor_is_the_plugins_failure(register):
+    register(name="exploder", tricks=[Exploding, OldStyle])
     with pytest.raises(ganforge.PluginBuildError) as info:
         ganforge.create_plugin("trick", "exploding", rate=0.25)
     assert str(info.value) == (
@@ -605,16 +587,16 @@ def test_an_exception_in_a_constructor_is_the_plugins_failure(add_plugin):
     )
 
 
-def test_a_constructor_failure_stops_training_with_the_plugins_name(add_plugin, tiny):
-    add_plugin("exploder", ganforge_register_tricks=[Exploding])
+def test_a_constructor_failure_stops_training_with_the_plugins_name(register, tiny):
+    register(name="exploder", tricks=[Exploding])
     with pytest.raises(ganforge.PluginBuildError, match="^Trick 'exploding' failed while being built"):
         ganforge.Trainer(data="grid25", tricks=["exploding"], **tiny).fit()
 
 
-def test_the_cli_shows_contract_errors_for_plugins_and_train(add_plugin, capsys, tmp_path):
+def test_the_cli_shows_contract_errors_for_plugins_and_train(register, capsys, tmp_path):
     from ganforge.cli import main
 
-    add_plugin("incomplete", ganforge_register_generators=[NoForward])
+    register(name="incomplete", generators=[NoForward])
     expected = (f"ganforge: error: Plugin 'incomplete' registers generator 'no_forward' (class {HERE}.NoForward), "
                 "which is incomplete: it lacks forward(z, labels=None): define it to return samples of shape "
                 "(B, *spec.data_shape).")
@@ -624,7 +606,7 @@ def test_the_cli_shows_contract_errors_for_plugins_and_train(add_plugin, capsys,
     assert capsys.readouterr().err.strip() == expected
 
 
-def test_a_subclass_of_a_builtin_with_its_own_keyword_options_keeps_working(tiny):
+def test_a_subclass_of_a_builtin_with_its_own_keyword_options_keeps_working(tiny, register):
     """A third-party generator subclassing mlp with a constructor of its own (the pre-Options way)."""
     from ganforge.models.mlp import MLPGenerator
 
@@ -637,18 +619,10 @@ def test_a_subclass_of_a_builtin_with_its_own_keyword_options_keeps_working(tiny
             super().__init__(spec, hidden=(width,))
             self.width = width
 
-    class Plugin:
-        @ganforge.hookimpl
-        def ganforge_register_generators(self):
-            return [Wider]
-
-    ganforge.register_plugin(Plugin(), name="wider-gen")
-    try:
-        trainer = ganforge.Trainer(**tiny, data="grid25", gen="wider", gen_options={"width": 12})
-        assert trainer.config.gen_options == {"width": 12}
-        trainer.setup()
-        assert trainer.gen.width == 12 and trainer.gen.options.hidden == (12,)
-        with pytest.raises(ganforge.ConfigError, match="Unknown option 'hidden' for generator 'wider'"):
-            ganforge.Trainer(**tiny, data="grid25", gen="wider", gen_options={"hidden": (8,)})
-    finally:
-        ganforge.unregister_plugin("wider-gen")
+    register(generators=[Wider])
+    trainer = ganforge.Trainer(**tiny, data="grid25", gen="wider", gen_options={"width": 12})
+    assert trainer.config.gen_options == {"width": 12}
+    trainer.setup()
+    assert trainer.gen.width == 12 and trainer.gen.options.hidden == (12,)
+    with pytest.raises(ganforge.ConfigError, match="Unknown option 'hidden' for generator 'wider'"):
+        ganforge.Trainer(**tiny, data="grid25", gen="wider", gen_options={"hidden": (8,)})
