@@ -110,14 +110,16 @@ def _opt_unit_open(inst: Any, attr: attrs.Attribute, value: Any) -> None:
 def _to_threads(value: Any) -> Any:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
+    if isinstance(value, str) and value.strip().lower() in ("auto", "measure"):
+        return value.strip().lower()
     return value
 
 
 def _threads(inst: Any, attr: attrs.Attribute, value: Any) -> None:
-    if value == "auto":
+    if value in ("auto", "measure"):
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{attr.name!r} must be 'auto' or an integer >= 1 (got {value!r})")
+        raise ConfigError(f"{attr.name!r} must be 'auto', 'measure' or an integer >= 1 (got {value!r})")
 
 
 def _options(inst: Any, attr: attrs.Attribute, value: Any) -> None:
@@ -331,10 +333,14 @@ class TrainConfig:
             (statistics over the global batch; CUDA only), default False.
         dist_timeout: Seconds a collective waits for the other ranks before the
             run fails with an error naming the likely dead rank, default 300.
-        threads: CPU threads for PyTorch's operators on a CPU run: ``"auto"``
-            (default: time a few steps with 1, 2, 4, ... threads and keep the
-            fastest, see :mod:`ganforge.threads`; ``GANFORGE_THREADS=N`` skips
-            the measurement) or a number. Ignored on GPUs.
+        threads: CPU threads for PyTorch's operators on a CPU run: a number (used
+            as given), ``"auto"`` (default: ``GANFORGE_THREADS``, a
+            ``torch.set_num_threads`` call made before the Trainer,
+            ``MKL_NUM_THREADS``/``OMP_NUM_THREADS``, on a resume the recorded
+            count, else 1 -- the same count every run, never timed) or
+            ``"measure"`` (time a few steps with 1, 2, 4, ... threads on a
+            throwaway copy and keep the fastest: runs may then differ). See
+            :mod:`ganforge.threads`. Ignored on GPUs.
         checkpoint_minutes: Also write a checkpoint when this many minutes have
             passed since the last one, default 10 (0: only every
             ``checkpoint_every`` steps). Checked on the host at each log

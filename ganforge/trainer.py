@@ -8,7 +8,6 @@ checkpoint state.
 
 from __future__ import annotations
 
-import copy
 import os
 import sys
 import time
@@ -52,13 +51,10 @@ from ganforge.tensorboard import (
     TensorBoardWriter,
     summary_writer_class,
 )
-from ganforge.threads import (
-    THREADS_ENV,
-    candidate_counts,
-    env_threads,
-    time_thread_counts,
-    usable_cores,
-)
+from ganforge.threads import apply as apply_threads
+from ganforge.threads import choose as choose_threads
+from ganforge.threads import measure as measure_threads
+from ganforge.threads import recorded_count
 from ganforge.threads import describe as describe_threads
 from ganforge.training.plugins import (
     changed_defaults,
@@ -145,6 +141,7 @@ class Trainer:
         self.context = TrickContext(self)
         self._built = False
         self._resume_state: dict[str, Any] | None = None
+        self._threads_given = False  # Trainer.resume(..., threads=...): the recorded thread count is not used
         self._stop_reason: str | None = None
         self._stop_agreed = False  # under DDP, a stop takes effect once all ranks know of it
         #: This process's place in a data-parallel run (single process until setup).
@@ -185,6 +182,7 @@ class Trainer:
         for note in notes:
             warnings.warn(note, stacklevel=2)
         trainer._resume_state = state
+        trainer._threads_given = "threads" in settings  # else the resumed run keeps the count it recorded
         trainer.run_dir = ckpt.run_dir_of(path)
         return trainer
 
@@ -209,6 +207,7 @@ class Trainer:
         self.device = self.dist.device(device)
         if self.device.type == "cuda" and self.device.index is not None:
             torch.cuda.set_device(self.device)  # streams, graphs and RNG calls without a device then mean this one
+        self._choose_threads()  # before anything is built or seeded ("measure" builds a throwaway copy)
         local_batch = self.dist.split_batch(cfg.batch_size)
         seed_everything(cfg.seed)  # the same on every rank: same initial weights, latents and data order
         self.dataset = registry.create("dataset", cfg.data, root=cfg.data_root, split=cfg.split, **cfg.data_options)
@@ -291,39 +290,32 @@ class Trainer:
             self._resume_state = None
             for trick in overriding(self.tricks, "on_load"):
                 trick(self.context, self.step)
-        self._choose_threads()
         return self
 
     def _choose_threads(self) -> None:
-        """Set PyTorch's CPU thread count per ``config.threads`` (CPU runs only); note the choice for the log."""
+        """Set PyTorch's CPU thread count per ``config.threads`` (CPU runs only); note the choice for the log.
+
+        An explicit setting is used as given, else a resumed run keeps the count it recorded, else
+        ``"auto"`` means 1 thread: never a timing race (see :mod:`ganforge.threads` for the order).
+        """
         #: How many CPU threads the run uses and why (None on GPUs), for the run's first line.
         self.threads_note: str | None = None
+        #: The CPU thread count the run uses (None on GPUs); checkpoints record it for the resume.
+        self.thread_count: int | None = None
         if self.device.type != "cpu":
             return
-        setting, rates, source = self.config.threads, None, "set by threads"
-        if setting == "auto":
-            setting, source = env_threads(), f"from {THREADS_ENV}"
-            if setting is None and self.dist.enabled:  # ranks share the machine's cores
-                local = int(os.environ.get("LOCAL_WORLD_SIZE", self.dist.world_size))
-                setting, source = max(1, usable_cores() // local), "the cores divided among this machine's ranks"
-        if setting == "auto" or setting is None:
-            counts = candidate_counts(usable_cores())
-            if len(counts) > 1:
-                snapshot = copy.deepcopy(self.state_dict())  # measuring runs real steps: undo them after
-
-                def run(n: int) -> None:
-                    for _ in range(n):
-                        self._one_step()
-
-                try:
-                    rates = time_thread_counts(run, counts)
-                finally:
-                    self.load_state_dict(snapshot)
-                setting = max(rates, key=rates.get)
-            else:
-                setting, source = counts[0], "one usable core"
-        torch.set_num_threads(setting)
-        self.threads_note = describe_threads(setting, rates, source)
+        saved = recorded_count(self._resume_state) if self._resume_state is not None else None
+        count, source = choose_threads(self.config.threads, None if self._threads_given else saved)
+        rates = None
+        if count is None:  # threads="measure", asked for: time a throwaway copy of the run
+            rates = measure_threads(self.config)
+            count = max(rates, key=rates.get)
+        apply_threads(count)
+        self.thread_count = count
+        self.threads_note = describe_threads(count, rates, source)
+        if saved is not None and saved != count:
+            self.threads_note = (f"{self.threads_note[:-1]}; the run used {saved} before: from here its sums may "
+                                 f"differ in the last bits from an uninterrupted run)")
 
     def _grid_label_batch(self) -> Tensor | None:
         if self.spec.num_classes is None:
@@ -653,6 +645,7 @@ class Trainer:
             "ema": self.ema.state_dict() if self.ema is not None else None,
             **self._plugin_record(),
             "threads": self.threads_note,
+            "thread_count": self.thread_count,
             "rng": get_rng_state(),
             "history": self.history.to_dict(),
             "skipped_updates": self.step_fn.skipped,

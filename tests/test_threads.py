@@ -1,4 +1,4 @@
-"""threads="auto": CPU threads chosen by timing real steps, without changing the run."""
+"""CPU threads: explicit settings as given, "auto" by a fixed rule, "measure" only when asked (ganforge.threads)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import ganforge
-from ganforge.threads import THREADS_ENV, candidate_counts, describe, env_threads, time_thread_counts
+from ganforge import threads as gthreads
+from ganforge.threads import THREADS_ENV, candidate_counts, describe, env_threads, measure, time_thread_counts
 
 
 def test_candidates_are_powers_of_two_up_to_the_cores():
@@ -36,29 +37,54 @@ def test_timing_picks_each_count_and_restores_the_setting():
     assert describe(1, {1: 84.0, 2: 2.1}, "") == "1 CPU thread (measured: 1 -> 84 step/s, 2 -> 2.1 step/s)"
 
 
-def test_auto_measures_without_changing_the_run(tiny, monkeypatch):
-    """Measuring runs real steps, then restores everything: the losses equal a run fixed at the chosen count.
+def test_auto_is_one_thread_and_never_times_steps(tiny, monkeypatch):
+    """With nothing explicit, auto follows its rule: 1 thread, whatever the cores, and no step is run to decide."""
+    for name in (THREADS_ENV, "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(gthreads, "_set_by_ganforge", torch.get_num_threads())  # as an earlier run left it
+    monkeypatch.setattr(gthreads, "usable_cores", lambda: 8)
+    trainer = ganforge.Trainer(**tiny, data="grid25").setup()
+    assert torch.get_num_threads() == 1 and trainer.thread_count == 1
+    assert trainer.threads_note == "1 CPU thread (auto; threads=N or OMP_NUM_THREADS=N for another count)"
+    assert trainer.step == 0 and trainer.step_fn.skipped == 0
 
-    (Compared with the count auto chose: 1 and 2 threads sum in different orders, so their
-    losses may differ in the last bits.)
-    """
-    monkeypatch.delenv(THREADS_ENV)
-    monkeypatch.setattr("ganforge.trainer.usable_cores", lambda: 2)
-    auto_dir = tiny["out_dir"] + "-auto"
-    trainer = ganforge.Trainer(**{**tiny, "out_dir": auto_dir}, data="grid25")
-    auto = trainer.fit()
+
+def test_measure_times_a_copy_and_leaves_the_process_as_it_was(tiny):
+    before_threads, before_rng = torch.get_num_threads(), torch.random.get_rng_state()
+    rates = measure({**tiny, "data": "grid25"}, counts=[1, 2], warmup=1, timed=2)
+    assert set(rates) == {1, 2} and all(r > 0 for r in rates.values())
+    assert torch.get_num_threads() == before_threads
+    assert torch.equal(torch.random.get_rng_state(), before_rng)
+
+
+def test_threads_measure_picks_a_measured_count_and_says_so(tiny, monkeypatch):
+    monkeypatch.setattr(gthreads, "usable_cores", lambda: 2)
+    trainer = ganforge.Trainer(**tiny, data="grid25", threads="measure").setup()
     assert trainer.threads_note.startswith(("1 CPU thread (measured: 1 -> ", "2 CPU threads (measured: 1 -> "))
-    assert "2 -> " in trainer.threads_note
-    chosen = int(trainer.threads_note.split()[0])
-    assert torch.get_num_threads() == chosen
-    fixed = ganforge.Trainer(**tiny, data="grid25", threads=chosen).fit()
-    assert auto.g_loss == fixed.g_loss and auto.d_loss == fixed.d_loss
+    assert "2 -> " in trainer.threads_note and torch.get_num_threads() == trainer.thread_count
+    assert trainer.step == 0
     torch.set_num_threads(1)
+
+
+def test_config_accepts_old_and_new_settings():
+    assert ganforge.TrainConfig.from_dict({"threads": "auto"}).threads == "auto"  # configs of 0.2 load
+    assert ganforge.TrainConfig(threads=" Measure ").threads == "measure"
+    assert ganforge.TrainConfig(threads="3").threads == 3
+
+
+def test_omp_num_threads_must_be_a_positive_integer(tiny, monkeypatch):
+    monkeypatch.delenv(THREADS_ENV)
+    monkeypatch.setenv("OMP_NUM_THREADS", "4,2")  # an OpenMP list: its first level counts
+    assert gthreads.torch_env_threads() == (4, "OMP_NUM_THREADS")
+    monkeypatch.setenv("OMP_NUM_THREADS", "lots")
+    monkeypatch.setattr(gthreads, "_set_by_ganforge", torch.get_num_threads())  # torch's count: an earlier run's
+    with pytest.raises(ganforge.ConfigError, match="OMP_NUM_THREADS must be a positive integer \\(got 'lots'\\)"):
+        ganforge.Trainer(**tiny, data="grid25").setup()
 
 
 def test_a_number_is_used_as_given(tiny):
     trainer = ganforge.Trainer(**tiny, data="grid25", threads=2).setup()
     assert torch.get_num_threads() == 2 and trainer.threads_note == "2 CPU threads (set by threads)"
     torch.set_num_threads(1)
-    with pytest.raises(ganforge.ConfigError, match="'threads' must be 'auto' or an integer >= 1 \\(got 0\\)"):
+    with pytest.raises(ganforge.ConfigError, match="'threads' must be 'auto', 'measure' or an integer >= 1 \\(got 0\\)"):
         ganforge.Trainer(**tiny, threads=0)

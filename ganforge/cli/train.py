@@ -39,8 +39,9 @@ _TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--latent-dim", "latent_dim", int, "size of the latent vector (default 100)"),
     ("--seed", "seed", int, "random seed (default 0)"),
     ("--device", "device", str, "auto (default), cpu, cuda, cuda:N or mps"),
-    ("--threads", "threads", str, "CPU threads: auto (default: time a few steps with 1, 2, 4, ... and keep the "
-                                  "fastest) or a number"),
+    ("--threads", "threads", str, "CPU threads: a number, auto (default: $GANFORGE_THREADS, $OMP_NUM_THREADS, "
+                                  "a resumed run's recorded count, else 1; the same every run) or measure (time "
+                                  "1, 2, 4, ... and keep the fastest; runs may then differ)"),
     ("--out", "out_dir", str, "run folder (default runs/<gen>-<data>-<N>)"),
     ("--image-size", "image_size", int, "resize image data to this size (e.g. 32 for dcgan on MNIST)"),
     ("--grad-clip", "grad_clip", float, "clip each network's gradient norm to this value"),
