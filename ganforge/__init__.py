@@ -33,7 +33,7 @@ from ganforge.errors import (
 from ganforge.history import History
 from ganforge.hookspecs import hookimpl, hookspec
 from ganforge.interpolate import interpolate, lerp, slerp  # the function shadows its module's name here
-from ganforge.context import TrickContext
+from ganforge.interfaces import TrickContext
 from ganforge.interfaces import (
     Dataset,
     Discriminator,

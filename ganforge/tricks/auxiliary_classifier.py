@@ -14,7 +14,7 @@ from ganforge.options import boolean, number, option, options
 from ganforge.tricks._layers import feature_size
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ganforge.context import TrickContext
+    from ganforge.interfaces import TrickContext
 
 
 def blind_labels(module: nn.Module, args: tuple[Any, ...],

@@ -13,7 +13,7 @@ from ganforge.interfaces import Trick
 from ganforge.options import choice, integer, option, options
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ganforge.context import TrickContext
+    from ganforge.interfaces import TrickContext
 
 NETS = ("disc", "gen")
 

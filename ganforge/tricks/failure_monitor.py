@@ -13,7 +13,7 @@ from ganforge.interfaces import Trick
 from ganforge.options import choice, integer, number, option, options
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ganforge.context import TrickContext
+    from ganforge.interfaces import TrickContext
 
 #: The checks, in the order of their codes in :attr:`FailureMonitor.findings`.
 CHECKS: tuple[str, ...] = ("d_loss_zero", "grad_norm", "g_fools_d")

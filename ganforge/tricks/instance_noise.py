@@ -12,7 +12,7 @@ from ganforge.interfaces import Trick
 from ganforge.options import integer, number, option, optional, options
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ganforge.context import TrickContext
+    from ganforge.interfaces import TrickContext
 
 
 class InstanceNoise(Trick):

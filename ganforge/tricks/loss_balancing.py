@@ -15,7 +15,7 @@ from ganforge.options import integer, number, option, options
 
 if TYPE_CHECKING:  # pragma: no cover
     from ganforge.config import TrainConfig
-    from ganforge.context import TrickContext
+    from ganforge.interfaces import TrickContext
 
 
 class LossBalancing(Trick):
@@ -28,7 +28,7 @@ class LossBalancing(Trick):
 
     After each training step (event ``after_step``, on the host) it compares
     ``lossD`` with ``threshold`` and, while it is larger, runs one more
-    discriminator update (:meth:`~ganforge.context.TrickContext.update_discriminator`: a fresh real
+    discriminator update (:meth:`~ganforge.interfaces.TrickContext.update_discriminator`: a fresh real
     batch and fresh fakes), at most ``max_extra`` times per step. ``lossD`` is
     the chosen Loss's ``d_loss`` with plain 1/0 targets on the logits of D's
     latest update (the step's last D update, then each extra one), before

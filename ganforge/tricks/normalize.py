@@ -14,7 +14,7 @@ from ganforge.interfaces import Discriminator, Generator, Trick
 from ganforge.options import boolean, integer, option, optional, options, pair, to_tuple
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ganforge.context import TrickContext
+    from ganforge.interfaces import TrickContext
 
 #: Slack allowed beyond an interval's ends when checking ranges (float rounding).
 TOLERANCE = 1e-4

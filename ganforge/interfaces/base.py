@@ -1,0 +1,68 @@
+"""What every plugin class shares: :class:`ModelSpec` and the registry metadata of :class:`_Named`."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import attrs
+
+
+def _shape(value: Any) -> tuple[int, ...]:
+    return tuple(int(v) for v in value)
+
+
+@attrs.frozen
+class ModelSpec:
+    """What a model must fit, derived from the data and the configuration.
+
+    Attributes:
+        data_shape: Shape of one sample without the batch dimension, e.g.
+            ``(1, 28, 28)`` for MNIST or ``(2,)`` for 2-D points. The generator
+            produces this shape.
+        latent_dim: Size of the latent vector ``z`` the generator receives.
+        num_classes: Number of classes when training is conditional, else ``None``.
+        disc_input_shape: Shape of one discriminator input. Equal to
+            ``data_shape`` unless a trick changes it (PacGAN's packing).
+    """
+
+    data_shape: tuple[int, ...] = attrs.field(converter=_shape)
+    latent_dim: int = 100
+    num_classes: int | None = None
+    disc_input_shape: tuple[int, ...] = attrs.field(converter=_shape)
+
+    @disc_input_shape.default
+    def _default_disc_shape(self) -> tuple[int, ...]:
+        return self.data_shape
+
+    @property
+    def conditional(self) -> bool:
+        """True when generator and discriminator receive class labels."""
+        return self.num_classes is not None
+
+
+class _Named:
+    """Registry metadata shared by every plugin class."""
+
+    #: The name users select the plugin by (``gen="mlp"``). Required.
+    name: ClassVar[str] = ""
+    #: A one-line description; defaults to the first line of the docstring.
+    description: ClassVar[str] = ""
+    #: The plugin's options: an attrs class made with :func:`ganforge.options.options` (None: options are the
+    #: constructor's keyword arguments, the form plugins used before ``Options`` existed).
+    Options: ClassVar[type | None] = None
+    #: The built options (an instance of ``Options``); None for a plugin without ``Options``.
+    options: Any = None
+    #: The plugin kind this interface is the base of (``"trick"``), read by :mod:`ganforge.options` for messages.
+    _ganforge_kind: ClassVar[str] = "plugin"
+    #: Constructor arguments that are settings of the run, not options (a data set's ``root`` and ``split``).
+    _ganforge_run_args: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def summary(cls) -> str:
+        """The one-line description shown by ``ganforge plugins``."""
+        own_doc = (cls.__dict__.get("__doc__") or "").strip()
+        if cls.__dict__.get("description"):
+            return cls.__dict__["description"]
+        if own_doc:  # a subclass's own docstring beats an inherited description
+            return own_doc.splitlines()[0].strip()
+        return cls.description

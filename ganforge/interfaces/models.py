@@ -1,0 +1,74 @@
+"""The two networks: :class:`Generator` and :class:`Discriminator`."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from torch import Tensor, nn
+
+from ganforge.interfaces.base import ModelSpec, _Named
+from ganforge.options import build_options
+
+
+class Generator(_Named, nn.Module):
+    """Maps a batch of latent vectors to a batch of samples.
+
+    Subclasses take the :class:`ModelSpec` as the first constructor argument
+    and their options as keyword arguments, and implement :meth:`forward`.
+    """
+
+    #: True when the output is bounded to [-1, 1] (a final tanh), as
+    #: ganhacks #1 recommends. The ``normalize`` trick warns when it is not.
+    output_bounded: ClassVar[bool] = True
+
+    def __init__(self, spec: ModelSpec, **options: Any):
+        super().__init__()
+        self.spec = spec
+        #: The checked options (an instance of the class's ``Options``), or None.
+        self.options = build_options(type(self), options)
+
+    @property
+    def latent_dim(self) -> int:
+        """Size of the latent vector this generator expects."""
+        return self.spec.latent_dim
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:  # pragma: no cover
+        """Generate samples.
+
+        Args:
+            z: Latent batch of shape ``(B, latent_dim)``, float, on the model's device.
+            labels: Class indices of shape ``(B,)`` (int64) when conditional, else ``None``.
+
+        Returns:
+            Samples of shape ``(B, *spec.data_shape)``, in [-1, 1] when
+            :attr:`output_bounded`.
+        """
+        raise NotImplementedError
+
+
+class Discriminator(_Named, nn.Module):
+    """Maps a batch of samples to one real/fake logit each.
+
+    Subclasses implement :meth:`features` and set ``self.head``, a module
+    mapping the features to one logit per sample. Keeping the last layer
+    separate lets tricks insert layers before it (minibatch discrimination)
+    or add heads beside it (auxiliary classifier). A conditional
+    discriminator that uses the labels other than by input layers (e.g. a
+    projection discriminator) overrides :meth:`forward` as well.
+    """
+
+    head: nn.Module
+
+    def __init__(self, spec: ModelSpec, **options: Any):
+        super().__init__()
+        self.spec = spec
+        #: The checked options (an instance of the class's ``Options``), or None.
+        self.options = build_options(type(self), options)
+
+    def features(self, x: Tensor, labels: Tensor | None = None) -> Tensor:  # pragma: no cover
+        """Return features of shape ``(B, F)`` for the batch ``x`` of shape ``(B, *spec.disc_input_shape)``."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Return raw logits (no sigmoid) of shape ``(B,)``."""
+        return self.head(self.features(x, labels)).squeeze(-1)
