@@ -5,6 +5,16 @@ new one, never a torn one. When the operating system refuses a write (disk
 full, read-only, permission, a file where a folder should be), the error
 becomes a :class:`~ganforge.errors.StorageError` whose message names the path,
 the cause and the fix (:func:`describe_os_error`).
+
+No write follows a link: :func:`atomic_write` renames its temporary file over
+the destination, so a link planted there is replaced and its target keeps its
+content; inside a run folder (a folder holding the marker ``.ganforge-run``) a
+link in place of a folder is refused, the folders being opened one by one
+without following links (``O_NOFOLLOW`` on folder descriptors, so no race can
+swap one in). :func:`append_line` refuses a link at the file.
+:func:`remove_file` resolves the path first and never deletes anything outside
+the run or through a link. New files are ``0666`` less the umask, as other
+tools' files are (``private=True``: ``0600``).
 """
 
 from __future__ import annotations
@@ -221,6 +231,18 @@ def _open_folder(folder: Path, root: Path | None, target: Path, create: bool = T
     return fd
 
 
+#: Linux names an open folder ``/proc/self/fd/N``: a rename through that name stays in the folder opened.
+_PROC_FD = os.path.isdir("/proc/self/fd")
+
+
+def _replace_in(dir_fd: int, src: str, dst: str) -> None:
+    """``os.replace(src, dst)`` inside the folder open as ``dir_fd`` (no link on the way can move it elsewhere)."""
+    if _PROC_FD:  # plain two-argument call: the same os.replace as everywhere (tests may stand in for it)
+        os.replace(f"/proc/self/fd/{dir_fd}/{src}", f"/proc/self/fd/{dir_fd}/{dst}")
+    else:
+        os.replace(src, dst, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+
+
 def _fsync_folder(fd: int | None, folder: Path) -> None:
     try:
         own = fd is None
@@ -284,7 +306,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], None], bina
             if dir_fd is None:
                 os.replace(folder / tmp_name, path)
             else:
-                os.replace(tmp_name, path.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+                _replace_in(dir_fd, tmp_name, path.name)
         except BaseException as exc:
             try:
                 if dir_fd is None:

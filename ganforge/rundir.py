@@ -6,7 +6,16 @@ configuration it wrote to ``config.json`` and every file and folder the run
 created. A folder without the marker is never treated as a run: ganforge
 refuses to write over files there, and ``--overwrite`` deletes only the files
 the marker lists, so a user's own files in the folder (even in ``samples/``)
-survive.
+survive. What ``--overwrite`` deletes is resolved first: an entry that leads
+through a link, or out of the folder, is left alone. No file of the run is
+written through a link (:mod:`ganforge.atomic`), and a link in place of
+``samples/`` or ``checkpoints/`` is refused.
+
+``--resume`` into a folder without the marker adopts it only when it looks like
+a run of an older ganforge (``checkpoints/`` holding checkpoints, and
+``config.json`` and ``metrics.jsonl`` as ganforge writes them); a folder where
+the resume would write over someone else's ``config.json``, ``metrics.jsonl``
+or ``samples/step_*.png`` is refused, naming them.
 
 :class:`RunFolder` does the work for :meth:`ganforge.Trainer.fit`, in two steps:
 

@@ -22,7 +22,10 @@ _AXIS = (0.8, 0.8, 0.8)
 
 
 def png_bytes(image: Tensor, **grid: Any) -> bytes:
-    """``image`` (``(C, H, W)`` or a batch for a grid, values in [0, 1]) encoded as PNG; ``grid``: ``make_grid``'s options."""
+    """``image`` (``(C, H, W)``, or a batch for a grid; values in [0, 1]) encoded as PNG.
+
+    ``grid``: ``torchvision.utils.make_grid``'s options (``nrow``, ``padding``, ``pad_value``).
+    """
     from torchvision.utils import save_image  # imported here: torchvision takes a second to import
 
     buffer = io.BytesIO()
