@@ -473,9 +473,15 @@ class Trainer:
         """A stop was requested (under DDP: and every rank knows, which they check at each log)."""
         return self._stop_reason is not None and (self._stop_agreed or not self.dist.enabled)
 
-    def _evaluate(self, writers: list[Any]) -> dict[str, Any]:
-        """Measure the generator, log the metrics and keep ``checkpoints/best.pt`` by the chosen metric."""
+    def _evaluate(self, writers: list[Any]) -> dict[str, Any] | None:
+        """Measure the generator, log the metrics and keep ``checkpoints/best.pt`` by the chosen metric.
+
+        None when a stop signal abandoned the evaluation: nothing of it is logged, and the loop saves its stop
+        checkpoint at once.
+        """
         record = evaluate_and_track(self, self._eval_metric)
+        if record is None:
+            return None
         self.history.records.append(record)
         for writer in writers:
             writer.write(record)
