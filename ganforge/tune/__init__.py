@@ -133,8 +133,21 @@ def _tune(space: Any, trials: int | None, workers: int | None, out: Any, storage
 def _command() -> str | None:
     """The command line, when this process is the ``ganforge`` command (for the report)."""
     if Path(sys.argv[0]).name in ("ganforge", "__main__.py") and "tune" in sys.argv[1:]:
-        return shlex.join(["ganforge", *sys.argv[1:]])
+        return shlex.join(["ganforge", *_hide_passwords(sys.argv[1:])])
     return None
+
+
+def _hide_passwords(argv: list[str]) -> list[str]:
+    """``argv`` with the password of every ``--storage URL`` (or ``--storage=URL``) replaced by ``***``."""
+    shown, after_flag = [], False
+    for arg in argv:
+        if after_flag:
+            arg = _shown(arg)
+        elif arg.startswith("--storage="):
+            arg = "--storage=" + _shown(arg[len("--storage="):])
+        after_flag = arg == "--storage"
+        shown.append(arg)
+    return shown
 
 
 def _shown(url: str) -> str:

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from ganforge.config import TrainConfig
-from ganforge.errors import CheckpointError, ConfigError
+from ganforge.errors import CheckpointError, ConfigError, RunDirectoryError
 from ganforge.tune.space import SearchSpace
 from ganforge.tune.storage import require_optuna
-from ganforge.tune.study import Job, retry, this_host
+from ganforge.tune.study import Job, holds_files, retry, this_host
 
 #: The file each trial's run folder gets at its end: its state, value, parameters and note.
 TRIAL_FILE = "tune_trial.json"
@@ -79,17 +79,26 @@ class Objective:
             it; released as soon as the trial exists.
     """
 
-    def __init__(self, job: Job, worker: int, device: str | None, gate: Any):
+    def __init__(self, job: Job, worker: int, device: str | None, gate: Any, command: int | None = None):
         self.job, self.worker, self.device, self.gate = job, worker, device, gate
+        #: The process of the ``ganforge tune`` command this worker serves (recorded: a re-run waits for the
+        #: trials of a killed command's workers).
+        self.command = command if command is not None else os.getpid()
         self.space: SearchSpace = job.space
 
     def __call__(self, trial: Any) -> float:
         self.gate.release()
         optuna = require_optuna()
         trial.set_user_attr("worker", {"host": this_host(), "pid": os.getpid(), "index": self.worker,
-                                       "device": self.device})
+                                       "device": self.device, "command": self.command})
         retried = "retry_of" in trial.user_attrs and "run_dir" in trial.user_attrs
         run_dir = Path(trial.user_attrs["run_dir"]) if retried else trial_dir(self.job.out_dir, trial.number)
+        if not retried and holds_files(run_dir):
+            # Not this trial's (its number is new): files of a lost study, another command, a copy. Kept as they are.
+            message = (f"{run_dir} already holds files that trial {trial.number} of study '{self.job.study}' did "
+                       "not write; ganforge will not overwrite them: move them away, or choose another --out.")
+            trial.set_user_attr("error", f"RunDirectoryError: {message}")
+            raise RunDirectoryError(message)
         trial.set_user_attr("run_dir", str(run_dir))
         reporter = EvaluationReporter(trial, self.space.metric, self.job.options.pruner)
         try:
@@ -99,7 +108,8 @@ class Objective:
                                   if v is not None)
                 again = f" (retry of trial {trial.user_attrs['retry_of']})" if "retry_of" in trial.user_attrs else ""
                 say(f"trial {trial.number}{again} started on worker {self.worker}: {shown or 'fixed settings'}")
-            settings.update(out_dir=str(run_dir), overwrite=True, progress=False)
+            # Only a retry may replace what is in its folder: the lost trial's own run, started over.
+            settings.update(out_dir=str(run_dir), overwrite=retried, progress=False)
             if self.device is not None:
                 settings["device"] = self.device
             config = TrainConfig.from_dict(settings)
@@ -167,6 +177,8 @@ class Objective:
 
 def write_trial_file(run_dir: str | Path, row: dict[str, Any]) -> None:
     """Write ``row`` (the report's line of this trial) as ``tune_trial.json`` in the trial's run folder."""
+    if not run_dir:  # a trial refused before it had a run folder
+        return
     path = Path(run_dir)
     if path.is_dir():
         (path / TRIAL_FILE).write_text(json.dumps(row, indent=2, default=str) + "\n", encoding="utf-8")

@@ -23,7 +23,8 @@ import attrs
 import ganforge
 from ganforge.errors import ConfigError
 from ganforge.tune.space import PRUNERS, SAMPLERS, Param, SearchSpace, TuneOptions
-from ganforge.tune.storage import default_url, has_password, open_storage, require_optuna, shown_url
+from ganforge.tune.storage import default_url, has_password, open_storage, require_optuna, shown_url, \
+    sqlite_path
 
 #: The file in the output folder naming the study and its storage.
 TUNE_FILE = "tune.json"
@@ -43,14 +44,18 @@ def this_host() -> str:
 
 
 def pid_alive(pid: int) -> bool:
-    """True when a process ``pid`` exists on this machine."""
+    """True when a process ``pid`` runs on this machine (a zombie, dead but not yet reaped, counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except (PermissionError, OSError):
         return True
-    return True
+    try:
+        with open(f"/proc/{int(pid)}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):  # no /proc (not Linux): os.kill's answer
+        return True
 
 
 @attrs.frozen
@@ -166,6 +171,8 @@ def open_study(space: SearchSpace, options: TuneOptions, out_dir: Path, storage:
     url, name = resolve_target(out_dir, storage, study)
     if storage is None:
         out_dir.mkdir(parents=True, exist_ok=True)  # the default storage lives there
+    db = sqlite_path(url)
+    fresh_db = db is not None and not db.exists()
     store = open_storage(url, heartbeat=options.heartbeat, flag="--storage" if storage else "the default storage")
     out_dir.mkdir(parents=True, exist_ok=True)
     identity = space.identity()
@@ -173,6 +180,14 @@ def open_study(space: SearchSpace, options: TuneOptions, out_dir: Path, storage:
         handle = optuna.load_study(study_name=name, storage=store)
         created = False
     except KeyError:
+        try:
+            check_trial_folders(out_dir, [], name, url)
+        except ConfigError:
+            if fresh_db:  # the empty storage this call just made for nothing
+                store.remove_session()
+                store.engine.dispose()
+                db.unlink(missing_ok=True)
+            raise
         try:
             handle = optuna.create_study(study_name=name, storage=store, direction=space.direction)
             created = True
@@ -198,6 +213,7 @@ def open_study(space: SearchSpace, options: TuneOptions, out_dir: Path, storage:
             raise ConfigError(f"{space.source} differs from the space study '{name}' began with "
                               f"({_describe_change(info['identity'], identity)}); a study keeps one space: use "
                               "another --out (or --study) for the new one.")
+        check_trial_folders(out_dir, handle.get_trials(deepcopy=False), name, url)
     record = {"study": name, "storage": "default" if storage is None and url == default_url(out_dir)
               else shown_url(url), "storage_has_password": has_password(url), "space": space.source,
               "created": dt.datetime.now().isoformat(timespec="seconds"), "ganforge": ganforge.__version__,
@@ -206,6 +222,49 @@ def open_study(space: SearchSpace, options: TuneOptions, out_dir: Path, storage:
         (out_dir / TUNE_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     job = Job(space=space, options=options, out_dir=str(out_dir.resolve()), storage_url=url, study=name)
     return handle, job
+
+
+def holds_files(folder: Path) -> bool:
+    """True when ``folder`` holds any file (in it or below)."""
+    try:
+        return any(p.is_file() for p in folder.rglob("*"))
+    except OSError:
+        return True  # unreadable: treat as taken
+
+
+def check_trial_folders(out_dir: Path, trials: list[Any], name: str, url: str) -> None:
+    """Refuse to run when ``OUT/trials`` holds trial folders the study does not know as its own.
+
+    Trial ``N`` runs in ``OUT/trials/trial-NNNN``; a study whose storage was
+    lost (``study.db`` deleted) or swapped (``tune.json`` edited) starts again
+    at trial 0 and would run into, and overwrite, the folders of the trials it
+    no longer knows. A folder is the study's own when a trial of the study
+    records it as its run folder (or records one of the same name that no
+    longer exists: the study's folder was moved with its storage).
+
+    Raises:
+        ConfigError: naming the first such folder and the fix.
+    """
+    folder = out_dir / "trials"
+    if not folder.is_dir():
+        return
+    known, moved = set(), set()
+    for t in trials:
+        run_dir = t.user_attrs.get("run_dir")
+        if run_dir:
+            known.add(os.path.realpath(run_dir))
+            if not os.path.exists(run_dir):
+                moved.add(Path(run_dir).name)
+    strangers = [p for p in sorted(folder.glob("trial-*")) if p.is_dir() and os.path.realpath(p) not in known
+                 and p.name not in moved and holds_files(p)]
+    if not strangers:
+        return
+    what = (f"{strangers[0]} holds a trial run" if len(strangers) == 1 else
+            f"{strangers[0]} and {len(strangers) - 1} more trial folders hold trial runs")
+    raise ConfigError(f"{what} that study '{name}' in {shown_url(url)} does not know (was {out_dir / 'study.db'} "
+                      f"deleted, or the storage in {out_dir / TUNE_FILE} changed?); ganforge will not overwrite "
+                      f"{'it' if len(strangers) == 1 else 'them'}: restore the study's storage, or choose another "
+                      "--out for a new study.")
 
 
 def open_for_report(out_dir: Path, storage: str | None, study: str | None) -> Any:
