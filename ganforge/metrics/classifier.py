@@ -20,7 +20,7 @@ folder, which may be read-only or shared.
 from __future__ import annotations
 
 import hashlib
-import os
+import io
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from ganforge.cache import CACHE_ENV  # noqa: F401 - re-exported: tests and callers import it from here
 from ganforge.cache import cache_dir as _cache_root
+from ganforge.cache import read_entry, write_entry
 from ganforge.data.loader import to_model_space
 from ganforge.errors import DataError
 #: Bump when the architecture or training recipe changes: old cache files are then ignored.
@@ -155,7 +156,9 @@ def load_or_train(dataset: Any, verbose: bool = False) -> tuple[DomainCNN, dict[
     """The domain classifier of a labelled finite image ``dataset``, from the cache or freshly trained.
 
     Returns the model (CPU, eval mode) and its metadata: data set name,
-    split, content hash, held-out accuracy, cache path.
+    split, content hash, held-out accuracy, cache path (None when the
+    cache could not be written: the model is then only in memory). A damaged cache entry is named
+    in one warning, set aside as NAME.corrupt and retrained (:func:`ganforge.cache.read_entry`).
 
     Raises:
         DataError: for unlabelled, non-image or distribution data sets.
@@ -172,22 +175,32 @@ def load_or_train(dataset: Any, verbose: bool = False) -> tuple[DomainCNN, dict[
     digest = content_hash(images, labels)
     folder = cache_dir()
     path = folder / f"ganforge-classifier-{inner.name}-{inner.split}-{digest}-v{ARCH_VERSION}.pt"
-    model = DomainCNN(images.shape[1], inner.num_classes)
-    if path.is_file():
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        model.eval()
-        return model, {**state["meta"], "cache": str(path)}
+    what = f"{inner.name} domain classifier"
+
+    def load(file: Path) -> tuple[DomainCNN, dict[str, Any]]:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or not isinstance(state.get("meta"), dict) or "model" not in state:
+            raise ValueError("it is not a dict with 'model' and 'meta'")
+        meta = state["meta"]
+        if meta.get("hash") != digest or not isinstance(meta.get("holdout_accuracy"), float):
+            raise ValueError(f"its metadata do not match the data (hash {meta.get('hash')!r}, expected {digest!r})")
+        cached = DomainCNN(images.shape[1], inner.num_classes)
+        cached.load_state_dict(state["model"])  # a wrong architecture or missing tensors raise here
+        return cached.eval(), meta
+
+    found = read_entry(path, load, what)
+    if found is not None:
+        model, meta = found
+        return model, {**meta, "cache": str(path)}
     if verbose:
         print(f"Training the {inner.name} domain classifier once (cached in {path}) ...", flush=True)
     model, acc = train_classifier(images, labels, inner.num_classes)
     meta = {"dataset": inner.name, "split": inner.split, "hash": digest, "holdout_accuracy": acc,
             "version": ARCH_VERSION}
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save({"model": model.state_dict(), "meta": meta}, tmp)
-    os.replace(tmp, path)
-    return model, {**meta, "cache": str(path)}
+    buffer = io.BytesIO()
+    torch.save({"model": model.state_dict(), "meta": meta}, buffer)
+    kept = write_entry(path, lambda f: f.write(buffer.getbuffer()), what)
+    return model, {**meta, "cache": str(path) if kept else None}
 
 
 class ClassPredictor:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from ganforge.cache import read_entry, write_entry
 from ganforge.data.loader import to_model_space
 from ganforge.errors import ConfigError, DataError
 from ganforge.metrics.coverage import STACKED_SAMPLES, class_coverage, stacked_modes
@@ -23,6 +24,7 @@ from ganforge.metrics.reference import (
     check_reference,
     fingerprint,
     load_reference,
+    reference_arrays,
     reference_cache_path,
     save_reference,
     stats_from_features,
@@ -129,22 +131,21 @@ def _reference_stats(ev: _Evaluation, extractor: FeatureExtractor, fake_f: Tenso
     split = str(getattr(data, "split", ""))
     path = reference_cache_path(data.name, split, extractor.identity, image_size, int(raw.shape[0]), ev.seed,
                                 fingerprint(raw, maps, extractor.identity))
-    stats = None
-    if path.is_file():
-        try:
-            stats = load_reference(path)
-        except DataError:
-            stats = None  # a damaged cache file is recomputed and replaced
-        if stats is not None and (stats.features is None or stats.features.shape[0] != raw.shape[0]):
-            stats = None
+    what = f"reference statistics of {data.name}"
+
+    def load_cached(file: Path) -> ReferenceStats:
+        cached = load_reference(file)
+        if cached.features is None or cached.features.shape[0] != raw.shape[0]:
+            raise DataError(f"it holds no features of the {raw.shape[0]} images it is named for")
+        return cached
+
+    stats = read_entry(path, load_cached, what)  # a damaged entry is named, set aside and computed again
     if stats is None:
         real_f = ev.features(extractor, raw, real=True)
         stats = stats_from_features(real_f, extractor=extractor.identity, image_size=image_size,
                                     dataset=data.name, split=split)
-        try:
-            save_reference(stats, path, features=True)
-        except OSError as exc:  # a read-only or full cache: measure anyway, say why nothing was kept
-            warnings.warn(f"Reference statistics not cached in {path.parent}: {exc}", stacklevel=2)
+        arrays = reference_arrays(stats, features=True)
+        write_entry(path, lambda f: np.savez(f, **arrays), what)  # read-only or full: measured anyway, one warning
     return stats, torch.from_numpy(stats.features), None
 
 

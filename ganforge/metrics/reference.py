@@ -29,6 +29,8 @@ import attrs
 import numpy as np
 from torch import Tensor
 
+from ganforge.atomic import atomic_write
+
 from ganforge.errors import DataError
 
 _META = ("extractor", "image_size", "samples", "dataset", "split")
@@ -78,12 +80,23 @@ def stats_from_features(features: Tensor | np.ndarray, **meta: Any) -> Reference
 def save_reference(stats: ReferenceStats, path: str | os.PathLike, features: bool = False) -> Path:
     """Write ``stats`` as an ``.npz`` (``mu``, ``sigma``, ganforge metadata; the features when ``features``).
 
-    The file is written beside its final name and renamed into place, so a
-    reader never sees half a file. Returns the path.
+    The file is written beside its final name and renamed into place (never
+    through a link at ``path``), so a reader never sees half a file. Returns
+    the path.
+
+    Raises:
+        StorageError: when the file system refuses the write.
     """
     path = Path(path)
     if path.suffix != ".npz":
         raise DataError(f"Reference statistics are written as .npz; got {str(path)!r}. Name a file ending in .npz.")
+    arrays = reference_arrays(stats, features)
+    atomic_write(path, lambda f: np.savez(f, **arrays))  # never through a link; a refusal is a StorageError
+    return path
+
+
+def reference_arrays(stats: ReferenceStats, features: bool = False) -> dict[str, np.ndarray]:
+    """The arrays :func:`save_reference` writes: ``mu``, ``sigma``, ganforge's metadata, the features when asked."""
     arrays: dict[str, Any] = {"mu": stats.mu, "sigma": stats.sigma}
     for key in _META:
         value = getattr(stats, key)
@@ -91,11 +104,7 @@ def save_reference(stats: ReferenceStats, path: str | os.PathLike, features: boo
             arrays[f"ganforge_{key}"] = np.asarray(value)
     if features and stats.features is not None:
         arrays["ganforge_features"] = stats.features
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-    return path
+    return arrays
 
 
 def load_reference(path: str | os.PathLike) -> ReferenceStats:
