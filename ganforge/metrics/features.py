@@ -27,6 +27,7 @@ Add another with :func:`register_extractor`.
 from __future__ import annotations
 
 import importlib.util
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -133,7 +134,10 @@ def weights_dir() -> Path:
     from ganforge.cache import cache_dir
 
     folder = cache_dir() / "weights"
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:  # a read-only cache: only looked in, so its absence is said by the caller
+        pass
     return folder
 
 
@@ -169,8 +173,8 @@ def _require_metrics_extra(feature: str) -> None:
                           "(--feature classifier).")
 
 
-def _check_fid_weights(path: Path) -> None:
-    """Refuse a file that is not a plain state dict of the FID Inception (before torch-fidelity unpickles it)."""
+def _check_fid_weights(path: Path) -> dict[str, Tensor]:
+    """The FID Inception's state dict from ``path``, read safely; refuse a file that is anything else."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a pickle with code, a truncated or foreign file
@@ -181,6 +185,7 @@ def _check_fid_weights(path: Path) -> None:
     if not isinstance(fc, Tensor) or tuple(fc.shape) != (1008, 2048) or "Conv2d_1a_3x3.conv.weight" not in state:
         raise DataError(f"{path} is not the FID Inception network's state dict (no 'fc.weight' of shape "
                         f"(1008, 2048)); download {FID_INCEPTION_FILE} from {FID_INCEPTION_URL}.")
+    return state
 
 
 class _PixelInception(nn.Module):
@@ -210,12 +215,23 @@ def fid_inception_extractor(dataset: Any = None, device: torch.device | str = "c
     """
     _require_metrics_extra("inception")
     path = find_fid_inception_weights(weights)
-    _check_fid_weights(path)
+    state = _check_fid_weights(path)
     from torchmetrics.image.fid import NoTrainInceptionV3
 
+    # torch-fidelity reads the file it is given with weights_only=False: give it a private copy of the tensors
+    # read safely above, never the user's file (which could be swapped for a hostile pickle after the check).
     try:
-        net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
-                                 feature_extractor_weights_path=str(path), antialias=False)
+        with tempfile.TemporaryDirectory(prefix="ganforge-inception-") as private:  # mode 0700
+            copy = Path(private) / FID_INCEPTION_FILE
+            torch.save(state, copy)
+            del state
+            net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
+                                     feature_extractor_weights_path=str(copy), antialias=False)
+    except OSError as exc:  # the temporary folder is full or read-only
+        from ganforge.atomic import storage_error
+
+        raise storage_error(exc, Path(tempfile.gettempdir()), "copy the Inception weights into",
+                            "free some space there or set TMPDIR to another folder") from exc
     except RuntimeError as exc:  # load_state_dict: missing or unexpected keys
         raise DataError(f"{path} does not fit the FID Inception network ({str(exc).splitlines()[0]}); download "
                         f"{FID_INCEPTION_FILE} from {FID_INCEPTION_URL}.") from None
