@@ -118,7 +118,7 @@ def test_save_is_atomic_when_the_rename_fails(tmp_path, monkeypatch):
     ckpt.save_checkpoint(path, {"step": 10, "w": torch.arange(4.0)})
     before = path.read_bytes()
 
-    def crash(src, dst):
+    def crash(*args, **kwargs):
         raise OSError("disk full (simulated)")
 
     monkeypatch.setattr(ckpt.os, "replace", crash)
