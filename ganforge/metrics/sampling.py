@@ -10,6 +10,7 @@ measures.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,19 @@ def samples_as_data(trainer: Any, samples: Tensor) -> Tensor:
 DATA_SUFFIXES = (".npz", ".pt")
 
 
+def samples_data_bytes(suffix: str, samples: Tensor, labels: Tensor | None = None, **meta: Any) -> bytes:
+    """The bytes of a samples file (``.npz`` or ``.pt``) as :func:`save_samples_data` writes it."""
+    content: dict[str, Any] = {"samples": samples.detach().cpu()}
+    if labels is not None:
+        content["labels"] = labels.detach().cpu().long()
+    buffer = io.BytesIO()
+    if suffix.lower() == ".pt":
+        torch.save({**content, **meta}, buffer)
+    else:
+        np.savez(buffer, **{k: v.numpy() for k, v in content.items()}, **{k: np.asarray(v) for k, v in meta.items()})
+    return buffer.getvalue()
+
+
 def save_samples_data(path: str | os.PathLike, samples: Tensor, labels: Tensor | None = None,
                       **meta: Any) -> Path:
     """Write samples (and labels) as ``.npz`` (numpy) or ``.pt`` (torch) for other tools.
@@ -113,21 +127,17 @@ def save_samples_data(path: str | os.PathLike, samples: Tensor, labels: Tensor |
     The file holds ``samples`` and, when given, ``labels`` (int64 ``(N,)``),
     plus ``meta`` (numbers and strings such as ``step``, ``data``, ``seed``).
     ``.npz`` is read with ``numpy.load(path)``, ``.pt`` with
-    ``torch.load(path)`` (a dict of tensors and values).
+    ``torch.load(path)`` (a dict of tensors and values). It is built in memory
+    and written by a temporary file renamed over ``path``
+    (:func:`ganforge.atomic.atomic_write_bytes`): a full disk leaves a previous
+    file intact, and a link at ``path`` is replaced, not written through.
     """
+    from ganforge.atomic import atomic_write_bytes
+
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in DATA_SUFFIXES:
+    if path.suffix.lower() not in DATA_SUFFIXES:
         raise DataError(f"Samples as data are written as .npz or .pt; got {str(path)!r}.")
-    content: dict[str, Any] = {"samples": samples.detach().cpu()}
-    if labels is not None:
-        content["labels"] = labels.detach().cpu().long()
-    if suffix == ".pt":
-        torch.save({**content, **meta}, path)
-    else:
-        arrays = {k: v.numpy() for k, v in content.items()}
-        np.savez(path, **arrays, **{k: np.asarray(v) for k, v in meta.items()})
-    return path
+    return atomic_write_bytes(path, samples_data_bytes(path.suffix, samples, labels, **meta))
 
 
 __all__ = [
@@ -137,5 +147,6 @@ __all__ = [
     "real_images",
     "real_samples",
     "samples_as_data",
+    "samples_data_bytes",
     "save_samples_data",
 ]

@@ -57,3 +57,31 @@ def test_images_are_written_as_the_uint8_pixels_a_png_shows(toys, tmp_path):
     samples, _ = generate_with_labels(trainer, 6)
     expected = ((samples.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     assert torch.equal(saved["samples"], expected)
+
+
+def test_save_samples_data_replaces_a_planted_link_and_keeps_the_file_on_a_failed_write(tmp_path, monkeypatch):
+    from ganforge import atomic
+    from ganforge.metrics import save_samples_data
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("keep me")
+    for name in ("a.npz", "a.pt"):
+        target = tmp_path / name
+        target.symlink_to(secret)
+        save_samples_data(target, torch.zeros(3, 2))
+        assert secret.read_text() == "keep me" and target.is_file() and not target.is_symlink()
+        before = target.read_bytes()
+
+        def full(*args, **kwargs):
+            raise OSError(28, "No space left on device")
+
+        with monkeypatch.context() as m:
+            m.setattr(atomic.os, "replace", full)
+            try:
+                save_samples_data(target, torch.ones(3, 2))
+            except OSError as exc:
+                assert str(target) in str(exc)
+            else:
+                raise AssertionError("the failed write was not reported")
+        assert target.read_bytes() == before
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
