@@ -55,12 +55,14 @@ def test_presets_are_copies_and_unknown_names_are_refused():
         get_preset("sngan")
 
 
-@pytest.mark.parametrize(("name", "data", "steps"), [("grid25", "grid25", 40_000), ("ring8", "ring8", 40_000),
-                                                     ("grid25-quick", "grid25", 16_000)])
-def test_the_2d_recipe(name, data, steps):
+@pytest.mark.parametrize(("name", "data", "steps", "conditional"), [
+    ("grid25", "grid25", 40_000, False), ("ring8", "ring8", 40_000, False),
+    ("grid25-quick", "grid25", 6_000, True)])  # the README's first run: conditional, 6k steps (README's figures)
+def test_the_2d_recipe(name, data, steps, conditional):
     cfg = ganforge.Trainer.from_preset(name, progress=False).config
     assert (cfg.data, cfg.steps, cfg.loss, cfg.regularizers, cfg.batch_size, cfg.latent_dim, cfg.ema_decay) == (
         data, steps, "bce", ("r1",), 128, 2, 0.999)
+    assert cfg.conditional is conditional
     assert cfg.regularizer_options["r1"] == {"gamma": 0.1, "every": 4}
     assert tuple(cfg.gen_options["hidden"]) == (128,) * 4 and cfg.gen_options["activation"] == "relu"
     assert tuple(cfg.disc_options["hidden"]) == (128,) * 3 and cfg.gen_options["norm"] == "none"
