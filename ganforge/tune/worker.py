@@ -1,14 +1,19 @@
 """Workers: processes that each run trials one after another against the shared storage.
 
 ``--workers 1`` runs the trials in the command's own process. ``--workers W``
-starts W fresh Python processes (``python -c ...``, given the job as a pickle
-file in the output folder, so a script calling :func:`ganforge.tune` needs no
+starts W fresh, isolated Python processes (``python -I -c ...``: nothing is
+imported from the working folder, see :func:`worker_path`; the job, storage
+password included, comes through a pipe on stdin and is never written to a
+file; a script calling :func:`ganforge.tune` needs no
 ``if __name__ == "__main__"`` guard), each with one CPU thread, or one GPU
 each when the space's device is ``auto``/``cuda`` and several are present.
 The command watches them: a worker that dies has its running trial marked
 failed and queued again, and a new worker takes its place. Being fresh
 processes, workers see installed plugins (entry points) but not one
-registered by hand with :func:`~ganforge.register_plugin`.
+registered by hand with :func:`~ganforge.register_plugin`. The command keeps
+each worker's stdin open: when the command dies, even by SIGKILL, its workers
+see the end of the pipe and stop as on SIGTERM; a new command first waits for
+such workers' trials to stop (:func:`await_orphans`).
 
 Before starting a trial a worker takes a lock (an ``flock`` on a file beside
 the SQLite database, or in the output folder for a server storage), decides
@@ -26,6 +31,7 @@ import pickle
 import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -36,7 +42,8 @@ from ganforge.errors import GanforgeError
 from ganforge.threads import THREADS_ENV
 from ganforge.tune.objective import Objective, say, write_trial_file
 from ganforge.tune.storage import open_storage, require_optuna, sqlite_path
-from ganforge.tune.study import Job, fail_lost, make_pruner, make_sampler, retry_stale, wants_trial
+from ganforge.tune.study import Job, fail_lost, make_pruner, make_sampler, pid_alive, retry_stale, this_host, \
+    wants_trial
 
 try:
     import fcntl
@@ -113,7 +120,8 @@ def _announce(job: Job) -> Any:
     return callback
 
 
-def run_worker(job: Job, worker: int = 0, device: str | None = None) -> None:
+def run_worker(job: Job, worker: int = 0, device: str | None = None, command: int | None = None,
+               stopped: threading.Event | None = None) -> None:
     """Run trials of ``job``'s study until it has its ``trials`` (in this process).
 
     Raises:
@@ -126,10 +134,12 @@ def run_worker(job: Job, worker: int = 0, device: str | None = None) -> None:
     study = optuna.load_study(study_name=job.study, storage=storage, sampler=make_sampler(job.options, worker, before),
                               pruner=make_pruner(job.options))
     gate = Gate(gate_path(job))
-    objective = Objective(job, worker, device, gate)
+    objective = Objective(job, worker, device, gate, command)
     callbacks = [_announce(job)]
     try:
         while True:
+            if stopped is not None and stopped.is_set():
+                raise KeyboardInterrupt  # the command is gone: start no new trial
             gate.acquire()
             try:
                 with warnings.catch_warnings():
@@ -147,22 +157,43 @@ def run_worker(job: Job, worker: int = 0, device: str | None = None) -> None:
         storage.remove_session()
 
 
-def worker_main(job_file: str, worker: int, device: str | None) -> int:
+def worker_main(worker: int, device: str | None) -> int:
     """Entry point of a worker process: one CPU thread; the exit status (130 when interrupted).
 
+    The job (a pickled :class:`~ganforge.tune.study.Job`, storage password
+    included) comes on stdin, which the command then keeps open: end of file
+    means the command is gone (even killed with SIGKILL), and the worker stops
+    as on SIGTERM: the running trial saves a checkpoint and is queued again,
+    and no new trial starts.
+
     Args:
-        job_file: The pickled :class:`~ganforge.tune.study.Job` the command wrote.
         worker: This worker's index.
         device: Its device, or None for the space's.
     """
+    command = os.getppid()
+    job = pickle.loads(_read_job(0))
     import torch
 
     torch.set_num_threads(1)
     signal.signal(signal.SIGTERM, _interrupt)  # between trials; a running trial's Trainer stops on it by itself
+    stopped = threading.Event()
+
+    def watch_command() -> None:
+        try:  # the file descriptor itself: no buffered reader whose lock would block the interpreter's exit
+            while os.read(0, 4096):
+                pass
+        except OSError:
+            pass
+        stopped.set()
+        try:
+            say(f"ganforge tune: worker {worker}: its command (process {command}) is gone; stopping")
+        except (OSError, ValueError):
+            pass
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch_command, name="ganforge-tune-command-watch", daemon=True).start()
     try:
-        with open(job_file, "rb") as f:
-            job = pickle.load(f)
-        run_worker(job, worker, device)
+        run_worker(job, worker, device, command, stopped)
     except KeyboardInterrupt:
         return INTERRUPTED
     except GanforgeError as exc:
@@ -174,17 +205,92 @@ def worker_main(job_file: str, worker: int, device: str | None) -> int:
     return 0
 
 
-def _spawn(job_file: Path, worker: int, device: str | None) -> subprocess.Popen:
-    """Start worker ``worker`` as a fresh Python process importing this ganforge."""
+def _read_job(fd: int) -> bytes:
+    """The job the command sent on ``fd``: its length (8 bytes, big-endian), then the pickle."""
+    def exactly(n: int) -> bytes:
+        chunks, left = [], n
+        while left:
+            chunk = os.read(fd, left)
+            if not chunk:
+                raise GanforgeError("the ganforge tune command ended before it sent the job to this worker")
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+
+    return exactly(int.from_bytes(exactly(8), "big"))
+
+
+def worker_path() -> list[str]:
+    """The import path a worker adds to an isolated interpreter's: ganforge's own folder, then PYTHONPATH.
+
+    Workers run ``python -I``: neither the working folder nor the user's site
+    folder is on their path, so a ``numpy.py`` or ``pluggy.py`` where the
+    command runs is never imported. This ganforge's folder comes first (the
+    worker imports the same ganforge as the command), then the entries of
+    ``PYTHONPATH`` as absolute paths (empty ones, which would mean the working
+    folder, are dropped); installed packages and plugins come from the
+    interpreter's site-packages as usual.
+    """
     import ganforge
 
-    code = (f"import sys; from ganforge.tune.worker import worker_main; "
-            f"sys.exit(worker_main({str(job_file)!r}, {worker}, {device!r}))")
-    root = str(Path(ganforge.__file__).resolve().parent.parent)
+    paths = [str(Path(ganforge.__file__).resolve().parent.parent)]
+    for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+        if entry and os.path.abspath(entry) not in paths:
+            paths.append(os.path.abspath(entry))
+    return paths
+
+
+def _spawn(data: bytes, worker: int, device: str | None) -> subprocess.Popen:
+    """Start worker ``worker`` as a fresh, isolated Python process importing this ganforge; send it the job."""
+    code = (f"import sys; sys.path[:0] = {worker_path()!r}; from ganforge.tune.worker import worker_main; "
+            f"sys.exit(worker_main({worker}, {device!r}))")
     # One thread per worker: GANFORGE_THREADS is the answer to threads="auto" (a number in [fixed] still wins).
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", **{THREADS_ENV: "1"},
-               PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
-    return subprocess.Popen([sys.executable, "-c", code], env=env)
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", **{THREADS_ENV: "1"})
+    proc = subprocess.Popen([sys.executable, "-I", "-c", code], env=env, stdin=subprocess.PIPE)
+    try:
+        proc.stdin.write(len(data).to_bytes(8, "big") + data)  # the job, password included, only through the pipe: never a file
+        proc.stdin.flush()
+    except OSError:
+        pass  # it died at once: the command sees its exit status
+    return proc
+
+
+def await_orphans(job: Job, study: Any, storage: Any) -> None:
+    """Wait until no trial of this machine runs in a worker whose ``ganforge tune`` command is gone.
+
+    A killed command's workers notice and stop at their next step (saving a
+    checkpoint, queuing the trial again); until then a new command would
+    oversubscribe the cores and report trials still running. A worker silent
+    past two heartbeats is failed as usual (its process number may be another
+    program's by now).
+    """
+    optuna = require_optuna()
+    host, told, checker = this_host(), False, None
+    while True:
+        orphans = []
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            worker = t.user_attrs.get("worker") or {}
+            cmd = worker.get("command")
+            if (worker.get("host") == host and cmd not in (None, os.getpid()) and not pid_alive(cmd)
+                    and worker.get("pid") is not None and pid_alive(worker["pid"])):
+                orphans.append((t.number, worker["pid"], cmd))
+        if not orphans:
+            return
+        if not told and job.progress:
+            numbers = ", ".join(str(n) for n, _, _ in orphans)
+            pids = ", ".join(str(p) for _, p, _ in orphans)
+            say(f"Waiting for trial{'s' if len(orphans) > 1 else ''} {numbers} of an earlier command (process "
+                f"{orphans[0][2]}, now gone) to stop: its worker{'s' if len(orphans) > 1 else ''} (process "
+                f"{pids}) stop at the next step, save a checkpoint and queue the trial again.")
+        told = True
+        if job.options.heartbeat:
+            if checker is None:
+                checker = optuna.load_study(study_name=job.study, storage=open_storage(
+                    job.storage_url, heartbeat=job.options.heartbeat, stale_callback=retry_stale))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                optuna.storages.fail_stale_trials(checker)
+        time.sleep(0.5)
 
 
 def run_study(job: Job) -> None:
@@ -195,7 +301,12 @@ def run_study(job: Job) -> None:
             save a checkpoint and are queued again; re-run the command to continue).
         GanforgeError: when workers keep dying.
     """
+    optuna = require_optuna()
+    storage = open_storage(job.storage_url, heartbeat=0)
+    study = optuna.load_study(study_name=job.study, storage=storage)
+    await_orphans(job, study, storage)  # trials of a killed command's workers, still stopping
     if job.options.workers == 1:
+        storage.remove_session()
         old_term = signal.signal(signal.SIGTERM, _interrupt) if _main_thread() else None
         try:
             run_worker(job, 0, None)
@@ -203,18 +314,15 @@ def run_study(job: Job) -> None:
             if old_term is not None:
                 signal.signal(signal.SIGTERM, old_term)
         return
-    optuna = require_optuna()
-    storage = open_storage(job.storage_url, heartbeat=0)
-    study = optuna.load_study(study_name=job.study, storage=storage)
     fail_lost(study, storage)  # trials of an earlier command that was killed
-    job_file = Path(job.out_dir) / f"tune-job-{os.getpid()}.pkl"
-    with open(job_file, "wb") as f:
-        pickle.dump(job, f)
+    data = pickle.dumps(job)  # kept in memory: the workers get it on stdin
     devices = worker_devices(job)
     procs: dict[int, subprocess.Popen] = {}
+    every: list[subprocess.Popen] = []
 
     def start(i: int) -> None:
-        procs[i] = _spawn(job_file, i, devices[i])
+        procs[i] = _spawn(data, i, devices[i])
+        every.append(procs[i])
 
     restarts, interrupted, crashed = 0, False, []
 
@@ -263,7 +371,11 @@ def run_study(job: Job) -> None:
             if p.poll() is None:
                 p.terminate()
                 p.wait()
-        job_file.unlink(missing_ok=True)
+        for p in every:  # their end of the pipe that tells them this command runs
+            try:
+                p.stdin.close()
+            except OSError:
+                pass
         storage.remove_session()
     if interrupted:
         raise KeyboardInterrupt
