@@ -104,17 +104,9 @@ class ForwardOnlyDisc(ProjectionDisc):
         return self.head(h).squeeze(-1) + (self.classes(labels) * h).sum(1)
 
 
-class _Plugin:
-    @ganforge.hookimpl
-    def ganforge_register_discriminators(self):
-        return [ProjectionDisc, ForwardOnlyDisc]
-
-
 @pytest.fixture
-def third_party_discs():
-    ganforge.register_plugin(_Plugin(), name="aux-test-discs")
-    yield
-    ganforge.unregister_plugin("aux-test-discs")
+def third_party_discs(register):
+    register(discriminators=[ProjectionDisc, ForwardOnlyDisc])
 
 
 def test_a_third_party_discriminator_is_blinded_too(third_party_discs, tiny):

@@ -26,17 +26,9 @@ class PoolingDisc(Discriminator):
         return self.pool(self.body(x.reshape(x.shape[0], -1)).unsqueeze(1)).squeeze(1)
 
 
-class _Plugin:
-    @ganforge.hookimpl
-    def ganforge_register_discriminators(self):
-        return [PoolingDisc]
-
-
 @pytest.fixture(autouse=True)
-def test_plugins():
-    ganforge.register_plugin(_Plugin(), name="sparse_test_plugins")
-    yield
-    ganforge.unregister_plugin("sparse_test_plugins")
+def _pooling_disc(register):
+    register(discriminators=[PoolingDisc])
 
 
 def count(module, cls):

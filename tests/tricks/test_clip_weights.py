@@ -20,12 +20,10 @@ class AfterEachUpdate(ganforge.Trick):
 
 
 @pytest.fixture
-def watcher():
+def watcher(register):
     AfterEachUpdate.seen = []
-    plugin = type("P", (), {"ganforge_register_tricks": ganforge.hookimpl(lambda self: [AfterEachUpdate])})()
-    ganforge.register_plugin(plugin, name="watcher-plugin")
-    yield AfterEachUpdate
-    ganforge.unregister_plugin("watcher-plugin")
+    register(tricks=[AfterEachUpdate])
+    return AfterEachUpdate
 
 
 def run(tmp_path, tricks, loss="wgan", **more):

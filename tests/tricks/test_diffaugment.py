@@ -25,12 +25,10 @@ class Recorder(ganforge.Trick):
 
 
 @pytest.fixture
-def recorder():
+def recorder(register):
     Recorder.seen = []
-    plugin = type("P", (), {"ganforge_register_tricks": ganforge.hookimpl(lambda self: [Recorder])})()
-    ganforge.register_plugin(plugin, name="recorder-plugin")
-    yield Recorder
-    ganforge.unregister_plugin("recorder-plugin")
+    register(tricks=[Recorder])
+    return Recorder
 
 
 def settings(tmp_path, data, **more):

@@ -51,7 +51,7 @@ def test_with_pack_flips_one_target_per_pack(tiny):
     assert flip.g_loss == bce.g_loss and flip.d_loss == bce.d_loss
 
 
-def test_refused_with_a_loss_that_ignores_targets(tiny):
+def test_refused_with_a_loss_that_ignores_targets(tiny, register):
     class TargetFree(ganforge.Loss):
         """A Wasserstein-style loss that ignores targets (a test double)."""
 
@@ -64,18 +64,10 @@ def test_refused_with_a_loss_that_ignores_targets(tiny):
         def g_loss(self, fake_logits, real_targets, fake_targets):
             return -fake_logits.mean()
 
-    class Plugin:
-        @ganforge.hookimpl
-        def ganforge_register_losses(self):
-            return [TargetFree]
-
-    ganforge.register_plugin(Plugin(), name="target-free")
-    try:
-        trainer = ganforge.Trainer(data="grid25", loss="target_free", tricks=["flip_labels"], **SMALL, **tiny)
-        with pytest.raises(ganforge.IncompatibleError,
-                           match="Trick 'flip_labels' changes the discriminator's targets, but loss 'target_free' "
-                                 "ignores targets"):
-            trainer.setup()
-        assert trainer.gen is None  # refused before anything was built
-    finally:
-        ganforge.unregister_plugin("target-free")
+    register(losses=[TargetFree])
+    trainer = ganforge.Trainer(data="grid25", loss="target_free", tricks=["flip_labels"], **SMALL, **tiny)
+    with pytest.raises(ganforge.IncompatibleError,
+                       match="Trick 'flip_labels' changes the discriminator's targets, but loss 'target_free' "
+                             "ignores targets"):
+        trainer.setup()
+    assert trainer.gen is None  # refused before anything was built

@@ -68,21 +68,9 @@ class Liar(Unbounded):
     output_bounded = True
 
 
-class _Plugin:
-    @ganforge.hookimpl
-    def ganforge_register_datasets(self):
-        return [UnitSquare, WideSquare, FiniteUnit]
-
-    @ganforge.hookimpl
-    def ganforge_register_generators(self):
-        return [Unbounded, Liar]
-
-
 @pytest.fixture(autouse=True)
-def test_plugins():
-    ganforge.register_plugin(_Plugin(), name="normalize_test_plugins")
-    yield
-    ganforge.unregister_plugin("normalize_test_plugins")
+def _normalize_plugins(register):
+    register(datasets=[UnitSquare, WideSquare, FiniteUnit], generators=[Unbounded, Liar])
 
 
 def real_inputs_to_d(trainer):

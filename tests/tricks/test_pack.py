@@ -35,7 +35,7 @@ def test_spec_widens_the_discriminator_input_only():
     assert Pack(m=2).adjust_spec(ModelSpec((2,))).disc_input_shape == (4,)
 
 
-def test_one_target_per_pack_in_both_updates(tiny):
+def test_one_target_per_pack_in_both_updates(tiny, register):
     """The step makes one target per logit, so with packs of 4 every loss sees B/4 logits and B/4 targets."""
     seen = []
 
@@ -48,16 +48,8 @@ def test_one_target_per_pack_in_both_updates(tiny):
             seen.append((ctx.phase, tuple(ctx.fake_logits.shape), tuple(ctx.real_targets.shape),
                          tuple(ctx.fake_targets.shape)))
 
-    class Plugin:
-        @ganforge.hookimpl
-        def ganforge_register_tricks(self):
-            return [Spy]
-
-    ganforge.register_plugin(Plugin(), name="pack-spy")
-    try:
-        Trainer(data="grid25", tricks=["pack", "spy"], **SMALL, **{**tiny, "steps": 2}).fit()
-    finally:
-        ganforge.unregister_plugin("pack-spy")
+    register(tricks=[Spy])
+    Trainer(data="grid25", tricks=["pack", "spy"], **SMALL, **{**tiny, "steps": 2}).fit()
     assert seen == [("gen", (8,), (8,), (8,)), ("disc", (8,), (8,), (8,))] * 2  # batch 32 -> 8 packs
 
 

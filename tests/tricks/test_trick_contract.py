@@ -147,18 +147,9 @@ class ForgetfulReplay(ExperienceReplay):
         self.buffer.copy_(kept)
 
 
-class _Forgetful:
-    @ganforge.hookimpl
-    def ganforge_register_tricks(self):
-        return [ForgetfulReplay]
-
-
-def test_the_round_trip_check_catches_a_load_that_drops_a_tensor(tmp_path):
-    ganforge.register_plugin(_Forgetful(), name="forgetful")
-    try:
-        trained, saved, fresh = trained_and_fresh("forgetful_replay", tmp_path)
-    finally:
-        ganforge.unregister_plugin("forgetful")
+def test_the_round_trip_check_catches_a_load_that_drops_a_tensor(tmp_path, register):
+    register(tricks=[ForgetfulReplay])
+    trained, saved, fresh = trained_and_fresh("forgetful_replay", tmp_path)
     trained.load_state_dict(trained.state_dict())  # what the old check did: it cannot see the drop
     assert same(trained.state_dict(), saved)
     with pytest.raises(AssertionError, match="a fresh instance that loaded the state returns a different state"):
