@@ -36,7 +36,7 @@ from ganforge.failures import check_model_outputs, explain_failure
 from ganforge.graphs import GraphedStep
 from ganforge.health import check_losses, check_parameters
 from ganforge.history import History, MetricsWriter
-from ganforge.interfaces import Discriminator, Generator, ModelSpec, Regularizer, Trick
+from ganforge.interfaces import Dataset, Discriminator, Generator, ModelSpec, Regularizer, Trick
 from ganforge.optim import build_optimizer, load_optimizer_state
 from ganforge.progress import Progress
 from ganforge.registry import get_registry, pinned
@@ -601,6 +601,13 @@ class Trainer:
             return gen(z, labels).float().cpu()
 
     @torch.no_grad()
+    def dataset_for(self, split: str) -> Dataset:
+        """The run's data set as configured (options, ``image_size``), built anew for ``split``."""
+        cfg = self.config
+        with pinned(self.plugin_pins):
+            data = get_registry().create("dataset", cfg.data, root=cfg.data_root, split=split, **cfg.data_options)
+        return ResizedDataset(data, cfg.image_size) if cfg.image_size is not None else data
+
     def to_model_space(self, x: Tensor) -> Tensor:
         """Real samples as the models saw them in training: uint8 images mapped to [-1, 1], then the
         tricks' ``real_batch`` transforms (e.g. ``normalize``'s rescaling). Returns a CPU float tensor.

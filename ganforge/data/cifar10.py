@@ -110,7 +110,7 @@ class CIFAR10(Dataset):
 
     def metric_support(self) -> Any:
         """Image metrics (FID: usually ``feature="inception"``) and class coverage (the domain classifier)."""
-        from ganforge.metrics import MetricSupport
+        from ganforge.metrics.support import MetricSupport
 
         return MetricSupport(metrics=("image", "classes"))
 

@@ -225,7 +225,7 @@ class ImageFolder(Dataset):
 
     def metric_support(self) -> Any:
         """Image metrics, plus class coverage when the folder has class subfolders."""
-        from ganforge.metrics import MetricSupport
+        from ganforge.metrics.support import MetricSupport
 
         return MetricSupport(metrics=("image", "classes") if self.num_classes else ("image",))
 

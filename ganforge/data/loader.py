@@ -23,13 +23,9 @@ from torch import Tensor
 
 from ganforge.errors import CheckpointError, DataError
 from ganforge.interfaces import Dataset
-
-
-def to_model_space(x: Tensor) -> Tensor:
-    """Map uint8 images in [0, 255] to float32 in [-1, 1]; return float data unchanged (as float32)."""
-    if x.dtype == torch.uint8:
-        return x.float().div_(127.5).sub_(1.0)
-    return x.float()
+from ganforge.metrics.spaces import (
+    to_model_space,  # the data set's model space (kept importable here)
+)
 
 
 def shard(x: Tensor | None, rank: int, world_size: int) -> Tensor | None:

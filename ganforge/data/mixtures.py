@@ -70,7 +70,7 @@ class GaussianMixture(Dataset):
 
     def metric_support(self) -> Any:
         """The mixture metrics (PacGAN/VEEGAN), measured against ``modes`` and ``std`` in data units."""
-        from ganforge.metrics import MetricSupport
+        from ganforge.metrics.support import MetricSupport
 
         return MetricSupport(metrics=("mixture",), modes=self.modes, mode_std=self.std)
 

@@ -120,7 +120,7 @@ class IDXImageDataset(Dataset):
 
     def metric_support(self) -> Any:
         """Image metrics and class coverage (the domain classifier trained on this split)."""
-        from ganforge.metrics import MetricSupport
+        from ganforge.metrics.support import MetricSupport
 
         return MetricSupport(metrics=("image", "classes"))
 

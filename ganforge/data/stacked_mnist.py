@@ -54,8 +54,8 @@ class StackedMNIST(Dataset):
 
     def metric_support(self) -> Any:
         """The stacked-MNIST mode count: each channel classified by the MNIST domain classifier of the same split."""
-        from ganforge.metrics import MetricSupport
-        from ganforge.metrics.classifier import domain_classifier
+        from ganforge.metrics.support import MetricSupport
+        from ganforge.metrics.features import domain_classifier
 
         return MetricSupport(metrics=("stacked",), classifier=lambda: domain_classifier(self.mnist))
 

@@ -97,16 +97,18 @@ class Dataset(_Named):
         ``(C, H, W)`` get ``"image"`` (FID, KID, precision/recall,
         density/coverage), plus ``"classes"`` when labelled; vectors ``(D,)``
         get ``"points"`` (the same distances on the data's own coordinates).
-        The builtin data sets declare theirs through this method too. Import
-        ``MetricSupport`` inside the method: ``ganforge.metrics`` imports the
-        data package. It is called when metrics are listed or computed, so it
-        must be cheap: a classifier is supplied as a function that builds it.
+        The builtin data sets declare theirs through this method too.
+        ``MetricSupport`` is imported from ``ganforge.metrics`` (at the top of
+        a plugin's module, like any other name). It is called when metrics are
+        listed or computed, so it must be cheap: a classifier is supplied as a
+        function that builds it (``ganforge.metrics.domain_classifier`` gives
+        ganforge's own for a labelled image data set).
 
         Example::
 
-            def metric_support(self):
-                from ganforge.metrics import MetricSupport
+            from ganforge.metrics import MetricSupport
 
+            def metric_support(self):
                 return MetricSupport(metrics=("mixture", "points"), modes=self.centres, mode_std=0.05,
                                      reference=self.reference_points)
 

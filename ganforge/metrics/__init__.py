@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ganforge.metrics.features import extractor_info
+from ganforge.metrics.features import ClassPredictor, domain_classifier, extractor_info
 from ganforge.metrics.measure import DEFAULT_N, evaluate
 from ganforge.metrics.sampling import (
     generate,
@@ -102,9 +102,11 @@ __all__ = [
     "HIGHER_IS_BETTER",
     "LOWER_IS_BETTER",
     "PRIMARY",
+    "ClassPredictor",
     "MetricSupport",
     "as_trained",
     "data_kind",
+    "domain_classifier",
     "evaluate",
     "from_trained",
     "generate",

@@ -28,11 +28,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganforge.cache import CACHE_ENV  # noqa: F401 - re-exported: tests and callers import it from here
+from ganforge.cache import (
+    CACHE_ENV,  # noqa: F401 - re-exported: tests and callers import it from here
+    read_entry,
+    write_entry,
+)
 from ganforge.cache import cache_dir as _cache_root
-from ganforge.cache import read_entry, write_entry
-from ganforge.data.loader import to_model_space
 from ganforge.errors import DataError
+from ganforge.metrics.spaces import to_model_space
+
 #: Bump when the architecture or training recipe changes: old cache files are then ignored.
 ARCH_VERSION = 1
 #: Fraction of the data held out for measuring accuracy.
@@ -201,29 +205,3 @@ def load_or_train(dataset: Any, verbose: bool = False) -> tuple[DomainCNN, dict[
     torch.save({"model": model.state_dict(), "meta": meta}, buffer)
     kept = write_entry(path, lambda f: f.write(buffer.getbuffer()), what)
     return model, {**meta, "cache": str(path) if kept else None}
-
-
-class ClassPredictor:
-    """A classifier as metrics use it: called on samples ``(N, ...)``, returns class indices ``(N,)``.
-
-    Args:
-        predict: The function doing the work.
-        accuracy: Its held-out accuracy in [0, 1], when known (reported as ``classifier_accuracy``).
-    """
-
-    def __init__(self, predict: Any, accuracy: float | None = None):
-        self.predict, self.accuracy = predict, accuracy
-
-    def __call__(self, samples: Tensor) -> Tensor:
-        return self.predict(samples)
-
-
-def domain_classifier(dataset: Any, device: torch.device | str = "cpu") -> ClassPredictor:
-    """The domain classifier of a labelled image ``dataset`` as a :class:`ClassPredictor` (trained once, cached).
-
-    It takes images in the data set's model space ([-1, 1] for uint8 images).
-    """
-    from ganforge.metrics.features import get_extractor
-
-    extractor = get_extractor("classifier", dataset, device=device)
-    return ClassPredictor(extractor.predict, extractor.info.get("holdout_accuracy"))

@@ -361,3 +361,27 @@ def get_extractor(name: str, dataset: Any, device: torch.device | str = "cpu",
         raise ConfigError(f"A weights file (--inception-weights) applies to feature 'inception' or "
                           f"'inception-imagenet', not {name!r}.")
     return info.factory(dataset, device=device, weights=weights)
+
+
+class ClassPredictor:
+    """A classifier as metrics use it: called on samples ``(N, ...)``, returns class indices ``(N,)``.
+
+    Args:
+        predict: The function doing the work.
+        accuracy: Its held-out accuracy in [0, 1], when known (reported as ``classifier_accuracy``).
+    """
+
+    def __init__(self, predict: Any, accuracy: float | None = None):
+        self.predict, self.accuracy = predict, accuracy
+
+    def __call__(self, samples: Tensor) -> Tensor:
+        return self.predict(samples)
+
+
+def domain_classifier(dataset: Any, device: torch.device | str = "cpu") -> ClassPredictor:
+    """The domain classifier of a labelled image ``dataset`` as a :class:`ClassPredictor` (trained once, cached).
+
+    It takes images in the data set's model space ([-1, 1] for uint8 images).
+    """
+    extractor = get_extractor("classifier", dataset, device=device)
+    return ClassPredictor(extractor.predict, extractor.info.get("holdout_accuracy"))

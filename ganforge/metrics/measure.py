@@ -11,7 +11,6 @@ import torch
 from torch import Tensor
 
 from ganforge.cache import read_entry, write_entry
-from ganforge.data.loader import to_model_space
 from ganforge.errors import ConfigError, DataError
 from ganforge.metrics.coverage import STACKED_SAMPLES, class_coverage, stacked_modes
 from ganforge.metrics.features import FeatureExtractor, extractor_info, get_extractor
@@ -36,6 +35,7 @@ from ganforge.metrics.spaces import (
     describe_maps,
     from_trained,
     to_data_units,
+    to_model_space,
 )
 from ganforge.metrics.support import SAMPLE_METRICS, MetricSupport, support_for
 from ganforge.sampling import use_ema
@@ -189,9 +189,10 @@ def _stacked(ev: _Evaluation) -> dict[str, Any]:
     if ev.support.classifier is not None:
         classify, accuracy = ev.classifier(ev.dataset)
     else:  # an undeclared stacked data set: the MNIST classifier of the same root and split
-        from ganforge.data.mnist import MNIST
+        from ganforge.registry import get_registry
 
-        mnist = MNIST(root=getattr(ev.dataset, "root", None), split=getattr(ev.dataset, "split", "train"))
+        mnist = get_registry().create("dataset", "ganforge:mnist", root=getattr(ev.dataset, "root", None),
+                                      split=getattr(ev.dataset, "split", "train"))
         classify, accuracy = ev.classifier(mnist)
     out: dict[str, Any] = dict(stacked_modes(from_trained(ev.trainer, ev.fake), classify))
     out["samples"] = ev.n
@@ -204,12 +205,7 @@ _FAMILIES = {"mixture": _mixture, "points": _points, "image": _image, "classes":
 
 def _split_of(trainer: Any, split: str) -> Any:
     """The run's data set as configured, but for ``split`` (the real images of another split)."""
-    from ganforge.data.resize import ResizedDataset
-    from ganforge.registry import get_registry
-
-    cfg = trainer.config
-    data = get_registry().create("dataset", cfg.data, root=cfg.data_root, split=split, **cfg.data_options)
-    return ResizedDataset(data, cfg.image_size) if cfg.image_size is not None else data
+    return trainer.dataset_for(split)
 
 
 def evaluate(trainer: Any, n: int | None = None, feature: str = "classifier", seed: int = 0,

@@ -86,7 +86,7 @@ def real_samples(dataset: Any, n: int, seed: int = 0) -> Tensor:
 
 def real_images(dataset: Any, n: int, seed: int = 0) -> Tensor:
     """``n`` real samples (or all, if fewer) of a data set, in its model space ([-1, 1] for images)."""
-    from ganforge.data.loader import to_model_space
+    from ganforge.metrics.spaces import to_model_space
 
     return to_model_space(real_samples(dataset, n, seed))
 

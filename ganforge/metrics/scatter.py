@@ -40,7 +40,7 @@ def reference_points(dataset: Any, support: MetricSupport, n: int, seed: int = 0
             raise PluginError(f"Data set '{dataset.name}': its reference sampler returned {got} for n={n}; it must "
                               f"return a tensor of shape {(n, *shape)} in data units.")
         return points.detach().float().cpu()
-    from ganforge.data.loader import to_model_space
+    from ganforge.metrics.spaces import to_model_space
 
     return dataset.denormalize(to_model_space(real_samples(dataset, n, seed)))
 

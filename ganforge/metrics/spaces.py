@@ -4,7 +4,7 @@
   of a mixture, a plugin's points); ``dataset.denormalize`` maps the data
   set's model space to them.
 * **The data set's model space**: what ``load()`` / ``sample()`` return
-  (uint8 images mapped to [-1, 1] by :func:`~ganforge.data.loader.to_model_space`).
+  (uint8 images mapped to [-1, 1] by :func:`to_model_space`).
   ganforge's domain classifier is trained in it.
 * **Training space**: what the models saw during training. It equals the
   data set's model space unless a trick
@@ -22,6 +22,13 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+
+def to_model_space(x: Tensor) -> Tensor:
+    """Map uint8 images in [0, 255] to float32 in [-1, 1]; return float data unchanged (as float32)."""
+    if x.dtype == torch.uint8:
+        return x.float().div_(127.5).sub_(1.0)
+    return x.float()
 
 
 def _mapping_tricks(trainer: Any) -> list[Any]:
