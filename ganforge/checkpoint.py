@@ -165,9 +165,9 @@ class NewerFormatError(CheckpointError):
 
 
 def _running_version() -> str:
-    import ganforge
+    from ganforge.version import __version__
 
-    return str(ganforge.__version__)
+    return str(__version__)
 
 
 def _reason(exc: BaseException, path: Path | None = None) -> tuple[str, str]:

@@ -519,7 +519,7 @@ def _rel(path: Path, root: Path | None) -> str | None:
 
 
 def _version() -> str:
-    import ganforge
+    from ganforge.version import __version__
 
-    return str(ganforge.__version__)
+    return str(__version__)
 

@@ -19,7 +19,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-import ganforge
 from ganforge import checkpoint as ckpt
 from ganforge.compat import check_plugins, graph_path
 from ganforge.config import TrainConfig
@@ -64,6 +63,7 @@ from ganforge.training.plugins import (
     recorded_pins,
     resolve_config,
 )
+from ganforge.version import __version__
 from ganforge.viz import save_grid
 
 
@@ -642,7 +642,7 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue this run exactly."""
         return {
-            "ganforge_version": ganforge.__version__,
+            "ganforge_version": __version__,
             "torch_version": torch.__version__,
             "config": self.config.to_dict(),
             "step": self.step,

@@ -48,7 +48,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``ganforge`` argument parser with every subcommand."""
-    from ganforge import __version__
+    from ganforge.version import __version__
 
     parser = argparse.ArgumentParser(
         prog="ganforge",

@@ -127,11 +127,11 @@ def _checkpoint_file(run: str, trainer: Any) -> str:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Run ``ganforge eval``; returns the exit status."""
-    import ganforge
     from ganforge.atomic import atomic_write
     from ganforge.cli.common import check_out
     from ganforge.metrics import evaluate
     from ganforge.trainer import Trainer
+    from ganforge.version import __version__
 
     check_out(args.out, f"--out {EVAL_FILE}")
     check_eval_samples("--n", args.n)
@@ -151,7 +151,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                       inception_weights=args.inception_weights, real_split=args.split)
     result["seed"] = args.seed
     result["checkpoint"] = _checkpoint_file(args.run, trainer)
-    result["ganforge_version"] = str(ganforge.__version__)
+    result["ganforge_version"] = str(__version__)
     if scatter is not None:
         result["scatter"] = str(scatter)
     text = json.dumps(result, indent=2) + "\n"
