@@ -1,10 +1,10 @@
-"""CPU threads: steps per second of a small GAN with 1, 2 and ``threads="auto"``, with and without a busy core.
+"""CPU threads: steps per second of a small GAN with 1, 2 and ``threads="measure"``, with and without a busy core.
 
 For each condition (no other load; one other process spinning on a core) and
-each thread setting (every count from 1 to the usable cores, and ``auto``),
+each thread setting (every count from 1 to the usable cores, and ``measure``),
 train the README's first run (the ``grid25-quick`` preset) for ``--steps`` steps and report
 the training rate (steps after ``--warmup`` warm-up steps, excluding the
-``auto`` measurement itself, which is reported separately as ``choose_s``).
+``measure`` timing itself, which is reported separately as ``choose_s``).
 The busy process is a pure-Python loop (no threads of its own), like any
 other job sharing the machine.
 
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             busy.start()
             time.sleep(1.0)
         try:
-            for setting in [*range(1, cores + 1), "auto"]:
+            for setting in [*range(1, cores + 1), "measure"]:
                 runs = [rate(setting, args.steps, args.warmup, settings, work) for _ in range(args.repeats)]
                 rates = [r["steps_per_s"] for r in runs]
                 results.setdefault(condition, {})[str(setting)] = {

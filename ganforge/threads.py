@@ -216,8 +216,8 @@ def time_thread_counts(run_steps: Callable[[int], None], counts: list[int], warm
     return rates
 
 
-def measure(config: TrainConfig | dict[str, Any] | None = None, counts: list[int] | None = None,
-            warmup: int = 2, timed: int = 5) -> dict[int, float]:
+def measure(build: Callable[[TrainConfig], Any], config: TrainConfig | dict[str, Any] | None = None,
+            counts: list[int] | None = None, warmup: int = 2, timed: int = 5) -> dict[int, float]:
     """Steps per second of the run ``config`` describes on the CPU with each thread count.
 
     A step you take on purpose (``threads="measure"`` does it for you): it
@@ -228,14 +228,17 @@ def measure(config: TrainConfig | dict[str, Any] | None = None, counts: list[int
     The rates depend on what else the machine runs meanwhile; pass the count
     you pick as ``threads=N`` to every run that must reproduce.
 
+    ``build(config)`` returns the built run (``Trainer(config).setup()``);
+    :meth:`ganforge.Trainer.measure_threads` passes it, so this module never
+    imports the Trainer.
+
     Example::
 
-        from ganforge.threads import measure
-        measure({"data": "grid25"})   # {1: 236.0, 2: 277.0}
+        from ganforge import Trainer
+        Trainer.measure_threads({"data": "grid25"})   # {1: 236.0, 2: 277.0}
     """
     from ganforge.config import TrainConfig
     from ganforge.seeding import get_rng_state, set_rng_state
-    from ganforge.trainer import Trainer
 
     if config is None:
         config = TrainConfig()
@@ -246,8 +249,8 @@ def measure(config: TrainConfig | dict[str, Any] | None = None, counts: list[int
     global _set_by_ganforge
     was_set = _set_by_ganforge
     try:
-        trainer = Trainer(config.evolve(threads=counts[0], device="cpu", strategy="none", progress=False,
-                                        tensorboard=False)).setup()
+        trainer = build(config.evolve(threads=counts[0], device="cpu", strategy="none", progress=False,
+                                      tensorboard=False))
 
         def run(n: int) -> None:
             for _ in range(n):

@@ -7,7 +7,7 @@ import torch
 
 import ganforge
 from ganforge import threads as gthreads
-from ganforge.threads import THREADS_ENV, candidate_counts, describe, env_threads, measure, time_thread_counts
+from ganforge.threads import THREADS_ENV, candidate_counts, describe, env_threads, time_thread_counts
 
 
 def test_candidates_are_powers_of_two_up_to_the_cores():
@@ -51,7 +51,7 @@ def test_auto_is_one_thread_and_never_times_steps(tiny, monkeypatch):
 
 def test_measure_times_a_copy_and_leaves_the_process_as_it_was(tiny):
     before_threads, before_rng = torch.get_num_threads(), torch.random.get_rng_state()
-    rates = measure({**tiny, "data": "grid25"}, counts=[1, 2], warmup=1, timed=2)
+    rates = ganforge.Trainer.measure_threads({**tiny, "data": "grid25"}, counts=[1, 2], warmup=1, timed=2)
     assert set(rates) == {1, 2} and all(r > 0 for r in rates.values())
     assert torch.get_num_threads() == before_threads
     assert torch.equal(torch.random.get_rng_state(), before_rng)
