@@ -117,7 +117,7 @@ def test_ragan_values():
         ragan.g_loss(FAKE, ONES, ZEROS)
 
 
-def test_ragan_gets_real_logits_in_the_generator_update_without_gradient_to_them(tmp_path):
+def test_ragan_gets_real_logits_in_the_generator_update_without_gradient_to_them(tmp_path, register):
     seen = []
 
     class Spy(ganforge.Trick):
@@ -127,14 +127,10 @@ def test_ragan_gets_real_logits_in_the_generator_update_without_gradient_to_them
             if ctx.phase == "gen":
                 seen.append((ctx.real_logits, ctx.fake_logits))
 
-    ganforge.register_plugin(type("P", (), {"ganforge_register_tricks": ganforge.hookimpl(lambda self: [Spy])})(),
-                             name="spy-plugin")
-    try:
-        ganforge.Trainer(loss="ragan", tricks=["spy"], data="grid25", steps=1, batch_size=8, latent_dim=4,
-                         gen_options={"hidden": (8,)}, disc_options={"hidden": (8,)}, sample_every=0,
-                         checkpoint_every=0, progress=False, device="cpu", out_dir=str(tmp_path / "run")).fit()
-    finally:
-        ganforge.unregister_plugin("spy-plugin")
+    register(tricks=[Spy])
+    ganforge.Trainer(loss="ragan", tricks=["spy"], data="grid25", steps=1, batch_size=8, latent_dim=4,
+                     gen_options={"hidden": (8,)}, disc_options={"hidden": (8,)}, sample_every=0,
+                     checkpoint_every=0, progress=False, device="cpu", out_dir=str(tmp_path / "run")).fit()
     (real_logits, fake_logits), = seen
     assert real_logits.shape == fake_logits.shape == (8,)
     assert not real_logits.requires_grad and fake_logits.requires_grad

@@ -112,7 +112,7 @@ def test_missing_mnist_is_reported_before_writing(tmp_path, monkeypatch):
     assert not (tmp_path / "run").exists()
 
 
-def test_conditional_needs_labels(tiny, tmp_path):
+def test_conditional_needs_labels(tiny, tmp_path, register):
     class Unlabelled(ganforge.Dataset):
         """Points without labels (test)."""
 
@@ -126,18 +126,9 @@ def test_conditional_needs_labels(tiny, tmp_path):
         def sample(self, n, device="cpu"):
             return torch.zeros(n, 2, device=device), None
 
-    class Plugin:
-        @staticmethod
-        @ganforge.hookimpl
-        def ganforge_register_datasets():
-            return [Unlabelled]
-
-    ganforge.register_plugin(Plugin, name="unlabelled-plugin")
-    try:
-        with pytest.raises(ganforge.ConfigError, match="conditional=True needs a labelled data set; 'unlabelled' has no labels"):
-            Trainer(data="unlabelled", conditional=True, **tiny).fit()
-    finally:
-        ganforge.unregister_plugin("unlabelled-plugin")
+    register(datasets=[Unlabelled])
+    with pytest.raises(ganforge.ConfigError, match="conditional=True needs a labelled data set; 'unlabelled' has no labels"):
+        Trainer(data="unlabelled", conditional=True, **tiny).fit()
 
 
 def test_out_dir_holding_a_run_is_refused(tiny, tmp_path):

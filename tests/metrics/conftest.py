@@ -142,22 +142,11 @@ class Constant(ganforge.Generator):
         return z.new_zeros(z.shape[0], *self.spec.data_shape) + 0 * self.unused
 
 
-class ToyPlugin:
-    @ganforge.hookimpl
-    def ganforge_register_datasets(self):
-        return [SwissRoll, ThreeBlobs, UnitImages, UnitSquare]
-
-    @ganforge.hookimpl
-    def ganforge_register_generators(self):
-        return [Replay, Constant]
-
-
 @pytest.fixture
-def toys():
-    """Registers the toy data sets and generators above by hand (ganforge.register_plugin), then removes them."""
-    name = ganforge.register_plugin(ToyPlugin(), name="metric-toys")
-    yield name
-    ganforge.unregister_plugin(name)
+def toys(register):
+    """Registers the toy data sets and generators above (as plugin 'metric-toys') for the test; returns that name."""
+    return register(datasets=[SwissRoll, ThreeBlobs, UnitImages, UnitSquare], generators=[Replay, Constant],
+                    name="metric-toys")
 
 
 class _Flat(nn.Module):
