@@ -24,14 +24,10 @@ PLUGIN_DIST = Path(__file__).parent / "plugin_dist"
 
 
 @pytest.fixture(scope="module")
-def installed_plugin(tmp_path_factory) -> Path:
+def installed_plugin(tmp_path_factory, pip_install_target) -> Path:
     """tests/plugin_dist pip-installed into its own folder (put it on PYTHONPATH to use it)."""
     target = tmp_path_factory.mktemp("site")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--disable-pip-version-check", "--target", str(target), str(PLUGIN_DIST)],
-        check=True, capture_output=True, text=True, timeout=300,
-    )
+    pip_install_target(PLUGIN_DIST, target)
     assert (target / "ganforge_testplugin").is_dir()
     return target
 

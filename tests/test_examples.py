@@ -28,17 +28,13 @@ HOOKS = ("ganforge_register_generators", "ganforge_register_discriminators", "ga
 
 
 @pytest.fixture(scope="module")
-def installed_example(tmp_path_factory) -> Path:
+def installed_example(tmp_path_factory, pip_install_target) -> Path:
     """examples/ganforge-example pip-installed into its own folder (put it on PYTHONPATH to use it)."""
     target = tmp_path_factory.mktemp("site")
     # Build from a copy, so the checkout gets no build/ or .egg-info folders.
     source = tmp_path_factory.mktemp("src") / EXAMPLE.name
     shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--disable-pip-version-check", "--target", str(target), str(source)],
-        check=True, capture_output=True, text=True, timeout=300,
-    )
+    pip_install_target(source, target)
     assert (target / "ganforge_example" / "losses.py").is_file()
     return target
 
@@ -211,31 +207,23 @@ def test_hinge_gradient_penalty_adds_the_penalty_to_the_hinge_loss(example):
     assert torch.allclose(HingeGradientPenalty(gamma=2.0).discriminator_loss(ctx), hinge + penalty)
 
 
-def test_weight_average_samples_from_the_average_and_restores_the_weights(example, tmp_path):
+def test_weight_average_samples_from_the_average_and_restores_the_weights(example, tmp_path, register):
     from ganforge_example import ganforge_register_tricks
 
-    class Plugin:
-        @ganforge.hookimpl
-        def ganforge_register_tricks(self):
-            return ganforge_register_tricks()
-
-    ganforge.register_plugin(Plugin(), name="example-tricks")
-    try:
-        trainer = ganforge.Trainer(data="grid25", tricks=["example_average"], trick_options={"example_average": {
-            "decay": 0.9}}, gen_options={"hidden": (16,)}, disc_options={"hidden": (16,)}, steps=10, batch_size=16,
-            progress=False, device="cpu", sample_every=0, out_dir=str(tmp_path / "run"))
-        trainer.fit()
-        trick = trainer.tricks[0]
-        trained = [p.detach().clone() for p in trainer.gen.parameters()]
-        z = torch.randn(4, trainer.spec.latent_dim)
-        with trick.sampling_weights(trainer.gen):
-            trainer.gen.eval()
-            with torch.no_grad():
-                expected = trainer.gen(z)
-            swapped = [p.detach().clone() for p in trainer.gen.parameters()]
-        assert all(torch.equal(a, b) for a, b in zip(swapped, trick.average))
-        assert not all(torch.equal(a, b) for a, b in zip(trick.average, trained))
-        assert all(torch.equal(a, b) for a, b in zip(trainer.gen.parameters(), trained))  # restored
-        assert torch.allclose(trainer.sample(z=z), expected)  # the sampler goes through the swap
-    finally:
-        ganforge.unregister_plugin("example-tricks")
+    register(tricks=ganforge_register_tricks())
+    trainer = ganforge.Trainer(data="grid25", tricks=["example_average"], trick_options={"example_average": {
+        "decay": 0.9}}, gen_options={"hidden": (16,)}, disc_options={"hidden": (16,)}, steps=10, batch_size=16,
+        progress=False, device="cpu", sample_every=0, out_dir=str(tmp_path / "run"))
+    trainer.fit()
+    trick = trainer.tricks[0]
+    trained = [p.detach().clone() for p in trainer.gen.parameters()]
+    z = torch.randn(4, trainer.spec.latent_dim)
+    with trick.sampling_weights(trainer.gen):
+        trainer.gen.eval()
+        with torch.no_grad():
+            expected = trainer.gen(z)
+        swapped = [p.detach().clone() for p in trainer.gen.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(swapped, trick.average))
+    assert not all(torch.equal(a, b) for a, b in zip(trick.average, trained))
+    assert all(torch.equal(a, b) for a, b in zip(trainer.gen.parameters(), trained))  # restored
+    assert torch.allclose(trainer.sample(z=z), expected)  # the sampler goes through the swap
