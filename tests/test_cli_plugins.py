@@ -120,21 +120,9 @@ class KwargsLoss(ganforge.Loss):
         return fake_logits.mean()
 
 
-class _Plugin:
-    @ganforge.hookimpl
-    def ganforge_register_generators(self):
-        return [Scaled]
-
-    @ganforge.hookimpl
-    def ganforge_register_losses(self):
-        return [KwargsLoss]
-
-
 @pytest.fixture
-def third_party():
-    ganforge.register_plugin(_Plugin(), name="cli-test-plugin")
-    yield
-    ganforge.unregister_plugin("cli-test-plugin")
+def third_party(register):
+    register(generators=[Scaled], losses=[KwargsLoss], name="cli-test-plugin")
 
 
 def test_a_third_party_plugin_in_full(third_party, capsys):
