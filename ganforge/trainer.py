@@ -154,7 +154,7 @@ class Trainer:
         """A Trainer with a published protocol's settings (see :mod:`ganforge.presets`), overridden by ``settings``."""
         from ganforge.presets import get_preset
 
-        return cls(TrainConfig.from_dict({**get_preset(name), **settings}))
+        return cls(TrainConfig.from_dict(get_preset(name, **settings)))
 
     @classmethod
     def measure_threads(cls, config: TrainConfig | Mapping[str, Any] | None = None, counts: list[int] | None = None,

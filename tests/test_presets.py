@@ -116,3 +116,17 @@ def test_drop_unused_options_leaves_settings_alone_when_the_lists_are_not_replac
     assert drop_unused_options(base, {"steps": 10}) == base
     assert drop_unused_options(base, {"tricks": []})["trick_options"] == {}
     assert drop_unused_options(base, {"tricks": []})["regularizer_options"] == {"r1": {"gamma": 1.0}}
+
+
+def test_a_presets_trick_options_do_not_block_the_users_tricks_in_python_and_on_the_command_line(tmp_path):
+    from ganforge.cli import main
+
+    trainer = ganforge.Trainer.from_preset("pacgan4", tricks=["soft_labels"], progress=False)
+    assert trainer.config.tricks == ("soft_labels",) and set(trainer.config.trick_options) == {"soft_labels"}
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "pacgan4", "--tricks", "soft_labels", "--steps", "2", "--batch-size", "16",
+                 "--log-every", "1", "--sample-every", "0", "--no-progress", "--out", str(run)]) == 0
+    import json
+
+    config = json.loads((run / "config.json").read_text())
+    assert config["tricks"] == ["soft_labels"] and "pack" not in config["trick_options"]

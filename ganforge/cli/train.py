@@ -185,10 +185,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                 saved.pop(name, None)
             trainer = Trainer(TrainConfig.from_dict({**saved, **settings, "out_dir": args.resume}))
     else:
-        from ganforge.presets import get_preset
+        from ganforge.presets import drop_unused_options, get_preset
 
         base = get_preset(args.preset) if args.preset else {}
         base.update(load_toml(args.config) if args.config else {})
+        base = drop_unused_options(base, settings)
         for field in ("gen_options", "disc_options", "loss_options", "data_options", "g_optim", "d_optim"):
             if field in settings and isinstance(base.get(field), dict):
                 settings[field] = {**base[field], **settings[field]}
