@@ -20,11 +20,11 @@ from typing import Any
 
 import attrs
 
-import ganforge
 from ganforge.errors import ConfigError
 from ganforge.tune.space import PRUNERS, SAMPLERS, Param, SearchSpace, TuneOptions
 from ganforge.tune.storage import default_url, has_password, open_storage, require_optuna, shown_url, \
     sqlite_path
+from ganforge.version import __version__
 
 #: The file in the output folder naming the study and its storage.
 TUNE_FILE = "tune.json"
@@ -196,7 +196,7 @@ def open_study(space: SearchSpace, options: TuneOptions, out_dir: Path, storage:
             created = False
     if created:
         handle.set_user_attr(STUDY_ATTR, {"identity": identity, "direction": space.direction,
-                                          "source": space.source, "ganforge": ganforge.__version__})
+                                          "source": space.source, "ganforge": __version__})
         for params in space.enqueue:
             handle.enqueue_trial(params)
     else:
@@ -216,7 +216,7 @@ def open_study(space: SearchSpace, options: TuneOptions, out_dir: Path, storage:
         check_trial_folders(out_dir, handle.get_trials(deepcopy=False), name, url)
     record = {"study": name, "storage": "default" if storage is None and url == default_url(out_dir)
               else shown_url(url), "storage_has_password": has_password(url), "space": space.source,
-              "created": dt.datetime.now().isoformat(timespec="seconds"), "ganforge": ganforge.__version__,
+              "created": dt.datetime.now().isoformat(timespec="seconds"), "ganforge": __version__,
               "command": command}
     if not (out_dir / TUNE_FILE).is_file():
         (out_dir / TUNE_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

@@ -231,9 +231,8 @@ def worker_path() -> list[str]:
     folder, are dropped); installed packages and plugins come from the
     interpreter's site-packages as usual.
     """
-    import ganforge
 
-    paths = [str(Path(ganforge.__file__).resolve().parent.parent)]
+    paths = [str(Path(__file__).resolve().parents[2])]  # the folder holding this ganforge package
     for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep):
         if entry and os.path.abspath(entry) not in paths:
             paths.append(os.path.abspath(entry))
