@@ -16,8 +16,8 @@ from ganforge.interfaces import ModelSpec
 from ganforge.registry import DISABLE_AUTOLOAD_ENV
 
 # Tests use tiny models: one thread is faster than two fighting over 2 cores, and steadier. The
-# Trainer's threads="auto" would measure before every run; GANFORGE_THREADS=1 tells it the answer
-# (tests of the measurement itself remove the variable).
+# Trainer's threads="auto" is 1 thread anyway; GANFORGE_THREADS=1 also pins runs that ask for
+# another count through the environment (tests of thread selection remove the variable).
 torch.set_num_threads(1)
 os.environ["GANFORGE_THREADS"] = "1"
 

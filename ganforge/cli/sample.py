@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import io
 import os
 from pathlib import Path
 from typing import Any
@@ -172,22 +171,6 @@ def _save_points(trainer: Any, points: Tensor, path: Path) -> None:
     save_sample_scatter(trainer, points, path)
 
 
-def samples_data_bytes(suffix: str, samples: Tensor, labels: Tensor | None = None, **meta: Any) -> bytes:
-    """The bytes of a samples file (``.npz`` or ``.pt``), laid out as :func:`ganforge.metrics.save_samples_data`
-    lays it out: ``samples``, ``labels`` (int64, when given) and ``meta``."""
-    content: dict[str, Any] = {"samples": samples.detach().cpu()}
-    if labels is not None:
-        content["labels"] = labels.detach().cpu().long()
-    buffer = io.BytesIO()
-    if suffix.lower() == ".pt":
-        torch.save({**content, **meta}, buffer)
-    else:
-        import numpy as np
-
-        np.savez(buffer, **{k: v.numpy() for k, v in content.items()}, **{k: np.asarray(v) for k, v in meta.items()})
-    return buffer.getvalue()
-
-
 def write_samples_data(path: str | Path, samples: Tensor, labels: Tensor | None = None, **meta: Any) -> Path:
     """Write samples as ``.npz`` or ``.pt`` by a temporary file renamed over ``path``.
 
@@ -196,13 +179,9 @@ def write_samples_data(path: str | Path, samples: Tensor, labels: Tensor | None 
     :class:`~ganforge.errors.StorageError` naming ``path``, for every format; a
     link at ``path`` is replaced, not written through.
     """
-    from ganforge.atomic import atomic_write_bytes
-    from ganforge.metrics.sampling import DATA_SUFFIXES
+    from ganforge.metrics.sampling import save_samples_data
 
-    path = Path(path)
-    if path.suffix.lower() not in DATA_SUFFIXES:
-        raise DataError(f"Samples as data are written as .npz or .pt; got {str(path)!r}.")
-    return atomic_write_bytes(path, samples_data_bytes(path.suffix, samples, labels, **meta))
+    return save_samples_data(path, samples, labels, **meta)
 
 
 # -- sample ------------------------------------------------------------------------------
