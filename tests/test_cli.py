@@ -115,3 +115,12 @@ def test_modern_flags_reach_the_run(tmp_path):
     assert not any("parametrizations" in key for key in end["gen"])
     averaged, raw = end["ema"]["model"], end["gen"]
     assert any(not torch.equal(averaged[k], raw[k]) for k in raw if raw[k].is_floating_point())
+
+
+def test_sample_and_eval_spell_the_sample_count_alike():
+    from ganforge.cli import build_parser
+
+    parser = build_parser()
+    for command in ("sample", "eval"):
+        for flag in ("-n", "--n"):
+            assert parser.parse_args([command, "RUN", flag, "5"]).n == 5, (command, flag)

@@ -50,7 +50,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         epilog=EVAL_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT", help="a run folder or a checkpoint file")
-    p.add_argument("--n", type=int, default=None,
+    p.add_argument("-n", "--n", dest="n", type=int, default=None,
                    help="samples to generate (default 2500 for mixtures and other points, 26000 stacked MNIST, "
                         f"5000 images; at most {MAX_EVAL_SAMPLES})")
     p.add_argument("--feature", default="classifier", choices=extractor_names(),

@@ -61,7 +61,7 @@ def add_parser(subparsers: Any) -> None:
         epilog=SAMPLE_EXAMPLE, formatter_class=raw,
     )
     p.add_argument("run", metavar="CHECKPOINT_OR_RUN_DIR", help=run_help)
-    p.add_argument("-n", type=int, default=None,
+    p.add_argument("-n", "--n", dest="n", type=int, default=None,
                    help=f"number of samples (default {DEFAULT_IMAGES} images, or {DEFAULT_POINTS} points for 2-D data)")
     p.add_argument("--out", default=None,
                    help="file to write: .png (a picture), .npz or .pt (the samples as data); default "
