@@ -476,12 +476,10 @@ class Registry:
             shown = " or ".join(f"'{i.qualified}'" for i in found)
             raise UnknownPluginError(f"Unknown {kind} {qualified!r}: no plugin '{owner}' registers a {kind} "
                                      f"named '{name}'. Did you mean {shown}? {_LIST_HINT}")
-        return self.get(kind, name) if not owner else self._unknown_qualified(kind, qualified, name)
-
-    def _unknown_qualified(self, kind: str, qualified: str, name: str) -> PluginInfo:
-        available = sorted(self._entries[kind])
+        if not owner:  # ":name" is the plain name
+            return self.get(kind, name)
         msg = f"Unknown {kind} {qualified!r}: no plugin registers a {kind} named '{name}'."
-        close = difflib.get_close_matches(name, available, n=3, cutoff=0.6)
+        close = difflib.get_close_matches(name, sorted(self._entries[kind]), n=3, cutoff=0.6)
         if close:
             msg += " Did you mean " + " or ".join(repr(c) for c in close) + "?"
         raise UnknownPluginError(f"{msg} {_LIST_HINT}")
