@@ -62,7 +62,7 @@ def rate(setting: int | str, steps: int, warmup: int, settings: dict[str, Any], 
 def main(argv: list[str] | None = None) -> int:
     from bench_common import machine, save_json
 
-    from ganforge.threads import usable_cores
+    from ganforge.training.threads import usable_cores
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=600, help="timed steps per run (default 600)")

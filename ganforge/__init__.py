@@ -8,8 +8,9 @@ Quick start::
 
 from __future__ import annotations
 
-from ganforge.version import __version__
-
+from ganforge import (
+    tune,  # a callable package: ganforge.tune(...) searches; Optuna is imported when it runs
+)
 from ganforge.config import OptimConfig, TrainConfig
 from ganforge.errors import (
     CheckpointError,
@@ -30,10 +31,7 @@ from ganforge.errors import (
     TrainingDivergedError,
     UnknownPluginError,
 )
-from ganforge.history import History
 from ganforge.hookspecs import hookimpl, hookspec
-from ganforge.interpolate import interpolate, lerp, slerp  # the function shadows its module's name here
-from ganforge.interfaces import TrickContext
 from ganforge.interfaces import (
     Dataset,
     Discriminator,
@@ -44,7 +42,14 @@ from ganforge.interfaces import (
     Regularizer,
     StepBatch,
     Trick,
+    TrickContext,
 )
+from ganforge.interpolate import (  # the function shadows its module's name here
+    interpolate,
+    lerp,
+    slerp,
+)
+from ganforge.io.history import History
 from ganforge.registry import (
     PluginInfo,
     PluginNameWarning,
@@ -57,7 +62,7 @@ from ganforge.registry import (
     unregister_plugin,
 )
 from ganforge.trainer import Trainer
-from ganforge import tune  # a callable package: ganforge.tune(...) searches; Optuna is imported when it runs
+from ganforge.version import __version__
 
 __all__ = [
     "CheckpointError",

@@ -20,8 +20,8 @@ from typing import Any
 
 import attrs
 
-from ganforge.atomic import atomic_write
 from ganforge.errors import ConfigError
+from ganforge.io.atomic import atomic_write
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -340,7 +340,7 @@ class TrainConfig:
             count, else 1 -- the same count every run, never timed) or
             ``"measure"`` (time a few steps with 1, 2, 4, ... threads on a
             throwaway copy and keep the fastest: runs may then differ). See
-            :mod:`ganforge.threads`. Ignored on GPUs.
+            :mod:`ganforge.training.threads`. Ignored on GPUs.
         checkpoint_minutes: Also write a checkpoint when this many minutes have
             passed since the last one, default 10 (0: only every
             ``checkpoint_every`` steps). Checked on the host at each log

@@ -93,8 +93,10 @@ def interpolate(gen_or_trainer: Any, z0: Tensor, z1: Tensor, steps: int = 8, met
         raise ConfigError(f"'method' must be one of {METHODS} (got {method!r})")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
         raise ConfigError(f"'steps' must be an integer >= 2 (got {steps!r})")
-    from ganforge.sampling import latents, sampling_generator
-    from ganforge.trainer import Trainer  # here: the Trainer module imports much of ganforge
+    from ganforge.trainer import (
+        Trainer,  # here: the Trainer module imports much of ganforge
+    )
+    from ganforge.training.sampling import latents, sampling_generator
 
     if isinstance(gen_or_trainer, Trainer):
         trainer = gen_or_trainer.setup()

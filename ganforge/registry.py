@@ -11,7 +11,7 @@ Environment variables:
 * ``GANFORGE_PLUGINS=a,b`` -- load only the named entry points (a name that
   is not installed is an error listing the installed ones).
 
-Every plugin is checked as it registers (:mod:`ganforge.contracts`): its
+Every plugin is checked as it registers (:mod:`ganforge.training.contracts`): its
 hook-like functions, what its hooks return and whether each class defines
 what its kind requires. A plugin that fails a check, two distributions
 declaring the same entry-point name, and a constructor that raises are all
@@ -30,6 +30,8 @@ up by the qualified names it recorded (:func:`pinned`).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import difflib
 import fnmatch
 import importlib
@@ -37,18 +39,14 @@ import importlib.metadata
 import inspect
 import os
 import threading
-from collections.abc import Iterable, Mapping
-from typing import Any
-
-import contextlib
-import contextvars
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 import attrs
 import pluggy
 
-from ganforge import contracts, hookspecs
+from ganforge import hookspecs
 from ganforge.errors import (
     ConfigError,
     DuplicatePluginError,
@@ -59,7 +57,14 @@ from ganforge.errors import (
     UnknownPluginError,
 )
 from ganforge.interfaces import PLUGIN_KINDS
-from ganforge.options import OptionInfo, accepted_options, check_option_names, declared, describe_options
+from ganforge.options import (
+    OptionInfo,
+    accepted_options,
+    check_option_names,
+    declared,
+    describe_options,
+)
+from ganforge.training import contracts
 
 ENTRY_POINT_GROUP = "ganforge"
 DISABLE_AUTOLOAD_ENV = "GANFORGE_DISABLE_PLUGIN_AUTOLOAD"
@@ -269,7 +274,7 @@ def _load_entry_points(pm: pluggy.PluginManager, dist_names: dict[str, str]) -> 
 
 
 def _register(pm: pluggy.PluginManager, plugin: Any, name: str, distribution: str | None) -> None:
-    """Check ``plugin``'s hook-like functions (:func:`~ganforge.contracts.check_hook_names`), then register it."""
+    """Check ``plugin``'s hook-like functions (:func:`~ganforge.training.contracts.check_hook_names`), then register it."""
     contracts.check_hook_names(pm, plugin, _source(name, distribution))
     try:
         pm.register(plugin, name=name)
@@ -532,7 +537,7 @@ class Registry:
                 plugin itself failed. The message names the plugin, its class
                 and distribution; the original exception is the ``__cause__``.
             PluginContractError: for a built plugin that breaks its kind's
-                contract (:func:`ganforge.contracts.check_instance`).
+                contract (:func:`ganforge.training.contracts.check_instance`).
         """
         info = self.get(kind, name)
         check_options(info, options)

@@ -19,42 +19,39 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ganforge import checkpoint as ckpt
-from ganforge.compat import check_plugins, graph_path
 from ganforge.config import TrainConfig
 from ganforge.context import TrickContext
 from ganforge.data.loader import to_model_space
 from ganforge.data.placement import describe_placement, make_batches
 from ganforge.data.resize import ResizedDataset
-from ganforge.device import resolve_device
-from ganforge.distributed import DistContext, wants_ddp
-from ganforge.ema import GeneratorEMA
 from ganforge.errors import ConfigError, IncompatibleError
-from ganforge.evaluation import evaluate_and_track, resolve_eval_metric
-from ganforge.failures import check_model_outputs, explain_failure
-from ganforge.graphs import GraphedStep
-from ganforge.health import check_losses, check_parameters
-from ganforge.history import History, MetricsWriter
-from ganforge.interfaces import Dataset, Discriminator, Generator, ModelSpec, Regularizer, Trick
-from ganforge.optim import build_optimizer, load_optimizer_state
-from ganforge.progress import Progress
-from ganforge.registry import get_registry, pinned
-from ganforge.rundir import METRICS_FILE, SAMPLES_DIR, RunFolder
-from ganforge.sampling import latents, sampling_generator
-from ganforge.schedules import LRSchedule
-from ganforge.seeding import get_rng_state, seed_everything, set_rng_state
-from ganforge.signals import catch_stop_signals
-from ganforge.step import GANStep, overriding, unwrap
-from ganforge.tensorboard import (
+from ganforge.interfaces import (
+    Dataset,
+    Discriminator,
+    Generator,
+    ModelSpec,
+    Regularizer,
+    Trick,
+)
+from ganforge.io import checkpoint as ckpt
+from ganforge.io.history import History, MetricsWriter
+from ganforge.io.rundir import METRICS_FILE, SAMPLES_DIR, RunFolder
+from ganforge.io.tensorboard import (
     TENSORBOARD_DIR,
     TensorBoardWriter,
     summary_writer_class,
 )
-from ganforge.threads import apply as apply_threads
-from ganforge.threads import choose as choose_threads
-from ganforge.threads import measure as measure_thread_counts
-from ganforge.threads import recorded_count
-from ganforge.threads import describe as describe_threads
+from ganforge.io.viz import save_grid
+from ganforge.registry import get_registry, pinned
+from ganforge.training.combinations import check_plugins, graph_path
+from ganforge.training.device import resolve_device
+from ganforge.training.distributed import DistContext, wants_ddp
+from ganforge.training.ema import GeneratorEMA
+from ganforge.training.evaluation import evaluate_and_track, resolve_eval_metric
+from ganforge.training.failures import check_model_outputs, explain_failure
+from ganforge.training.graphs import GraphedStep
+from ganforge.training.health import check_losses, check_parameters
+from ganforge.training.optim import build_optimizer, load_optimizer_state
 from ganforge.training.plugins import (
     changed_defaults,
     pin_notes,
@@ -63,8 +60,18 @@ from ganforge.training.plugins import (
     recorded_pins,
     resolve_config,
 )
+from ganforge.training.progress import Progress
+from ganforge.training.sampling import latents, sampling_generator
+from ganforge.training.schedules import LRSchedule
+from ganforge.training.seeding import get_rng_state, seed_everything, set_rng_state
+from ganforge.training.signals import catch_stop_signals
+from ganforge.training.step import GANStep, overriding, unwrap
+from ganforge.training.threads import apply as apply_threads
+from ganforge.training.threads import choose as choose_threads
+from ganforge.training.threads import describe as describe_threads
+from ganforge.training.threads import measure as measure_thread_counts
+from ganforge.training.threads import recorded_count
 from ganforge.version import __version__
-from ganforge.viz import save_grid
 
 
 def _grad_scaler(precision: str, device: torch.device) -> Any:
@@ -162,7 +169,7 @@ class Trainer:
         """Steps per second of the run ``config`` describes on the CPU with each thread count (``{1: 236.0, ...}``).
 
         An explicit, documented step (``threads="measure"`` takes it for you): a throwaway copy of the run is
-        built and timed, and the process is left as it was; see :func:`ganforge.threads.measure`.
+        built and timed, and the process is left as it was; see :func:`ganforge.training.threads.measure`.
         """
         return measure_thread_counts(lambda cfg: cls(cfg).setup(), config, counts, warmup, timed)
 
@@ -172,10 +179,10 @@ class Trainer:
 
         ``settings`` may change fields that do not alter the computation
         (``steps`` to extend the budget, ``progress``, ``log_every``...; see
-        :data:`~ganforge.checkpoint.RESUME_CHANGEABLE`); progress settings are
+        :data:`~ganforge.io.checkpoint.RESUME_CHANGEABLE`); progress settings are
         not inherited from the run. A run folder resumes from its newest
         checkpoint that loads (an unloadable newer one is skipped with a
-        :class:`~ganforge.checkpoint.ResumeWarning`).
+        :class:`~ganforge.io.checkpoint.ResumeWarning`).
         """
         path, state = ckpt.load_latest_good(run_dir_or_checkpoint)
         saved = TrainConfig.from_dict(state["config"])
@@ -306,7 +313,7 @@ class Trainer:
         """Set PyTorch's CPU thread count per ``config.threads`` (CPU runs only); note the choice for the log.
 
         An explicit setting is used as given, else a resumed run keeps the count it recorded, else
-        ``"auto"`` means 1 thread: never a timing race (see :mod:`ganforge.threads` for the order).
+        ``"auto"`` means 1 thread: never a timing race (see :mod:`ganforge.training.threads` for the order).
         """
         #: How many CPU threads the run uses and why (None on GPUs), for the run's first line.
         self.threads_note: str | None = None
@@ -343,11 +350,11 @@ class Trainer:
     _timer: ckpt.CheckpointTimer | None = None
 
     def fit(self) -> History:
-        """Train until ``config.steps`` steps are done; return the :class:`~ganforge.history.History`.
+        """Train until ``config.steps`` steps are done; return the :class:`~ganforge.io.history.History`.
 
         The run folder is checked (an existing one locked) before any data is
-        read and created once the run is built (:mod:`ganforge.rundir`); a
-        failure inside a plugin is named (:mod:`ganforge.failures`).
+        read and created once the run is built (:mod:`ganforge.io.rundir`); a
+        failure inside a plugin is named (:mod:`ganforge.training.failures`).
         """
         self._folder = self._check_run_folder()
         try:

@@ -31,7 +31,7 @@ import torch
 import torch._dynamo
 
 import ganforge
-from ganforge.optim import build_optimizer  # noqa: F401  (documents where optimizers come from)
+from ganforge.training.optim import build_optimizer  # noqa: F401  (documents where optimizers come from)
 
 #: Steps run eagerly first (optimizer state, lazy modules), then compared.
 WARMUP, COMPARED = 2, 6

@@ -15,7 +15,7 @@ from ganforge.cli.plot import group_keys, read_metrics
 
 SMALL = dict(steps=20, batch_size=32, log_every=5, sample_every=0, checkpoint_every=0, progress=False,
              device="cpu", gen_options={"hidden": [32, 32]}, disc_options={"hidden": [32, 32]})
-RED = np.array([217, 38, 25])  # ganforge.viz's fake-sample colour (0.85, 0.15, 0.1) as saved
+RED = np.array([217, 38, 25])  # ganforge.io.viz's fake-sample colour (0.85, 0.15, 0.1) as saved
 
 
 def train(path: Path, **settings) -> Path:

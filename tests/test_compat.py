@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from ganforge.compat import check_tricks, graph_path
 from ganforge.config import TrainConfig
 from ganforge.errors import IncompatibleError
 from ganforge.registry import get_registry
+from ganforge.training.combinations import check_tricks, graph_path
 
 CUDA = torch.device("cuda")  # a device name only: nothing here runs on it
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import ganforge
-from ganforge.ema import GeneratorEMA
+from ganforge.training.ema import GeneratorEMA
 
 SMALL = dict(data="grid25", gen_options={"hidden": (16,)}, disc_options={"hidden": (16,)}, latent_dim=4)
 

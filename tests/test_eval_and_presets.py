@@ -22,7 +22,7 @@ def test_eval_every_logs_metrics_and_keeps_the_best_checkpoint(tiny, tmp_path):
     best = min(evals, key=lambda r: r["eval_reverse_kl"])
     assert trainer.best == {"metric": "reverse_kl", "value": best["eval_reverse_kl"], "step": best["step"]}
     assert evals[-1]["best_reverse_kl"] == best["eval_reverse_kl"]
-    saved = ganforge.checkpoint.load_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt")
+    saved = ganforge.io.checkpoint.load_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt")
     assert saved["step"] == best["step"]
     lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert sum("eval_reverse_kl" in line for line in lines) == 2

@@ -17,12 +17,12 @@ import pytest
 import torch
 
 import ganforge
-from ganforge.compat import check_plugins, uses_targets
 from ganforge.config import TrainConfig
 from ganforge.data.mixtures import Grid25
 from ganforge.interfaces import Loss, Regularizer
 from ganforge.options import describe_options
 from ganforge.registry import Registry, make_plugin_manager, plugin_options
+from ganforge.training.combinations import check_plugins, uses_targets
 
 
 def _builtin(kind: str) -> dict[str, type]:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ganforge.config import OptimConfig
-from ganforge.optim import build_optimizer, load_optimizer_state
+from ganforge.training.optim import build_optimizer, load_optimizer_state
 
 CPU = torch.device("cpu")
 

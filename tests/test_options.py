@@ -8,7 +8,7 @@ import json
 import pytest
 
 import ganforge
-from ganforge import checkpoint as ckpt
+from ganforge.io import checkpoint as ckpt
 from ganforge.options import number, option, options
 from ganforge.registry import plugin_options
 

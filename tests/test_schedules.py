@@ -11,7 +11,7 @@ import torch
 
 import ganforge
 from ganforge.config import OptimConfig
-from ganforge.schedules import lr_factor
+from ganforge.training.schedules import lr_factor
 
 SMALL = dict(data="grid25", gen_options={"hidden": (16,)}, disc_options={"hidden": (16,)}, latent_dim=4)
 

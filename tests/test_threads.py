@@ -1,4 +1,4 @@
-"""CPU threads: explicit settings as given, "auto" by a fixed rule, "measure" only when asked (ganforge.threads)."""
+"""CPU threads: explicit settings as given, "auto" by a fixed rule, "measure" only when asked (ganforge.training.threads)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,14 @@ import pytest
 import torch
 
 import ganforge
-from ganforge import threads as gthreads
-from ganforge.threads import THREADS_ENV, candidate_counts, describe, env_threads, time_thread_counts
+from ganforge.training import threads as gthreads
+from ganforge.training.threads import (
+    THREADS_ENV,
+    candidate_counts,
+    describe,
+    env_threads,
+    time_thread_counts,
+)
 
 
 def test_candidates_are_powers_of_two_up_to_the_cores():

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import ganforge
-from ganforge.compat import check_plugins
+from ganforge.training.combinations import check_plugins
 
 SMALL = dict(data="grid25", gen_options={"hidden": (16,)}, disc_options={"hidden": (16,)}, latent_dim=4)
 

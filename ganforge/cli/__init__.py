@@ -81,7 +81,7 @@ _show_warning = warnings.showwarning
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 bad input, 1 other failures, 130 Ctrl-C, 143 SIGTERM)."""
     debug = "--debug" in (sys.argv[1:] if argv is None else argv) or os.environ.get(DEBUG_ENV, "") not in ("", "0")
-    from ganforge.signals import Terminated, command_signals
+    from ganforge.training.signals import Terminated, command_signals
 
     try:
         with command_signals():
@@ -114,7 +114,7 @@ def _fail(exc: BaseException, status: int, debug: bool) -> int:
     if isinstance(exc, GanforgeError):
         text = str(exc)
     else:
-        from ganforge.atomic import describe_os_error
+        from ganforge.io.atomic import describe_os_error
 
         text = describe_os_error(exc, action="access")
     print(f"ganforge: error: {' '.join(text.split())}", file=sys.stderr)

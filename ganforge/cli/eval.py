@@ -116,7 +116,7 @@ def check_eval_samples(flag: str, n: int | None) -> None:
 
 def _checkpoint_file(run: str, trainer: Any) -> str:
     """The checkpoint file the evaluation loaded, resolved (a run folder's newest good one)."""
-    from ganforge import checkpoint as ckpt
+    from ganforge.io import checkpoint as ckpt
 
     given = Path(run)
     if given.is_file():
@@ -127,8 +127,8 @@ def _checkpoint_file(run: str, trainer: Any) -> str:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Run ``ganforge eval``; returns the exit status."""
-    from ganforge.atomic import atomic_write
     from ganforge.cli.common import check_out
+    from ganforge.io.atomic import atomic_write
     from ganforge.metrics import evaluate
     from ganforge.trainer import Trainer
     from ganforge.version import __version__

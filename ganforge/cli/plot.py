@@ -11,7 +11,7 @@ from typing import Any
 
 from ganforge.cli.common import out_path
 from ganforge.errors import ConfigError, DataError
-from ganforge.rundir import METRICS_FILE
+from ganforge.io.rundir import METRICS_FILE
 
 PLOT_EXAMPLE = """\
 examples:
@@ -161,7 +161,7 @@ def plot_metrics(records: list[dict[str, Any]], path: str | Path, keys: list[str
     axes[-1].set_xlabel("step")
     if title:
         fig.suptitle(title)
-    from ganforge.atomic import atomic_write_bytes
+    from ganforge.io.atomic import atomic_write_bytes
 
     buffer = io.BytesIO()  # drawn in memory, then written by a temporary file renamed over path (no link followed)
     fig.savefig(buffer, format=Path(path).suffix.lstrip(".").lower() or "png")

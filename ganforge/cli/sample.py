@@ -7,7 +7,7 @@ reference points. ``ganforge sample --out FILE.npz`` (or ``.pt``) writes the
 samples themselves instead, for other tools to score.
 
 Every file is built in memory and written by a temporary file renamed over
-``--out`` (:mod:`ganforge.atomic`): a full disk leaves the previous file as it
+``--out`` (:mod:`ganforge.io.atomic`): a full disk leaves the previous file as it
 was, and a link at ``--out`` is replaced, never written through.
 """
 
@@ -123,8 +123,8 @@ def writable_out(out: str | None, trainer: Any, default: str, suffixes: tuple[st
         StorageError: naming the file, the cause (read-only, permission, a file in the
             way...) and the fix, instead of a traceback after the samples were drawn.
     """
-    from ganforge.atomic import probe_writable, storage_error
     from ganforge.cli.common import check_out
+    from ganforge.io.atomic import probe_writable, storage_error
 
     check_out(out, f"--out {default}")
     fix = "choose a writable --out"
@@ -221,7 +221,7 @@ def sample_to_png(trainer: Any, path: str | Path, n: int | None = None, seed: in
     elif _is_points(samples):
         _save_points(trainer, samples, path)
     else:
-        from ganforge.viz import save_grid
+        from ganforge.io.viz import save_grid
 
         save_grid(_as_images(samples), path, nrow=nrow)
     return samples
@@ -274,7 +274,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     if _is_points(samples):
         _save_points(trainer, samples, out)
     else:
-        from ganforge.viz import save_grid
+        from ganforge.io.viz import save_grid
 
         save_grid(_as_images(samples), out, nrow=args.steps)
     print(f"Wrote {args.rows} {args.method} paths of {args.steps} samples (step {trainer.step}) to {out}")

@@ -166,10 +166,9 @@ def _per_name_options(flag: str, texts: list[str], what: str, example: str) -> d
 
 def cmd_train(args: argparse.Namespace) -> int:
     from ganforge.config import TrainConfig, load_toml
+    from ganforge.io.checkpoint import NOT_INHERITED
+    from ganforge.io.rundir import restart_config
     from ganforge.trainer import Trainer
-
-    from ganforge.checkpoint import NOT_INHERITED
-    from ganforge.rundir import restart_config
 
     settings = settings_from_args(args)
     if args.resume:

@@ -12,7 +12,7 @@ held-out accuracy.
 
 Cache: one file per (data set, split, content hash, architecture version),
 so different data under the same name never share weights, in
-``classifiers/`` of ganforge's per-user cache folder (:func:`ganforge.cache.cache_dir`:
+``classifiers/`` of ganforge's per-user cache folder (:func:`ganforge.io.cache.cache_dir`:
 ``$GANFORGE_CACHE``, else e.g. ``~/.cache/ganforge``); never in the data
 folder, which may be read-only or shared.
 """
@@ -28,13 +28,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganforge.cache import (
+from ganforge.errors import DataError
+from ganforge.io.cache import (
     CACHE_ENV,  # noqa: F401 - re-exported: tests and callers import it from here
     read_entry,
     write_entry,
 )
-from ganforge.cache import cache_dir as _cache_root
-from ganforge.errors import DataError
+from ganforge.io.cache import cache_dir as _cache_root
 from ganforge.metrics.spaces import to_model_space
 
 #: Bump when the architecture or training recipe changes: old cache files are then ignored.
@@ -101,7 +101,7 @@ def data_folder(dataset: Any) -> Path | None:
 
 
 def cache_dir() -> Path:
-    """Where classifier weights are cached: ``classifiers/`` in :func:`ganforge.cache.cache_dir`."""
+    """Where classifier weights are cached: ``classifiers/`` in :func:`ganforge.io.cache.cache_dir`."""
     return _cache_root("classifiers")
 
 
@@ -162,7 +162,7 @@ def load_or_train(dataset: Any, verbose: bool = False) -> tuple[DomainCNN, dict[
     Returns the model (CPU, eval mode) and its metadata: data set name,
     split, content hash, held-out accuracy, cache path (None when the
     cache could not be written: the model is then only in memory). A damaged cache entry is named
-    in one warning, set aside as NAME.corrupt and retrained (:func:`ganforge.cache.read_entry`).
+    in one warning, set aside as NAME.corrupt and retrained (:func:`ganforge.io.cache.read_entry`).
 
     Raises:
         DataError: for unlabelled, non-image or distribution data sets.

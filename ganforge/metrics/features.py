@@ -131,7 +131,7 @@ def classifier_extractor(dataset: Any, device: torch.device | str = "cpu") -> Fe
 
 def weights_dir() -> Path:
     """The folder of the per-user cache where weights files are looked for (``<cache>/weights``)."""
-    from ganforge.cache import cache_dir
+    from ganforge.io.cache import cache_dir
 
     folder = cache_dir() / "weights"
     try:
@@ -228,7 +228,7 @@ def fid_inception_extractor(dataset: Any = None, device: torch.device | str = "c
             net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
                                      feature_extractor_weights_path=str(copy), antialias=False)
     except OSError as exc:  # the temporary folder is full or read-only
-        from ganforge.atomic import storage_error
+        from ganforge.io.atomic import storage_error
 
         raise storage_error(exc, Path(tempfile.gettempdir()), "copy the Inception weights into",
                             "free some space there or set TMPDIR to another folder") from exc

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from ganforge.errors import DataError
-from ganforge.viz import save_scatter
+from ganforge.io.viz import save_scatter
 
 #: Samples drawn per evaluation in the PacGAN/VEEGAN protocol.
 DEFAULT_SAMPLES = 2500

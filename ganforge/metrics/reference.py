@@ -10,7 +10,7 @@ another extractor or image size are refused, naming both. A foreign file
 without metadata is accepted with a note saying what could not be checked.
 
 The statistics of a data set's real images are also cached in the per-user
-cache (:func:`ganforge.cache.cache_dir`, ``reference/``), never in the data
+cache (:func:`ganforge.io.cache.cache_dir`, ``reference/``), never in the data
 folder, keyed by data set, split, extractor, image size, sample count, seed
 and a hash of the chosen images. The cached file also keeps the real
 features, which KID, precision/recall and density/coverage need: a 2048-d
@@ -29,9 +29,8 @@ import attrs
 import numpy as np
 from torch import Tensor
 
-from ganforge.atomic import atomic_write
-
 from ganforge.errors import DataError
+from ganforge.io.atomic import atomic_write
 
 _META = ("extractor", "image_size", "samples", "dataset", "split")
 
@@ -199,7 +198,7 @@ def fingerprint(*parts: Any) -> str:
 def reference_cache_path(dataset: str, split: str, extractor: str, image_size: int, samples: int, seed: int,
                          digest: str) -> Path:
     """The cache file of one data set's reference statistics (``<cache>/reference/...npz``)."""
-    from ganforge.cache import cache_dir
+    from ganforge.io.cache import cache_dir
 
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{dataset}-{split}-{extractor}")
     return cache_dir() / "reference" / f"{safe}-{image_size}px-n{samples}-seed{seed}-{digest}.npz"

@@ -129,10 +129,10 @@ def save_samples_data(path: str | os.PathLike, samples: Tensor, labels: Tensor |
     ``.npz`` is read with ``numpy.load(path)``, ``.pt`` with
     ``torch.load(path)`` (a dict of tensors and values). It is built in memory
     and written by a temporary file renamed over ``path``
-    (:func:`ganforge.atomic.atomic_write_bytes`): a full disk leaves a previous
+    (:func:`ganforge.io.atomic.atomic_write_bytes`): a full disk leaves a previous
     file intact, and a link at ``path`` is replaced, not written through.
     """
-    from ganforge.atomic import atomic_write_bytes
+    from ganforge.io.atomic import atomic_write_bytes
 
     path = Path(path)
     if path.suffix.lower() not in DATA_SUFFIXES:

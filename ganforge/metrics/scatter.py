@@ -17,10 +17,10 @@ import torch
 from torch import Tensor
 
 from ganforge.errors import DataError, PluginError
+from ganforge.io.viz import save_scatter
 from ganforge.metrics.sampling import real_samples
 from ganforge.metrics.spaces import to_data_units
 from ganforge.metrics.support import MetricSupport, support_for
-from ganforge.viz import save_scatter
 
 #: Reference points drawn for a scatter plot when the data set has a sampler.
 REFERENCE_POINTS = 2048

@@ -26,7 +26,7 @@ from ganforge.tune.study import Job, holds_files, retry, this_host
 TRIAL_FILE = "tune_trial.json"
 #: The file holding a failed trial's traceback, in its run folder.
 ERROR_FILE = "tune_error.txt"
-#: A stop reason the Trainer gives when Ctrl-C or SIGTERM arrives (see ganforge.signals).
+#: A stop reason the Trainer gives when Ctrl-C or SIGTERM arrives (see ganforge.training.signals).
 SIGNAL_STOP = "received SIG"
 
 

@@ -39,11 +39,19 @@ from pathlib import Path
 from typing import Any
 
 from ganforge.errors import GanforgeError
-from ganforge.threads import THREADS_ENV
+from ganforge.training.threads import THREADS_ENV
 from ganforge.tune.objective import Objective, say, write_trial_file
 from ganforge.tune.storage import open_storage, require_optuna, sqlite_path
-from ganforge.tune.study import Job, fail_lost, make_pruner, make_sampler, pid_alive, retry_stale, this_host, \
-    wants_trial
+from ganforge.tune.study import (
+    Job,
+    fail_lost,
+    make_pruner,
+    make_sampler,
+    pid_alive,
+    retry_stale,
+    this_host,
+    wants_trial,
+)
 
 try:
     import fcntl

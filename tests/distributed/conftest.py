@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from ganforge.distributed import free_port
+from ganforge.training.distributed import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

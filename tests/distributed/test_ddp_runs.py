@@ -20,7 +20,7 @@ import pytest
 import torch
 
 import ganforge
-from ganforge import checkpoint as ckpt
+from ganforge.io import checkpoint as ckpt
 
 TOL = 1e-5
 

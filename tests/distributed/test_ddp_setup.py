@@ -8,8 +8,8 @@ import torch.distributed as dist
 
 import ganforge
 from ganforge.data.loader import DistributionBatches, TensorBatches
-from ganforge.distributed import DistContext
 from ganforge.registry import Registry, make_plugin_manager
+from ganforge.training.distributed import DistContext
 
 TRICKS = sorted(i.name for i in Registry(*make_plugin_manager(load_entry_points=False)).list("trick") if i.cls.ddp_safe)
 #: Settings that make a trick's DDP-specific code run: adaptive diffaugment sums its statistics over the ranks.

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import ganforge
-from ganforge import checkpoint as ckpt
+from ganforge.io import checkpoint as ckpt
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -145,8 +145,9 @@ class ShadowWeights(ganforge.Trick):
 @pytest.fixture
 def tiny_idx(tmp_path):
     """A data root holding a 64-image MNIST-format test split (random 28x28 digits, labels 0-9)."""
-    from ganforge.data.idx import write_idx
     import numpy as np
+
+    from ganforge.data.idx import write_idx
 
     root = tmp_path / "idxdata"
     root.mkdir()

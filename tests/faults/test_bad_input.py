@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ganforge
-from ganforge import checkpoint as ckpt
 from ganforge.cli import main
 from ganforge.data.idx import read_idx, write_idx
+from ganforge.io import checkpoint as ckpt
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -19,10 +19,10 @@ import pytest
 import torchvision.datasets
 
 import ganforge
-from ganforge.cache import CACHE_ENV, cache_dir
 from ganforge.cli import main
 from ganforge.data.cifar10 import CIFAR10
 from ganforge.data.mnist import MNIST
+from ganforge.io.cache import CACHE_ENV, cache_dir
 
 
 def test_the_cache_folder_is_per_user_and_movable(tmp_path, monkeypatch):

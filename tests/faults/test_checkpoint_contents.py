@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import ganforge
-from ganforge import checkpoint as ckpt
-from ganforge.seeding import get_rng_state, set_rng_state
+from ganforge.io import checkpoint as ckpt
+from ganforge.training.seeding import get_rng_state, set_rng_state
 
 
 def test_checkpoint_holds_the_whole_training_state(small, register, helpers, tmp_path):

@@ -19,7 +19,7 @@ import time
 import pytest
 
 import ganforge
-from ganforge import checkpoint as ckpt
+from ganforge.io import checkpoint as ckpt
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 

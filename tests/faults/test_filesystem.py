@@ -16,9 +16,9 @@ import shlex
 import pytest
 
 import ganforge
-from ganforge import checkpoint as ckpt
-from ganforge.atomic import describe_os_error
 from ganforge.cli import main
+from ganforge.io import checkpoint as ckpt
+from ganforge.io.atomic import describe_os_error
 
 SMALL = ["--data", "grid25", "--batch-size", "16", "--latent-dim", "8", "--gen-option", "hidden=[32,32]",
          "--disc-option", "hidden=[32,32]", "--device", "cpu", "--log-every", "5", "--sample-every", "0",

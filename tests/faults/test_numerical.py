@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 import ganforge
-from ganforge import checkpoint as ckpt
+from ganforge.io import checkpoint as ckpt
 from ganforge.models.mlp import MLPGenerator
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import torch
 
 import ganforge
-from ganforge import checkpoint as ckpt
 from ganforge.cli import main
-from ganforge.rundir import read_marker
+from ganforge.io import checkpoint as ckpt
+from ganforge.io.rundir import read_marker
 
 
 class WrongShape(ganforge.Generator):

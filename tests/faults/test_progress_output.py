@@ -13,7 +13,7 @@ import re
 import pytest
 
 from ganforge.cli import main
-from ganforge.progress import Progress, format_duration
+from ganforge.training.progress import Progress, format_duration
 
 SMALL = ["--data", "grid25", "--batch-size", "16", "--latent-dim", "8", "--gen-option", "hidden=[32,32]",
          "--disc-option", "hidden=[32,32]", "--device", "cpu", "--log-every", "5", "--sample-every", "0",

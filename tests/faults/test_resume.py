@@ -13,8 +13,8 @@ import pytest
 import torch
 
 import ganforge
-from ganforge import checkpoint as ckpt
 from ganforge.cli import main
+from ganforge.io import checkpoint as ckpt
 from ganforge.registry import Registry, make_plugin_manager
 
 N = 10

@@ -13,18 +13,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import json
 import re
+from typing import Any
 
 import pytest
 import torch
 
 import ganforge
-from ganforge import checkpoint as ckpt
 from ganforge.cli import main
-from ganforge.rundir import ABANDONED_PREFIX
+from ganforge.io import checkpoint as ckpt
+from ganforge.io.rundir import ABANDONED_PREFIX
 
 
 def _error_line(err: str) -> str:

@@ -21,10 +21,10 @@ import pytest
 from PIL import Image
 
 import ganforge
-from ganforge import checkpoint as ckpt
 from ganforge.cli import main
-from ganforge.rundir import MARKER_FILE, read_marker
-from ganforge.runlock import OWNER_FILE, RunLock
+from ganforge.io import checkpoint as ckpt
+from ganforge.io.rundir import MARKER_FILE, read_marker
+from ganforge.io.runlock import OWNER_FILE, RunLock
 
 SMALL = ["--data", "grid25", "--batch-size", "16", "--latent-dim", "8", "--gen-option", "hidden=[32,32]",
          "--disc-option", "hidden=[32,32]", "--device", "cpu", "--log-every", "5", "--sample-every", "10",
@@ -102,7 +102,7 @@ def test_two_resumes_started_together_do_not_interleave(tmp_path, helpers):
 
 @pytest.mark.slow  # a real process, killed
 def test_a_lock_left_by_a_killed_process_is_free(tmp_path, helpers):
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from ganforge.runlock import RunLock; "
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from ganforge.io.runlock import RunLock; "
                                "lock = RunLock(sys.argv[1]).acquire(); print('locked', flush=True); time.sleep(600)",
                                str(tmp_path)], env=helpers.cli_env(), stdout=subprocess.PIPE, text=True)
     try:

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ganforge
-from ganforge import checkpoint as ckpt
 from ganforge.cli import main
+from ganforge.io import checkpoint as ckpt
 
 HYPO = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

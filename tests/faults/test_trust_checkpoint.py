@@ -17,9 +17,9 @@ import pytest
 import torch
 
 import ganforge
-from ganforge import checkpoint as ckpt
-from ganforge.cache import CACHE_ENV
 from ganforge.cli import main
+from ganforge.io import checkpoint as ckpt
+from ganforge.io.cache import CACHE_ENV
 from ganforge.metrics import classifier as clf
 from ganforge.metrics import evaluate
 

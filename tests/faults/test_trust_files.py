@@ -23,8 +23,8 @@ import torch
 
 import ganforge
 from ganforge.cli import main
-from ganforge.rundir import MARKER_FILE, read_marker
-from ganforge.runlock import OWNER_FILE, RunLock
+from ganforge.io.rundir import MARKER_FILE, read_marker
+from ganforge.io.runlock import OWNER_FILE, RunLock
 
 SMALL = ["--data", "grid25", "--batch-size", "16", "--latent-dim", "8", "--gen-option", "hidden=[32,32]",
          "--disc-option", "hidden=[32,32]", "--device", "cpu", "--log-every", "5", "--sample-every", "5",

@@ -30,12 +30,12 @@ import pytest
 import torch
 
 import ganforge
-from ganforge import checkpoint as ckpt
 from ganforge.cli import main
+from ganforge.io import checkpoint as ckpt
+from ganforge.io.rundir import RunFolder
 from ganforge.metrics import classifier as classifier_module
 from ganforge.metrics import features as features_module
 from ganforge.models.mlp import MLPGenerator
-from ganforge.rundir import RunFolder
 
 
 class SignalingGenerator(MLPGenerator):

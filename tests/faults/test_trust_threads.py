@@ -18,8 +18,8 @@ import pytest
 import torch
 
 import ganforge
-from ganforge import checkpoint as ckpt
-from ganforge import threads as gthreads
+from ganforge.io import checkpoint as ckpt
+from ganforge.training import threads as gthreads
 
 #: "cpu (1 CPU thread (auto: ...))" in the run's first line.
 _THREADS_IN_FIRST_LINE = re.compile(r"cpu \((\d+) CPU threads? \((.*?)\)\), ")

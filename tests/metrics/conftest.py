@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import ganforge
-from ganforge.cache import CACHE_ENV
+from ganforge.io.cache import CACHE_ENV
 from ganforge.metrics import MetricSupport
 from ganforge.metrics import features as feature_module
 

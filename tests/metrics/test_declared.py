@@ -13,6 +13,7 @@ import ganforge
 from ganforge import Trainer
 from ganforge.cli import main
 from ganforge.interfaces import Dataset
+from ganforge.io.viz import scatter_image
 from ganforge.metrics import (
     MetricSupport,
     evaluate,
@@ -21,11 +22,10 @@ from ganforge.metrics import (
     support_for,
 )
 from ganforge.registry import get_plugin, get_registry
-from ganforge.viz import scatter_image
 
 SMALL = dict(steps=20, batch_size=32, log_every=10, sample_every=0, checkpoint_every=0, progress=False, device="cpu",
              gen_options={"hidden": [32, 32]}, disc_options={"hidden": [32, 32]})
-REFERENCE_BLUE = (140, 191, 242)  # ganforge.viz's reference colour (0.55, 0.75, 0.95) as saved
+REFERENCE_BLUE = (140, 191, 242)  # ganforge.io.viz's reference colour (0.55, 0.75, 0.95) as saved
 
 
 def test_eval_measures_a_swiss_roll_plugin_and_draws_its_reference_points(toys, tmp_path, capsys):

@@ -93,7 +93,7 @@ def test_scatter_plot_is_written(tmp_path):
 
 
 def test_the_scatter_shows_density_piled_points_solid_a_lone_one_pale():
-    from ganforge.viz import scatter_image
+    from ganforge.io.viz import scatter_image
 
     pile = torch.zeros(20, 2)  # twenty samples on one spot
     lone = torch.tensor([[0.5, 0.5]])

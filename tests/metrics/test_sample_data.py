@@ -60,7 +60,7 @@ def test_images_are_written_as_the_uint8_pixels_a_png_shows(toys, tmp_path):
 
 
 def test_save_samples_data_replaces_a_planted_link_and_keeps_the_file_on_a_failed_write(tmp_path, monkeypatch):
-    from ganforge import atomic
+    from ganforge.io import atomic as atomic
     from ganforge.metrics import save_samples_data
 
     secret = tmp_path / "secret.txt"

@@ -10,8 +10,12 @@ import torch
 from torch import nn
 
 import ganforge
-from ganforge.checkpoint import latest_checkpoint, load_checkpoint
-from ganforge.tricks.failure_monitor import CHECKS, FailureMonitor, TrainingFailureWarning
+from ganforge.io.checkpoint import latest_checkpoint, load_checkpoint
+from ganforge.tricks.failure_monitor import (
+    CHECKS,
+    FailureMonitor,
+    TrainingFailureWarning,
+)
 
 SMALL = dict(gen_options={"hidden": (32, 32)}, disc_options={"hidden": (32, 32)})
 

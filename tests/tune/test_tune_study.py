@@ -15,16 +15,25 @@ import pytest
 
 optuna = pytest.importorskip("optuna", reason="ganforge tune needs Optuna: pip install 'ganforge[tune]'")
 
+from tune_helpers import (  # noqa: E402
+    FIXED,
+    GOOD_LR,
+    HOPELESS_LR,
+    cli,
+    cli_env,
+    make_space,
+    write_space,
+)
+
 import ganforge  # noqa: E402
 from ganforge.cli import main  # noqa: E402
 from ganforge.config import TrainConfig  # noqa: E402
 from ganforge.errors import ConfigError  # noqa: E402
 from ganforge.registry import DISABLE_AUTOLOAD_ENV  # noqa: E402
-from ganforge.threads import THREADS_ENV  # noqa: E402
+from ganforge.training.threads import THREADS_ENV  # noqa: E402
 from ganforge.tune.objective import ERROR_FILE, TRIAL_FILE, EvaluationReporter  # noqa: E402
 from ganforge.tune.spacefile import load_space  # noqa: E402
 from ganforge.tune.storage import open_storage  # noqa: E402
-from tune_helpers import FIXED, GOOD_LR, HOPELESS_LR, cli, cli_env, make_space, write_space  # noqa: E402
 
 if sys.version_info >= (3, 11):
     import tomllib

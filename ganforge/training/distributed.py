@@ -26,7 +26,12 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ganforge.errors import ConfigError, DistributedError, GanforgeError, IncompatibleError
+from ganforge.errors import (
+    ConfigError,
+    DistributedError,
+    GanforgeError,
+    IncompatibleError,
+)
 
 STRATEGIES = ("auto", "ddp", "none")
 

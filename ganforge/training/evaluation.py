@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.nn.modules.module import register_module_forward_pre_hook
 
-from ganforge import checkpoint as ckpt
 from ganforge.errors import ConfigError
+from ganforge.io import checkpoint as ckpt
 
 if TYPE_CHECKING:  # pragma: no cover
     from ganforge.trainer import Trainer
@@ -34,7 +34,12 @@ def resolve_eval_metric(trainer: Trainer) -> str:
     Raises:
         ConfigError: for an unknown metric, or one not measured on the run's data set.
     """
-    from ganforge.metrics import HIGHER_IS_BETTER, LOWER_IS_BETTER, measured_metrics, primary_metric
+    from ganforge.metrics import (
+        HIGHER_IS_BETTER,
+        LOWER_IS_BETTER,
+        measured_metrics,
+        primary_metric,
+    )
 
     metric = trainer.config.eval_metric or primary_metric(trainer)
     if metric not in LOWER_IS_BETTER | HIGHER_IS_BETTER:

@@ -4,7 +4,7 @@ A GAN step on small models is launch-bound: hundreds of tiny kernels, each
 costing more to launch than to run. Capturing the whole step (both forward
 passes, both backward passes, both optimizer steps) in one CUDA graph
 replaces them with a single launch per step. Capture needs static shapes and
-device-only work, which :class:`~ganforge.step.GANStep` guarantees, and
+device-only work, which :class:`~ganforge.training.step.GANStep` guarantees, and
 optimizers built with ``capturable=True``.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from ganforge.step import Batch, GANStep
+from ganforge.training.step import Batch, GANStep
 
 #: Eager steps run (for real, on real batches) before capture, on a side stream,
 #: so that lazily initialised state (optimizer moments, cuDNN plans) exists.

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def _suspects(trainer: Trainer) -> dict[int, tuple[str, str, Any]]:
     """``id(object) -> (kind, name, object)`` for the run's plugin objects that exist."""
-    from ganforge.step import unwrap
+    from ganforge.training.step import unwrap
 
     cfg = trainer.config
     found: dict[int, tuple[str, str, Any]] = {}
@@ -54,9 +54,7 @@ def _suspects(trainer: Trainer) -> dict[int, tuple[str, str, Any]]:
 
 
 def _source(trainer: Trainer, kind: str, name: str) -> str:
-    from ganforge.registry import get_registry
-
-    from ganforge.registry import PluginNameWarning, pinned
+    from ganforge.registry import PluginNameWarning, get_registry, pinned
 
     try:
         with pinned(getattr(trainer, "plugin_pins", {})), warnings.catch_warnings():
@@ -116,8 +114,8 @@ def blame_plugin(trainer: Trainer, exc: BaseException) -> PluginError | None:
 
 
 def _storage_hint(trainer: Trainer, exc: StorageError) -> StorageError | None:
-    from ganforge.checkpoint import list_checkpoints
-    from ganforge.rundir import holds_run
+    from ganforge.io.checkpoint import list_checkpoints
+    from ganforge.io.rundir import holds_run
 
     run = trainer.run_dir
     if run is None or not holds_run(run):
@@ -151,7 +149,7 @@ def check_model_outputs(trainer: Trainer) -> None:
     Raises:
         PluginError: when the generator returns a shape other than ``(B, *spec.data_shape)``.
     """
-    from ganforge.step import unwrap
+    from ganforge.training.step import unwrap
 
     spec, gen = trainer.spec, unwrap(trainer.gen)
     device = trainer.device

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from ganforge.errors import ConfigError
-from ganforge.step import unwrap
+from ganforge.training.step import unwrap
 
 if TYPE_CHECKING:  # pragma: no cover
     from ganforge.interfaces import Generator

@@ -6,7 +6,7 @@ prints that the checkpoint is being saved, instead of interrupting the
 write and losing it. SIGKILL still ends the process at once.
 
 A stop request also cuts an in-training evaluation short
-(:mod:`ganforge.evaluation`): it is abandoned at its next model call, so the
+(:mod:`ganforge.training.evaluation`): it is abandoned at its next model call, so the
 stop checkpoint is written within seconds wherever the run is.
 
 The ``ganforge`` command adds :func:`command_signals` around everything it

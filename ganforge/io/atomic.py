@@ -117,7 +117,7 @@ def storage_error(exc: OSError, path: str | os.PathLike | None = None, action: s
     return error
 
 
-#: The marker file of a ganforge run folder (:data:`ganforge.rundir.MARKER_FILE`): below a folder holding it,
+#: The marker file of a ganforge run folder (:data:`ganforge.io.rundir.MARKER_FILE`): below a folder holding it,
 #: :func:`atomic_write` and the others follow no symbolic link.
 RUN_MARKER = ".ganforge-run"
 

@@ -1,0 +1,396 @@
+"""The GAN training step: one generator update, then ``d_steps`` discriminator updates.
+
+The step is written so it can be captured whole in a CUDA graph: it only
+launches device work (no ``.item()``, no host randomness), generates the
+fake batch once and reuses it (detached) for the discriminator, keeps its
+step count, learning-rate schedules and generator EMA in device tensors, and
+returns both losses as one device tensor that the Trainer reads only every
+``log_every`` steps. Tricks act at the events of
+:class:`~ganforge.interfaces.Trick`; only tricks that override an event are
+called for it, in the order the user listed them. Losses and regularizers
+receive a :class:`~ganforge.interfaces.LossContext`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import nullcontext
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ganforge.interfaces import (
+    Discriminator,
+    Generator,
+    Loss,
+    LossContext,
+    Regularizer,
+    Trick,
+)
+from ganforge.training.ema import GeneratorEMA
+from ganforge.training.schedules import LRSchedule
+
+Batch = tuple[Tensor, "Tensor | None"]
+
+
+def overriding(plugins: Sequence[Any], event: str, base: type = Trick) -> list[Any]:
+    """Bound ``event`` methods of the plugins that override ``base``'s, in order."""
+    default = getattr(base, event)
+    return [getattr(p, event) for p in plugins if getattr(type(p), event) is not default]
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    """The model inside a DistributedDataParallel or torch.compile wrapper."""
+    module = getattr(module, "module", module)  # DDP
+    return getattr(module, "_orig_mod", module)  # torch.compile
+
+
+class GANStep:
+    """Callable training step over a list of real batches (one per discriminator update).
+
+    Args:
+        gen, disc: The models (possibly DDP- or compile-wrapped).
+        loss: The :class:`Loss`.
+        opt_g, opt_d: Their optimizers.
+        tricks: Enabled tricks, in the user's order.
+        batch_size: Samples per batch (targets are preallocated for it).
+        latent_dim: Size of ``z``.
+        num_classes: Classes for conditional training, else None.
+        device: Where everything runs.
+        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"``.
+        scaler: A ``torch.amp.GradScaler`` for fp16, else None.
+        grad_clip: Clip each network's gradient norm to this (None: off).
+        skip_nonfinite: Skip an update whose loss is NaN/Inf (reads the loss
+            on the host every update, so the step cannot be graphed; under DDP
+            every rank skips when any rank's loss is not finite).
+        rank, world_size: Data parallelism. ``batch_size`` is then this rank's
+            share; latents and fake labels are drawn for the whole global batch
+            (``batch_size * world_size``) from an RNG seeded alike on every rank,
+            and each rank keeps its own slice, so N processes draw exactly what
+            one process would.
+        regularizers: Enabled regularizers, in the configured order.
+        ema: The generator's weight average, updated after each G update, or None.
+        schedules: Learning-rate schedules applied at the start of every step.
+    """
+
+    def __init__(
+        self,
+        *,
+        gen: Generator,
+        disc: Discriminator,
+        loss: Loss,
+        opt_g: torch.optim.Optimizer,
+        opt_d: torch.optim.Optimizer,
+        tricks: list[Trick],
+        batch_size: int,
+        latent_dim: int,
+        num_classes: int | None,
+        device: torch.device,
+        precision: str = "fp32",
+        scaler: Any = None,
+        grad_clip: float | None = None,
+        skip_nonfinite: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
+        regularizers: Sequence[Regularizer] = (),
+        ema: GeneratorEMA | None = None,
+        schedules: Sequence[LRSchedule] = (),
+    ):
+        self.gen, self.disc, self.loss = gen, disc, loss
+        self.opt_g, self.opt_d = opt_g, opt_d
+        self.tricks = tricks
+        self.latent_dim = latent_dim
+        self.num_classes = num_classes
+        self.device = device
+        self.scaler = scaler
+        self.grad_clip = grad_clip
+        self.skip_nonfinite = skip_nonfinite
+        self.rank, self.world_size = rank, world_size
+        self.regularizers = list(regularizers)
+        self.ema = ema
+        self.schedules = list(schedules)
+        #: Steps skipped for a non-finite loss (only counted with skip_nonfinite).
+        self.skipped = 0
+        #: Steps done, on the device (schedules and lazy terms read it there); the Trainer sets it on resume.
+        self.step_count = torch.zeros((), dtype=torch.int64, device=device)
+        self.g_params = [p for g in opt_g.param_groups for p in g["params"]]
+        self.d_params = [p for g in opt_d.param_groups for p in g["params"]]
+        # In the generator's phase D runs unwrapped: its gradients are not wanted
+        # (backward(inputs=...) skips them) and DDP must not wait for them.
+        self.disc_for_g = disc.module if isinstance(disc, nn.parallel.DistributedDataParallel) else disc
+        self.gen_module, self.disc_module = unwrap(gen), unwrap(disc)
+        # Lazy penalties run D without the DDP wrapper (gradients averaged by hand), compiled or not.
+        self.disc_module_for_penalty = self.disc_for_g
+        #: Discriminator updates per step unless a trick's ``d_steps_at`` says otherwise.
+        self.d_steps = max([t.d_steps for t in tricks if t.d_steps] or [1])
+        self.mixed_batches = any(t.mixed_batches for t in tricks)
+        self.ones = torch.ones(batch_size, device=device)
+        self.zeros = torch.zeros(batch_size, device=device)
+        if precision == "fp32" or device.type not in ("cuda", "cpu", "mps"):
+            self.autocast = nullcontext
+        else:
+            dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+            # No cast cache: a cached cast made during CUDA-graph capture would go stale on replay.
+            self.autocast = lambda: torch.autocast(device.type, dtype=dtype, cache_enabled=False)
+        self._real_batch = overriding(tricks, "real_batch")
+        self._latent = overriding(tricks, "latent")
+        self._disc_input = overriding(tricks, "disc_input")
+        self._fakes_for_disc = overriding(tricks, "fakes_for_disc")
+        self._targets = overriding(tricks, "targets")
+        self._generator_loss = overriding(tricks, "generator_loss")
+        self._extra_loss = overriding(tricks, "extra_loss")
+        self._observe = overriding(tricks, "observe")
+        self._after_backward = overriding(tricks, "after_backward")
+        self._after_optimizer_step = overriding(tricks, "after_optimizer_step")
+        self._penalties = {net: [r for r in self.regularizers if r.net == net and r.every == 1]
+                           for net in ("gen", "disc")}
+        #: Regularizers applied lazily (``every`` > 1), in a separate update after every k-th step.
+        self.lazy = [r for r in self.regularizers if r.every > 1]
+
+    # -- pieces shared with sampling -----------------------------------------
+
+    def sample_latent(self, n: int) -> Tensor:
+        """Gaussian latents ``(n, latent_dim)`` on the device, transformed by the tricks."""
+        z = torch.randn(n, self.latent_dim, device=self.device)
+        for latent in self._latent:
+            z = latent(z)
+        return z
+
+    def sample_labels(self, n: int) -> Tensor | None:
+        """Uniform class labels for the fakes when conditional, else None."""
+        if self.num_classes is None:
+            return None
+        return torch.randint(0, self.num_classes, (n,), device=self.device)
+
+    def real_batch(self, x: Tensor) -> Tensor:
+        """A real batch as the models see it: the tricks' ``real_batch`` transforms applied."""
+        for transform in self._real_batch:
+            x = transform(x)
+        return x
+
+    def _shard(self, x: Tensor | None, n: int) -> Tensor | None:
+        """This rank's ``n`` rows of a global draw (``x`` itself in a single process)."""
+        if x is None or self.world_size == 1:
+            return x
+        return x[self.rank * n : (self.rank + 1) * n]
+
+    def _prep(self, x: Tensor, real: bool) -> Tensor:
+        """Apply the tricks' discriminator-input transforms (e.g. instance noise)."""
+        for transform in self._disc_input:
+            x = transform(x, real)
+        return x
+
+    def _disc(self, disc: nn.Module, x: Tensor, labels: Tensor | None, real: bool) -> Tensor:
+        return disc(self._prep(x, real), labels).float()
+
+    def _discriminate(self, disc: nn.Module):
+        """The ``discriminate(x, labels, real)`` callable of a :class:`LossContext`."""
+
+        def discriminate(x: Tensor, labels: Tensor | None = None, real: bool = True) -> Tensor:
+            return self._disc(disc, x, labels, real)
+
+        return discriminate
+
+    def _finite_everywhere(self, loss: Tensor) -> bool:
+        """True when ``loss`` is finite on every rank (a host sync; one tiny all_reduce under DDP).
+
+        Ranks must agree: one rank skipping a backward pass that the others run
+        would leave DDP's gradient all-reduce waiting for it.
+        """
+        finite = torch.isfinite(loss.detach()).float().reshape(1)
+        if self.world_size > 1:
+            torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
+        return bool(finite.item())
+
+    def _average_gradients(self, params: list[Tensor]) -> None:
+        """Average the gradients that exist across the ranks (every rank has the same ones: same graph)."""
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        torch.distributed.all_reduce(flat)
+        flat.div_(self.world_size)
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset : offset + g.numel()].view_as(g))
+            offset += g.numel()
+
+    @staticmethod
+    def _zero_grad(params: list[Tensor]) -> None:
+        # What Optimizer.zero_grad(set_to_none=True) does, written out: it also traces in torch.compile.
+        for p in params:
+            p.grad = None
+
+    def optimizer_step(self, opt: torch.optim.Optimizer) -> None:
+        """One optimizer step (a method of its own so tests can trace the step with a functional optimizer)."""
+        opt.step()
+
+    def _backward(self, loss: Tensor, params: list[Tensor], opt: torch.optim.Optimizer, net: str,
+                  module: nn.Module, average_across_ranks: bool = False, partial: bool = False) -> None:
+        if self.skip_nonfinite and not self._finite_everywhere(loss):
+            self.skipped += 1
+            return
+        scaled = self.scaler.scale(loss) if self.scaler is not None else loss
+        if average_across_ranks or partial:
+            # A penalty alone may not reach every parameter (a last layer's bias): those keep no gradient,
+            # and the optimizer leaves them alone. (backward(inputs=...) would do the same eagerly, but
+            # traced it demands a gradient for each input.)
+            for p, g in zip(params, torch.autograd.grad(scaled, params, allow_unused=True)):
+                p.grad = g
+        else:
+            scaled.backward(inputs=params)
+        if average_across_ranks:
+            self._average_gradients(params)
+        for hook in self._after_backward:
+            hook(net, module)
+        if self.grad_clip is not None:
+            if self.scaler is not None:
+                self.scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(params, self.grad_clip, foreach=True)
+        if self.scaler is not None:
+            # update() after every optimizer step, not once per training step: with d_steps > 1 (or
+            # extra D updates) an optimizer steps again before the next update(), and unscale_()
+            # (for grad_clip) may only run once per optimizer between updates.
+            self.scaler.step(opt)
+            self.scaler.update()
+        else:
+            self.optimizer_step(opt)
+        model = self.gen_module if net == "gen" else self.disc_module
+        for hook in self._after_optimizer_step:
+            hook(net, model)
+        if net == "gen" and self.ema is not None and not partial:
+            self.ema.update()  # once per training step: a lazy G penalty's own update joins it at the next one
+
+    def _add_terms(self, net: str, ctx: LossContext, total: Tensor) -> Tensor:
+        """``total`` plus the regularizers' penalties and the tricks' extra terms for ``net``; then ``observe``."""
+        for reg in self._penalties[net]:
+            total = total + reg.penalty(ctx)
+        for extra in self._extra_loss:
+            term = extra(net, ctx)
+            if term is not None:
+                total = total + term
+        for observe in self._observe:
+            observe(ctx)
+        return total
+
+    def _targets_for(self, n: int) -> tuple[Tensor, Tensor]:
+        # Fresh tensors every update: a trick editing its targets in place cannot reach later updates.
+        return self.ones[:n].clone(), self.zeros[:n].clone()
+
+    # -- the updates -------------------------------------------------------------
+
+    def generator_update(self, real: Tensor, real_labels: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Update G once; return its loss and the (detached) fakes with their labels."""
+        n = real.shape[0]
+        self._zero_grad(self.g_params)
+        with self.autocast():
+            z = self._shard(self.sample_latent(n * self.world_size), n)
+            fake_labels = self._shard(self.sample_labels(n * self.world_size), n)
+            fake = self.gen(z, fake_labels)
+            logits = self._disc(self.disc_for_g, fake, fake_labels, real=False)
+            real_logits = None
+            if self.loss.needs_real_logits_in_g:
+                with torch.no_grad():  # D's view of the reals: no gradient reaches G through it
+                    real_logits = self._disc(self.disc_for_g, real, real_labels, real=True)
+            ones, zeros = self._targets_for(logits.shape[0])  # one per logit (a pack of samples gets one)
+            ctx = LossContext(real, real_labels, fake, fake_labels, real_logits, logits, ones, zeros, phase="gen",
+                              discriminate=self._discriminate(self.disc_for_g), step=self.step_count)
+            g_loss = None
+            for replace in self._generator_loss:
+                g_loss = replace(self.loss, logits, ones, zeros)
+                if g_loss is not None:
+                    break
+            if g_loss is None:
+                g_loss = self.loss.generator_loss(ctx)
+            g_loss = self._add_terms("gen", ctx, g_loss)
+        self._backward(g_loss, self.g_params, self.opt_g, "gen", self.gen)
+        return g_loss.detach(), fake.detach(), fake_labels
+
+    def discriminator_update(
+        self, real: Tensor, real_labels: Tensor | None, fake: Tensor, fake_labels: Tensor | None
+    ) -> Tensor:
+        """Update D once on a real and a fake batch; return its loss."""
+        for choose in self._fakes_for_disc:
+            fake, fake_labels = choose(fake, fake_labels)
+        self._zero_grad(self.d_params)
+        with self.autocast():
+            if self.mixed_batches:
+                x = torch.cat([self._prep(real, True), self._prep(fake, False)])
+                labels = None if real_labels is None or fake_labels is None else torch.cat([real_labels, fake_labels])
+                logits = self.disc(x, labels).float()
+                real_logits, fake_logits = logits[: real.shape[0]], logits[real.shape[0] :]
+            else:
+                real_logits = self._disc(self.disc, real, real_labels, real=True)
+                fake_logits = self._disc(self.disc, fake, fake_labels, real=False)
+            real_t, _ = self._targets_for(real_logits.shape[0])
+            _, fake_t = self._targets_for(fake_logits.shape[0])
+            for targets in self._targets:
+                real_t, fake_t = targets(real_t, fake_t)
+            ctx = LossContext(real, real_labels, fake, fake_labels, real_logits, fake_logits, real_t, fake_t,
+                              phase="disc", discriminate=self._discriminate(self.disc), step=self.step_count)
+            d_loss = self._add_terms("disc", ctx, self.loss.discriminator_loss(ctx))
+        self._backward(d_loss, self.d_params, self.opt_d, "disc", self.disc)
+        return d_loss.detach()
+
+    def regularization_update(self, reg: Regularizer, real: Tensor, real_labels: Tensor | None) -> Tensor:
+        """One lazy-regularization update (Karras et al. 2020): ``every * penalty`` alone, for ``reg.net``.
+
+        The penalty's context holds ``real`` and fresh fakes (attached to G's
+        graph for a generator penalty, detached otherwise), no logits: the
+        penalty runs D itself through ``ctx.discriminate``. Parameters the
+        penalty does not reach (a last layer's bias, for a gradient penalty)
+        get no gradient and are left alone by the optimizer, as in StyleGAN2.
+        Under DDP the networks run unwrapped here and the gradients that exist
+        are averaged across ranks by hand: DDP's reducer would wait for the
+        missing ones.
+        """
+        gen_net = reg.net == "gen"
+        fake, fake_labels = self._draw_fakes(real.shape[0], grad=gen_net)
+        params, opt = (self.g_params, self.opt_g) if gen_net else (self.d_params, self.opt_d)
+        wrapped = self.gen if gen_net else self.disc
+        self._zero_grad(params)
+        with self.autocast():
+            ones, zeros = self._targets_for(real.shape[0])
+            disc = self.disc_for_g if gen_net else self.disc_module_for_penalty
+            ctx = LossContext(real, real_labels, fake, fake_labels, None, None, ones, zeros, phase=reg.net,
+                              discriminate=self._discriminate(disc), step=self.step_count)
+            term = reg.penalty(ctx) * reg.every
+        self._backward(term, params, opt, reg.net, wrapped, partial=True,
+                       average_across_ranks=isinstance(wrapped, nn.parallel.DistributedDataParallel))
+        return term.detach()
+
+    def _draw_fakes(self, n: int, grad: bool) -> tuple[Tensor, Tensor | None]:
+        with torch.set_grad_enabled(grad), self.autocast():
+            labels = self._shard(self.sample_labels(n * self.world_size), n)
+            return self.gen(self._shard(self.sample_latent(n * self.world_size), n), labels), labels
+
+    def fresh_fakes(self, n: int) -> tuple[Tensor, Tensor | None]:
+        """A new detached fake batch (for discriminator updates after the first)."""
+        return self._draw_fakes(n, grad=False)
+
+    def __call__(self, batches: list[Batch], lazy: Sequence[int] = ()) -> Tensor:
+        """Run one step; return ``[g_loss, d_loss]`` on the device.
+
+        Args:
+            batches: One real batch per discriminator update (their count is
+                this step's ``d_steps``); the generator update uses the first.
+            lazy: Indices into :attr:`lazy` of the regularizers due after this
+                step (the Trainer decides from the step number).
+
+        ``d_loss`` is the mean over the discriminator updates (lazy
+        regularization updates are not part of it).
+        """
+        for schedule in self.schedules:
+            schedule.apply(self.step_count)
+        reals = [(self.real_batch(x), y) for x, y in batches]
+        real, real_labels = reals[0]
+        g_loss, fake, fake_labels = self.generator_update(real, real_labels)
+        d_total = self.discriminator_update(real, real_labels, fake, fake_labels)
+        for real_i, labels_i in reals[1:]:
+            fake, fake_labels = self.fresh_fakes(real_i.shape[0])
+            d_total = d_total + self.discriminator_update(real_i, labels_i, fake, fake_labels)
+        for i in lazy:
+            self.regularization_update(self.lazy[i], real, real_labels)
+        self.step_count.add_(1)
+        return torch.stack([g_loss.float(), d_total.float() / len(reals)])
