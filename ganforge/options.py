@@ -54,7 +54,9 @@ __all__ = [
     "build_options",
     "choice",
     "describe_options",
+    "either",
     "integer",
+    "mapping",
     "number",
     "option",
     "options",
@@ -64,6 +66,7 @@ __all__ = [
     "resolve_options",
     "sequence_of",
     "signature_options",
+    "text",
     "to_tuple",
 ]
 
@@ -108,91 +111,154 @@ def options(cls: type) -> type:
 
 
 # -- validators and converters ----------------------------------------------------------------
-# Each validator raises ConfigError("'name' must be ... (got value)"); build_options adds which plugin.
+# One set for plugin options and for TrainConfig's fields (ganforge.config uses them too): attrs' own
+# validators, each wrapped so that a refused value raises ConfigError("'name' must be ... (got value)")
+# (build_options adds which plugin). ``what`` replaces the "must be ..." phrase where a field says it better.
 
 
 def _fail(attr: attrs.Attribute, what: str, value: Any) -> None:
     raise ConfigError(f"{attr.name!r} must be {what} (got {value!r})")
 
 
-def _is_number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and not math.isnan(value)
+def _wrapped(what: str, *checks: Validator, bools: bool = True) -> Validator:
+    """A validator running attrs' ``checks`` in turn; any refusal becomes one ConfigError saying ``what``.
+
+    ``bools=False`` refuses True and False (a bool is an int to ``instance_of``).
+    """
+
+    def check(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+        if not bools and isinstance(value, bool):
+            _fail(attr, what, value)
+        for one in checks:
+            try:
+                one(inst, attr, value)
+            except _NotFinite:
+                raise ConfigError(f"{attr.name!r} must be finite (got {value!r})") from None
+            except (TypeError, ValueError):  # attrs' refusals, and an item's ConfigError inside a list or pair
+                _fail(attr, what, value)
+
+    check.what = what  # type: ignore[attr-defined]  # optional() and either() build their phrases from it
+    return check
+
+
+def _bounds(low: Any, high: Any, low_open: bool, high_open: bool) -> list[Validator]:
+    v = attrs.validators
+    out = []
+    if low is not None:
+        out.append(v.gt(low) if low_open else v.ge(low))
+    if high is not None:
+        out.append(v.lt(high) if high_open else v.le(high))
+    return out
+
+
+class _NotFinite(ValueError):
+    """An infinite number where a finite one is needed: said as such, not as a range."""
+
+
+def _finite(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if math.isinf(value):
+        raise _NotFinite(value)
+
+
+def _not_nan(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if math.isnan(value):
+        raise ValueError(value)
 
 
 def number(low: float | None = None, high: float | None = None, *, low_open: bool = False,
-           high_open: bool = False, finite: bool = True) -> Validator:
-    """A real number in ``[low, high]`` (ends excluded with ``low_open``/``high_open``; None: unbounded)."""
-    parts = []
-    if low is not None:
-        parts.append(f"{'>' if low_open else '>='} {low:g}")
-    if high is not None:
-        parts.append(f"{'<' if high_open else '<='} {high:g}")
-    what = "a number" + (f" {' and '.join(parts)}" if parts else "")
+           high_open: bool = False, finite: bool = True, what: str | None = None) -> Validator:
+    """A real number in ``[low, high]`` (ends excluded with ``low_open``/``high_open``; None: unbounded).
 
-    def check(inst: Any, attr: attrs.Attribute, value: Any) -> None:
-        ok = _is_number(value) and (not finite or math.isfinite(value))
-        if ok and low is not None:
-            ok = value > low if low_open else value >= low
-        if ok and high is not None:
-            ok = value < high if high_open else value <= high
-        if not ok:
-            _fail(attr, what, value)
-
-    return check
+    An infinite value, when ``finite``, is refused as "must be finite".
+    """
+    if what is None:
+        parts = []
+        if low is not None:
+            parts.append(f"{'>' if low_open else '>='} {low:g}")
+        if high is not None:
+            parts.append(f"{'<' if high_open else '<='} {high:g}")
+        what = "a number" + (f" {' and '.join(parts)}" if parts else "")
+    checks = [attrs.validators.instance_of((int, float)), _not_nan]
+    if finite:
+        checks.append(_finite)
+    return _wrapped(what, *checks, *_bounds(low, high, low_open, high_open), bools=False)
 
 
-def integer(low: int | None = None, high: int | None = None) -> Validator:
+def integer(low: int | None = None, high: int | None = None, *, what: str | None = None) -> Validator:
     """An integer (not a bool) in ``[low, high]``."""
-    if low is not None and high is not None:
-        what = f"an integer from {low} to {high}"
-    elif low is not None:
-        what = f"an integer >= {low}"
-    elif high is not None:
-        what = f"an integer <= {high}"
-    else:
-        what = "an integer"
-
-    def check(inst: Any, attr: attrs.Attribute, value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            _fail(attr, what, value)
-        if (low is not None and value < low) or (high is not None and value > high):
-            _fail(attr, what, value)
-
-    return check
+    if what is None:
+        if low is not None and high is not None:
+            what = f"an integer from {low} to {high}"
+        elif low is not None:
+            what = f"an integer >= {low}"
+        elif high is not None:
+            what = f"an integer <= {high}"
+        else:
+            what = "an integer"
+    return _wrapped(what, attrs.validators.instance_of(int), *_bounds(low, high, False, False), bools=False)
 
 
 def choice(*allowed: Any) -> Validator:
-    """One of ``allowed``."""
+    """One of ``allowed``; a near miss is named ("did you mean 'hinge'?")."""
+    inside = attrs.validators.in_(allowed)
 
     def check(inst: Any, attr: attrs.Attribute, value: Any) -> None:
-        if value not in allowed:
+        try:
+            inside(inst, attr, value)
+        except (TypeError, ValueError):
             close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
             hint = f"; did you mean {close[0]!r}?" if close and close[0] != str(value) else ""
             raise ConfigError(f"{attr.name!r} must be one of {', '.join(repr(a) for a in allowed)} "
-                              f"(got {value!r}){hint}")
+                              f"(got {value!r}){hint}") from None
 
+    check.what = f"one of {', '.join(repr(a) for a in allowed)}"  # type: ignore[attr-defined]
+    check.allowed = allowed  # type: ignore[attr-defined]  # the command line lists them in its help
     return check
 
 
 def boolean() -> Validator:
     """True or False."""
+    return _wrapped("true or false", attrs.validators.instance_of(bool))
+
+
+def text(what: str | None = None, *, empty: bool = False) -> Validator:
+    """A string, non-empty unless ``empty``; ``what`` says which (``"a plugin name such as 'mlp'"``)."""
+    checks = [attrs.validators.instance_of(str)] + ([] if empty else [attrs.validators.min_len(1)])
+    return _wrapped(what or ("a string" if empty else "a non-empty string"), *checks)
+
+
+def mapping(what: str = "a mapping of names to values") -> Validator:
+    """A mapping whose keys are strings."""
+    return _wrapped(what, attrs.validators.deep_mapping(attrs.validators.instance_of(str),
+                                                        mapping_validator=attrs.validators.instance_of(Mapping)))
+
+
+def optional(validator: Validator, *, what: str | None = None) -> Validator:
+    """None, or a value ``validator`` accepts (``what``: the whole phrase, default "None or ...")."""
+    inner = attrs.validators.optional(validator)
 
     def check(inst: Any, attr: attrs.Attribute, value: Any) -> None:
-        if not isinstance(value, bool):
-            _fail(attr, "true or false", value)
+        try:
+            inner(inst, attr, value)
+        except ConfigError as exc:
+            if what is not None:
+                _fail(attr, what, value)
+            raise ConfigError(str(exc).replace(" must be ", " must be None or ", 1)) from None
 
     return check
 
 
-def optional(validator: Validator) -> Validator:
-    """None, or a value ``validator`` accepts."""
+def either(*validators: Validator, what: str) -> Validator:
+    """A value that one of ``validators`` accepts (``what`` names them all for the message)."""
 
     def check(inst: Any, attr: attrs.Attribute, value: Any) -> None:
-        if value is not None:
+        for one in validators:
             try:
-                validator(inst, attr, value)
-            except ConfigError as exc:
-                raise ConfigError(str(exc).replace(" must be ", " must be None or ", 1)) from None
+                one(inst, attr, value)
+                return
+            except ConfigError:
+                continue
+        _fail(attr, what, value)
 
     return check
 
@@ -200,33 +266,24 @@ def optional(validator: Validator) -> Validator:
 def sequence_of(item: Validator, what: str, *, min_len: int = 1, max_len: int | None = None) -> Validator:
     """A tuple of ``min_len`` to ``max_len`` items each accepted by ``item``; ``what`` names an item for messages."""
     length = f"{min_len}" if max_len == min_len else f"{min_len} or more" if max_len is None else f"{min_len} to {max_len}"
+    v = attrs.validators
+    checks = [v.instance_of(tuple), v.min_len(min_len)] + ([v.max_len(max_len)] if max_len is not None else [])
+    return _wrapped(f"a list of {length} {what}", *checks, v.deep_iterable(item))
+
+
+def pair(low: float | None = None, high: float | None = None, *, ordered: bool = True, low_open: bool = False,
+         high_open: bool = False) -> Validator:
+    """A pair ``(a, b)`` of numbers within ``[low, high]`` (open ends as in :func:`number`), ``a <= b`` when ``ordered``."""
+    inner = number(low, high, low_open=low_open, high_open=high_open)
+    bounds = "" if low is None and high is None else f" in {'(' if low_open else '['}" \
+                                                      f"{'-inf' if low is None else f'{low:g}'}, " \
+                                                      f"{'inf' if high is None else f'{high:g}'}{')' if high_open else ']'}"
+    v = attrs.validators
+    items = _wrapped(f"a pair (low, high) of numbers{bounds}" if ordered else f"a pair of numbers{bounds}",
+                     v.instance_of(tuple), v.min_len(2), v.max_len(2), v.deep_iterable(inner))
 
     def check(inst: Any, attr: attrs.Attribute, value: Any) -> None:
-        if not isinstance(value, tuple) or len(value) < min_len or (max_len is not None and len(value) > max_len):
-            _fail(attr, f"a list of {length} {what}", value)
-        for v in value:
-            try:
-                item(inst, attr, v)
-            except ConfigError:
-                _fail(attr, f"a list of {length} {what}", value)
-
-    return check
-
-
-def pair(low: float | None = None, high: float | None = None, *, ordered: bool = True) -> Validator:
-    """A pair ``(a, b)`` of numbers within ``[low, high]``, with ``a <= b`` when ``ordered``."""
-    inner = number(low, high)
-    bounds = "" if low is None and high is None else f" in [{'-inf' if low is None else f'{low:g}'}, " \
-                                                      f"{'inf' if high is None else f'{high:g}'}]"
-
-    def check(inst: Any, attr: attrs.Attribute, value: Any) -> None:
-        if not isinstance(value, tuple) or len(value) != 2:
-            _fail(attr, f"a pair (low, high) of numbers{bounds}", value)
-        for v in value:
-            try:
-                inner(inst, attr, v)
-            except ConfigError:
-                _fail(attr, f"a pair (low, high) of numbers{bounds}", value)
+        items(inst, attr, value)
         if ordered and value[0] > value[1]:
             _fail(attr, "a pair with low <= high", value)
 
