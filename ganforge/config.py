@@ -6,7 +6,7 @@ the value and what is allowed::
     >>> TrainConfig(precision="fp8")
     Traceback (most recent call last):
     ...
-    ganforge.errors.ConfigError: 'precision' must be one of ('fp32', 'bf16', 'fp16') (got 'fp8')
+    ganforge.errors.ConfigError: 'precision' must be one of 'fp32', 'bf16', 'fp16' (got 'fp8')
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ import json
 import os
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
 from ganforge.errors import ConfigError
 from ganforge.io.atomic import atomic_write
+from ganforge.options import boolean, choice, either, integer, mapping, number, optional, pair, text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -30,81 +31,21 @@ else:  # pragma: no cover
 
 
 # -- validators ----------------------------------------------------------------
+# The shared set of ganforge.options (attrs' validators raising ConfigError, "did you mean" for a choice);
+# only the phrases that say what a field takes are this module's.
 
-
-def _one_of(*allowed: Any):
-    def check(inst: Any, attr: attrs.Attribute, value: Any) -> None:
-        if value not in allowed:
-            raise ConfigError(f"{attr.name!r} must be one of {allowed} (got {value!r})")
-
-    return check
-
-
-def _int(minimum: int, maximum: int | None = None):
-    def check(inst: Any, attr: attrs.Attribute, value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{attr.name!r} must be an integer >= {minimum} (got {value!r})")
-        if value < minimum:
-            raise ConfigError(f"{attr.name!r} must be an integer >= {minimum} (got {value!r})")
-        if maximum is not None and value > maximum:
-            raise ConfigError(f"{attr.name!r} must be an integer from {minimum} to {maximum} (got {value!r})")
-
-    return check
-
-
-def _positive_float(inst: Any, attr: attrs.Attribute, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigError(f"{attr.name!r} must be a number > 0 (got {value!r})")
-    if value == float("inf"):
-        raise ConfigError(f"{attr.name!r} must be finite (got {value!r})")
-
-
-def _nonneg_float(inst: Any, attr: attrs.Attribute, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ConfigError(f"{attr.name!r} must be a number >= 0 (got {value!r})")
-    if value == float("inf"):
-        raise ConfigError(f"{attr.name!r} must be finite (got {value!r})")
-
-
-def _name(inst: Any, attr: attrs.Attribute, value: Any) -> None:
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{attr.name!r} must be a plugin name such as 'mlp' (got {value!r})")
-
-
-def _opt_str(inst: Any, attr: attrs.Attribute, value: Any) -> None:
-    if value is not None and not isinstance(value, str):
-        raise ConfigError(f"{attr.name!r} must be a path or None (got {value!r})")
-
-
-def _opt_positive_float(inst: Any, attr: attrs.Attribute, value: Any) -> None:
-    if value is not None:
-        _positive_float(inst, attr, value)
-
-
-def _opt_image_size(inst: Any, attr: attrs.Attribute, value: Any) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 4):
-        raise ConfigError(f"{attr.name!r} must be None or an integer >= 4 (got {value!r})")
-
-
-def _bool(inst: Any, attr: attrs.Attribute, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{attr.name!r} must be true or false (got {value!r})")
-
-
-def _device(inst: Any, attr: attrs.Attribute, value: Any) -> None:
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{attr.name!r} must be a device such as 'auto', 'cpu', 'cuda' or 'cuda:1' (got {value!r})")
-
-
-def _opt_metric(inst: Any, attr: attrs.Attribute, value: Any) -> None:
-    if value is not None and (not isinstance(value, str) or not value):
-        raise ConfigError(f"{attr.name!r} must be a metric name such as 'fid' or 'reverse_kl', or None "
-                          f"(got {value!r})")
-
-
-def _opt_unit_open(inst: Any, attr: attrs.Attribute, value: Any) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1):
-        raise ConfigError(f"{attr.name!r} must be None or a number between 0 and 1, exclusive (got {value!r})")
+_count = integer  # an integer count with a lower bound: integer(1), integer(0)
+_positive = number(0.0, low_open=True)
+_nonneg = number(0.0)
+_name = text("a plugin name such as 'mlp'")
+_opt_path = optional(text(empty=True), what="a path or None")
+_device = text("a device such as 'auto', 'cpu', 'cuda' or 'cuda:1'")
+_opt_metric = optional(text(), what="a metric name such as 'fid' or 'reverse_kl', or None")
+_opt_unit_open = optional(number(0.0, 1.0, low_open=True, high_open=True),
+                          what="None or a number between 0 and 1, exclusive")
+_options = mapping("a mapping of option names to values")
+_threads = either(choice("auto", "measure"), integer(1), what="'auto', 'measure' or an integer >= 1")
+_betas = pair(0.0, 1.0, ordered=False, high_open=True)
 
 
 def _to_threads(value: Any) -> Any:
@@ -113,18 +54,6 @@ def _to_threads(value: Any) -> Any:
     if isinstance(value, str) and value.strip().lower() in ("auto", "measure"):
         return value.strip().lower()
     return value
-
-
-def _threads(inst: Any, attr: attrs.Attribute, value: Any) -> None:
-    if value in ("auto", "measure"):
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{attr.name!r} must be 'auto', 'measure' or an integer >= 1 (got {value!r})")
-
-
-def _options(inst: Any, attr: attrs.Attribute, value: Any) -> None:
-    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-        raise ConfigError(f"{attr.name!r} must be a mapping of option names to values (got {value!r})")
 
 
 # -- converters ----------------------------------------------------------------
@@ -201,12 +130,65 @@ def _to_pair(value: Any) -> Any:
     return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
-def _betas(inst: Any, attr: attrs.Attribute, value: Any) -> None:
-    ok = isinstance(value, tuple) and len(value) == 2 and all(
-        isinstance(b, (int, float)) and 0 <= b < 1 for b in value
-    )
-    if not ok:
-        raise ConfigError(f"{attr.name!r} must be a pair of numbers in [0, 1) (got {value!r})")
+# -- one home for each setting's facts -------------------------------------------
+
+#: Why a setting cannot change on resume, by the group its ``resume`` metadata names (None: the last line).
+#: A refused resume names the first group, in this order, that holds a changed setting.
+RESUME_REASONS: dict[str | None, str] = {
+    "model": "the model cannot change on resume: the checkpoint holds the weights of the saved models",
+    "tricks": "the checkpoint holds the saved tricks' state (and the changes some of them make to the models)",
+    "optimizer": "the optimizer state and losses belong to the saved settings",
+    "data": "the data position and random streams belong to the saved data set, batch size and seed",
+    None: "the checkpoint's weights, optimizer state and data position belong to the saved values",
+}
+
+
+def setting(default: Any = attrs.NOTHING, *, help: str, flag: str, resume: bool | str | None,
+            inherit: bool = True, validator: Any = None, converter: Any = None, factory: Any = None,
+            **cli: str) -> Any:
+    """One :class:`TrainConfig` field with everything known about it, kept in its attrs ``metadata``.
+
+    Args:
+        help: The one-line help of its ``ganforge train`` flag; ``{default}`` stands for the default and
+            ``{choices}`` for the allowed values with the default marked (:func:`setting_help`).
+        flag: Its ``ganforge train`` flag.
+        resume: True when a resumed run may change it; otherwise the :data:`RESUME_REASONS` group
+            that says why not (None: the general reason).
+        inherit: False for a setting that is not part of a run's identity: a resume uses its default
+            unless it is given again.
+        cli: ``metavar``, ``example`` (a ``NAME.KEY=VALUE`` flag's) and ``off_help`` (the help of a
+            switch's ``--no-`` twin, which is added when given).
+    """
+    if resume is not True and resume not in RESUME_REASONS:
+        raise TypeError(f"resume must be True or one of {list(RESUME_REASONS)} (got {resume!r})")
+    metadata = {"help": help, "flag": flag, "resume": resume, "inherit": inherit, **cli}
+    if factory is not None:
+        return attrs.field(factory=factory, converter=converter, validator=validator, metadata=metadata)
+    return attrs.field(default=default, converter=converter, validator=validator, metadata=metadata)
+
+
+class RunPlugin(NamedTuple):
+    """One kind of plugin a run chooses, and the :class:`TrainConfig` fields that choose it."""
+
+    #: The plugin kind (``"generator"``, ...), as the registry names it.
+    kind: str
+    #: The field naming the plugin (``"gen"``), or listing them by name (``"tricks"``).
+    field: str
+    #: The field holding its options: ``{option: value}``, or ``{name: {option: value}}`` for a list.
+    options: str
+    #: True when ``field`` lists plugins by name (tricks, regularizers).
+    listed: bool
+
+
+#: The one table of a run's plugins: kind <-> name field <-> options field, in the order a run records them.
+RUN_PLUGINS: tuple[RunPlugin, ...] = (
+    RunPlugin("generator", "gen", "gen_options", False),
+    RunPlugin("discriminator", "disc", "disc_options", False),
+    RunPlugin("loss", "loss", "loss_options", False),
+    RunPlugin("dataset", "data", "data_options", False),
+    RunPlugin("trick", "tricks", "trick_options", True),
+    RunPlugin("regularizer", "regularizers", "regularizer_options", True),
+)
 
 
 # -- classes --------------------------------------------------------------------
@@ -235,14 +217,14 @@ class OptimConfig:
     follows it and a resumed run continues it exactly.
     """
 
-    name: str = attrs.field(default="adam", validator=_one_of("adam", "adamw", "sgd", "rmsprop"))
-    lr: float = attrs.field(default=2e-4, validator=_positive_float)
+    name: str = attrs.field(default="adam", validator=choice("adam", "adamw", "sgd", "rmsprop"))
+    lr: float = attrs.field(default=2e-4, validator=_positive)
     betas: tuple[float, float] = attrs.field(default=(0.5, 0.999), converter=_to_pair, validator=_betas)
-    momentum: float = attrs.field(default=0.0, validator=_nonneg_float)
-    weight_decay: float = attrs.field(default=0.0, validator=_nonneg_float)
-    schedule: str = attrs.field(default="constant", validator=_one_of("constant", "linear", "cosine"))
-    final_lr: float = attrs.field(default=0.0, validator=_nonneg_float)
-    warmup: int = attrs.field(default=0, validator=_int(0))
+    momentum: float = attrs.field(default=0.0, validator=_nonneg)
+    weight_decay: float = attrs.field(default=0.0, validator=_nonneg)
+    schedule: str = attrs.field(default="constant", validator=choice("constant", "linear", "cosine"))
+    final_lr: float = attrs.field(default=0.0, validator=_nonneg)
+    warmup: int = attrs.field(default=0, validator=_count(0))
 
     @property
     def scheduled(self) -> bool:
@@ -351,60 +333,124 @@ class TrainConfig:
             default 30. On a terminal a progress bar is shown instead.
     """
 
-    gen: str = attrs.field(default="mlp", validator=_name)
-    disc: str = attrs.field(default="mlp", validator=_name)
-    loss: str = attrs.field(default="bce", validator=_name)
-    tricks: tuple[str, ...] = attrs.field(default=(), converter=_to_tricks)
-    gen_options: dict[str, Any] = attrs.field(factory=dict, converter=_to_dict, validator=_options)
-    disc_options: dict[str, Any] = attrs.field(factory=dict, converter=_to_dict, validator=_options)
-    loss_options: dict[str, Any] = attrs.field(factory=dict, converter=_to_dict, validator=_options)
-    trick_options: dict[str, dict[str, Any]] = attrs.field(
-        factory=dict, converter=_to_trick_options, validator=_options
-    )
-    regularizers: tuple[str, ...] = attrs.field(default=(), converter=_names("regularizers", "regularizer"))
-    regularizer_options: dict[str, dict[str, Any]] = attrs.field(
-        factory=dict, converter=_to_trick_options, validator=_options
-    )
-    data: str = attrs.field(default="mnist", validator=_name)
-    data_root: str | None = attrs.field(default=None, converter=_to_path, validator=_opt_str)
-    split: str = attrs.field(default="train", validator=_one_of("train", "test"))
-    data_options: dict[str, Any] = attrs.field(factory=dict, converter=_to_dict, validator=_options)
-    conditional: bool = attrs.field(default=False, validator=_bool)
-    image_size: int | None = attrs.field(default=None, validator=_opt_image_size)
-    steps: int = attrs.field(default=10_000, validator=_int(1))
-    batch_size: int = attrs.field(default=64, validator=_int(1))
-    latent_dim: int = attrs.field(default=100, validator=_int(1))
-    seed: int = attrs.field(default=0, validator=_int(0, 2**63 - 1))  # torch seeds are 64-bit
-    device: str = attrs.field(default="auto", validator=_device)
-    out_dir: str | None = attrs.field(default=None, converter=_to_path, validator=_opt_str)
-    g_optim: OptimConfig = attrs.field(factory=OptimConfig, converter=_to_optim)
-    d_optim: OptimConfig = attrs.field(factory=OptimConfig, converter=_to_optim)
-    ema_decay: float | None = attrs.field(default=None, validator=_opt_unit_open)
-    ema_start: int = attrs.field(default=0, validator=_int(0))
-    ema_warmup: int = attrs.field(default=0, validator=_int(0))
-    precision: str = attrs.field(default="fp32", validator=_one_of("fp32", "bf16", "fp16"))
-    cuda_graphs: str = attrs.field(default="auto", validator=_one_of("auto", "on", "off"))
-    compile: bool = attrs.field(default=False, validator=_bool)
-    data_placement: str = attrs.field(default="auto", validator=_one_of("auto", "device", "stream", "files"))
-    data_workers: int | None = attrs.field(default=None, validator=attrs.validators.optional(_int(0)))
-    log_every: int = attrs.field(default=100, validator=_int(1))
-    sample_every: int = attrs.field(default=1000, validator=_int(0))
-    checkpoint_every: int = attrs.field(default=1000, validator=_int(0))
-    keep_checkpoints: int = attrs.field(default=3, validator=_int(1))
-    grad_clip: float | None = attrs.field(default=None, validator=_opt_positive_float)
-    nan_policy: str = attrs.field(default="stop", validator=_one_of("stop", "skip"))
-    progress: bool = attrs.field(default=True, validator=_bool)
-    tensorboard: bool = attrs.field(default=False, validator=_bool)
-    eval_every: int = attrs.field(default=0, validator=_int(0))
-    eval_metric: str | None = attrs.field(default=None, validator=_opt_metric)
-    eval_samples: int | None = attrs.field(default=None, validator=attrs.validators.optional(_int(2)))
-    overwrite: bool = attrs.field(default=False, validator=_bool)
-    strategy: str = attrs.field(default="auto", validator=_one_of("auto", "ddp", "none"))
-    sync_batchnorm: bool = attrs.field(default=False, validator=_bool)
-    dist_timeout: float = attrs.field(default=300.0, validator=_positive_float)
-    threads: int | str = attrs.field(default="auto", converter=_to_threads, validator=_threads)
-    checkpoint_minutes: float = attrs.field(default=10.0, validator=_nonneg_float)
-    progress_seconds: float = attrs.field(default=30.0, validator=_positive_float)
+    gen: str = setting("mlp", validator=_name, resume="model", flag="--gen",
+                       help="generator plugin (default {default})")
+    disc: str = setting("mlp", validator=_name, resume="model", flag="--disc",
+                        help="discriminator plugin (default {default})")
+    loss: str = setting("bce", validator=_name, resume="optimizer", flag="--loss",
+                        help="loss plugin: {default} (default), minimax, hinge, wgan, wgan_gp, lsgan or ragan")
+    tricks: tuple[str, ...] = setting((), converter=_to_tricks, resume="tricks", flag="--tricks",
+                                      help="comma-separated tricks, applied in order, e.g. soft_labels,instance_noise")
+    gen_options: dict[str, Any] = setting(
+        factory=dict, converter=_to_dict, validator=_options, resume="model", flag="--gen-option",
+        help="set one generator option (repeatable), e.g. norm=none")
+    disc_options: dict[str, Any] = setting(
+        factory=dict, converter=_to_dict, validator=_options, resume="model", flag="--disc-option",
+        help="set one discriminator option (repeatable)")
+    loss_options: dict[str, Any] = setting(
+        factory=dict, converter=_to_dict, validator=_options, resume="optimizer", flag="--loss-option",
+        help="set one loss option (repeatable)")
+    trick_options: dict[str, dict[str, Any]] = setting(
+        factory=dict, converter=_to_trick_options, validator=_options, resume="tricks", flag="--trick-option",
+        metavar="TRICK.KEY=VALUE", example="soft_labels.real_range=[0.8,1]",
+        help="set one trick option (repeatable)")
+    regularizers: tuple[str, ...] = setting(
+        (), converter=_names("regularizers", "regularizer"), resume=None, flag="--regularizers",
+        help="comma-separated regularizers (penalties on D such as r1, r2)")
+    regularizer_options: dict[str, dict[str, Any]] = setting(
+        factory=dict, converter=_to_trick_options, validator=_options, resume=None, flag="--regularizer-option",
+        metavar="REG.KEY=VALUE", example="r1.gamma=10", help="set one regularizer option (repeatable), e.g. r1.gamma=10")
+    data: str = setting("mnist", validator=_name, resume="data", flag="--data",
+                        help="data set plugin (default {default}; grid25 and ring8 need no files)")
+    data_root: str | None = setting(None, converter=_to_path, validator=_opt_path, resume=True, flag="--data-root",
+                                    help="folder holding data files (default $GANFORGE_DATA or ./data)")
+    split: str = setting("train", validator=choice("train", "test"), resume="data", flag="--split", help="{choices}")
+    data_options: dict[str, Any] = setting(
+        factory=dict, converter=_to_dict, validator=_options, resume="data", flag="--data-option",
+        help="set one data set option (repeatable), e.g. std=0.05")
+    conditional: bool = setting(False, validator=boolean(), resume="model", flag="--conditional",
+                                help="feed class labels to both networks")
+    image_size: int | None = setting(None, validator=optional(integer(4)), resume="model", flag="--image-size",
+                                     help="resize image data to this size (e.g. 32 for dcgan on MNIST)")
+    steps: int = setting(10_000, validator=_count(1), resume=True, flag="--steps",
+                         help="generator updates in the whole run (default {default})")
+    batch_size: int = setting(64, validator=_count(1), resume="data", flag="--batch-size",
+                              help="samples per batch (default {default})")
+    latent_dim: int = setting(100, validator=_count(1), resume="model", flag="--latent-dim",
+                              help="size of the latent vector (default {default})")
+    seed: int = setting(0, validator=integer(0, 2**63 - 1), resume="data", flag="--seed",  # torch seeds are 64-bit
+                        help="random seed (default {default})")
+    device: str = setting("auto", validator=_device, resume=True, flag="--device",
+                          help="{default} (default), cpu, cuda, cuda:N or mps")
+    out_dir: str | None = setting(None, converter=_to_path, validator=_opt_path, resume=None, flag="--out",
+                                  help="run folder (default runs/<gen>-<data>-<N>)")
+    g_optim: OptimConfig = setting(factory=OptimConfig, converter=_to_optim, resume="optimizer", flag="--g-optim",
+                                   help="set one optimizer setting of the generator (repeatable), e.g. betas=[0,0.9]")
+    d_optim: OptimConfig = setting(factory=OptimConfig, converter=_to_optim, resume="optimizer", flag="--d-optim",
+                                   help="set one optimizer setting of the discriminator (repeatable)")
+    ema_decay: float | None = setting(
+        None, validator=_opt_unit_open, resume=None, flag="--ema",
+        help="keep an average of G's weights with this decay (e.g. 0.999) and sample from it")
+    ema_start: int = setting(0, validator=_count(0), resume=None, flag="--ema-start",
+                             help="steps before the average starts (it copies G until then; default {default})")
+    ema_warmup: int = setting(0, validator=_count(0), resume=None, flag="--ema-warmup",
+                              help="steps over which the average's decay rises from 0 (default {default})")
+    precision: str = setting("fp32", validator=choice("fp32", "bf16", "fp16"), resume=True, flag="--precision",
+                             help="{choices}")
+    cuda_graphs: str = setting("auto", validator=choice("auto", "on", "off"), resume=True, flag="--cuda-graphs",
+                               help="{choices}")
+    compile: bool = setting(False, validator=boolean(), resume=True, flag="--compile",
+                            help="wrap the models in torch.compile")
+    data_placement: str = setting("auto", validator=choice("auto", "device", "stream", "files"), resume=True,
+                                  flag="--data-placement", help="{choices}")
+    data_workers: int | None = setting(
+        None, validator=optional(_count(0)), resume=True, flag="--data-workers",
+        help="DataLoader workers for --data-placement files (default: CPU cores per process, 1-8)")
+    log_every: int = setting(100, validator=_count(1), resume=True, flag="--log-every",
+                             help="steps between log lines (default {default})")
+    sample_every: int = setting(1000, validator=_count(0), resume=True, flag="--sample-every",
+                                help="steps between sample grids (default {default}; 0: only at the end)")
+    checkpoint_every: int = setting(1000, validator=_count(0), resume=True, flag="--checkpoint-every",
+                                    help="steps between checkpoints (default {default}; 0: only at the end)")
+    keep_checkpoints: int = setting(3, validator=_count(1), resume=True, flag="--keep-checkpoints",
+                                    help="periodic checkpoints kept (default {default})")
+    grad_clip: float | None = setting(None, validator=optional(_positive), resume=True, flag="--grad-clip",
+                                      help="clip each network's gradient norm to this value")
+    nan_policy: str = setting("stop", validator=choice("stop", "skip"), resume=True, flag="--nan-policy",
+                              help="{default} (default): error on a NaN/Inf loss; skip: skip such steps")
+    progress: bool = setting(
+        True, validator=boolean(), resume=True, inherit=False, flag="--progress",
+        help="show progress (default): a bar on a terminal, a line every --progress-seconds otherwise",
+        off_help="hide the progress bar or lines (start, stop and resume messages still print)")
+    tensorboard: bool = setting(
+        False, validator=boolean(), resume=True, flag="--tensorboard",
+        help="also log to TensorBoard in RUN_DIR/tensorboard (pip install 'ganforge[tensorboard]')")
+    eval_every: int = setting(0, validator=_count(0), resume=True, flag="--eval-every",
+                              help="evaluate every N steps into metrics.jsonl, keeping checkpoints/best.pt")
+    eval_metric: str | None = setting(None, validator=_opt_metric, resume=None, flag="--eval-metric",
+                                      help="metric for the best checkpoint (default: the data's primary metric)")
+    eval_samples: int | None = setting(None, validator=optional(_count(2)), resume=True, flag="--eval-samples",
+                                       help="samples per evaluation (default: the metric's standard count)")
+    overwrite: bool = setting(False, validator=boolean(), resume=True, flag="--overwrite",
+                              help="replace a run already in --out")
+    strategy: str = setting("auto", validator=choice("auto", "ddp", "none"), resume=True, flag="--strategy",
+                            help="{default} (default: DDP under torchrun), ddp or none")
+    sync_batchnorm: bool = setting(False, validator=boolean(), resume=None, flag="--sync-batchnorm",
+                                   help="under DDP, BatchNorm statistics over the global batch (CUDA only)")
+    dist_timeout: float = setting(300.0, validator=_positive, resume=True, flag="--dist-timeout",
+                                  help="seconds a collective waits for a dead or hung rank (default {default})")
+    threads: int | str = setting(
+        "auto", converter=_to_threads, validator=_threads, resume=True, flag="--threads",
+        help="CPU threads: a number, auto (default: $GANFORGE_THREADS, $OMP_NUM_THREADS, a resumed run's recorded "
+             "count, else 1; the same every run) or measure (time 1, 2, 4, ... and keep the fastest; runs may then "
+             "differ)")
+    checkpoint_minutes: float = setting(
+        10.0, validator=_nonneg, resume=True, flag="--checkpoint-minutes",
+        help="also checkpoint when this many minutes passed since the last one, checked at each log "
+             "(default {default}; 0: off)")
+    progress_seconds: float = setting(
+        30.0, validator=_positive, resume=True, inherit=False, flag="--progress-seconds",
+        help="seconds between progress lines when stderr is not a terminal (default {default})")
 
     @trick_options.validator
     def _check_trick_options(self, attr: attrs.Attribute, value: dict[str, Any]) -> None:
@@ -439,6 +485,23 @@ class TrainConfig:
         """Write the resolved configuration as JSON (atomically: a crash never leaves a torn file)."""
         text = json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
         atomic_write(path, lambda f: f.write(text), binary=False)
+
+
+def setting_help(field: attrs.Attribute) -> str:
+    """The one-line help of a :func:`setting`, its ``{default}`` and ``{choices}`` filled in.
+
+    ``{choices}`` lists a :func:`~ganforge.options.choice` field's values with the default marked:
+    ``"fp32 (default), bf16 or fp16"``.
+    """
+    default = field.default.factory() if isinstance(field.default, attrs.Factory) else field.default  # type: ignore[arg-type]
+    allowed = [str(a) + (" (default)" if a == default else "") for a in getattr(field.validator, "allowed", ())]
+    choices = f"{', '.join(allowed[:-1])} or {allowed[-1]}" if len(allowed) > 1 else "".join(allowed)
+    return field.metadata["help"].format(default=_shown(default), choices=choices)
+
+
+def _shown(value: Any) -> str:
+    """A default as help texts write it: ``10`` for 10.0."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def _check_named_options(field: str, value: Mapping[str, Any], enabled: tuple[str, ...], kinds: str) -> None:

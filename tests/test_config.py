@@ -21,15 +21,19 @@ def test_defaults_follow_the_classic_gan():
 @pytest.mark.parametrize(
     "field, value, message",
     [
-        ("precision", "fp8", "'precision' must be one of ('fp32', 'bf16', 'fp16') (got 'fp8')"),
+        ("precision", "fp8", "'precision' must be one of 'fp32', 'bf16', 'fp16' (got 'fp8')"),
+        ("nan_policy", "skipp", "'nan_policy' must be one of 'stop', 'skip' (got 'skipp'); did you mean 'skip'?"),
         ("batch_size", 0, "'batch_size' must be an integer >= 1 (got 0)"),
         ("batch_size", 6.5, "'batch_size' must be an integer >= 1 (got 6.5)"),
         ("steps", "100", "'steps' must be an integer >= 1 (got '100')"),
-        ("split", "val", "'split' must be one of ('train', 'test') (got 'val')"),
+        ("split", "val", "'split' must be one of 'train', 'test' (got 'val')"),
         ("gen", "", "'gen' must be a plugin name such as 'mlp' (got '')"),
         ("conditional", "yes", "'conditional' must be true or false (got 'yes')"),
         ("gen_options", [1], "'gen_options' must be a mapping of option names to values (got [1])"),
-        ("grad_clip", -1.0, "'grad_clip' must be a number > 0 (got -1.0)"),
+        ("grad_clip", -1.0, "'grad_clip' must be None or a number > 0 (got -1.0)"),
+        ("data_workers", -1, "'data_workers' must be None or an integer >= 0 (got -1)"),
+        ("dist_timeout", float("inf"), "'dist_timeout' must be finite (got inf)"),
+        ("threads", 0, "'threads' must be 'auto', 'measure' or an integer >= 1 (got 0)"),
         ("image_size", 2, "'image_size' must be None or an integer >= 4 (got 2)"),
     ],
 )
