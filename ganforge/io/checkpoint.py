@@ -19,9 +19,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import attrs
 import torch
 
-from ganforge.errors import CheckpointError
+from ganforge.config import RESUME_REASONS, RUN_PLUGINS, TrainConfig
+from ganforge.errors import CheckpointError, ConfigError
 from ganforge.io.atomic import atomic_write
 
 FORMAT = "ganforge-checkpoint"
@@ -251,32 +253,30 @@ def load_checkpoint(
     return state
 
 
-#: Settings a resumed run may change. The first lines do not alter the
-#: steps' results (evaluation runs on a forked RNG; progress output and
-#: checkpoint timing are not part of the run's identity); ``grad_clip``, ``nan_policy`` and
-#: ``precision`` do, on purpose: they are the remedies for a diverged run. Everything
-#: else is fixed by the checkpoint (``eval_metric`` too: the saved best value is in its units).
-RESUME_CHANGEABLE: frozenset[str] = frozenset({
-    "steps", "progress", "progress_seconds", "log_every", "sample_every", "checkpoint_every", "checkpoint_minutes",
-    "keep_checkpoints", "overwrite",
-    "data_root", "device", "cuda_graphs", "compile", "tensorboard", "eval_every", "eval_samples",
-    "grad_clip", "nan_policy", "precision", "strategy", "dist_timeout", "data_placement", "data_workers",
-    "threads",
-})
+#: Settings a resumed run may change: the fields whose ``resume`` metadata is True
+#: (:func:`ganforge.config.setting`). Most do not alter the steps' results (evaluation runs on a
+#: forked RNG; progress output and checkpoint timing are not part of the run's identity);
+#: ``grad_clip``, ``nan_policy`` and ``precision`` do, on purpose: they are the remedies for a
+#: diverged run. Everything else is fixed by the checkpoint (``eval_metric`` too: the saved best
+#: value is in its units).
+RESUME_CHANGEABLE: frozenset[str] = frozenset(f.name for f in attrs.fields(TrainConfig) if f.metadata["resume"] is True)
 #: Settings that are not part of a run's identity: a resume uses their defaults unless they are given again.
-NOT_INHERITED: tuple[str, ...] = ("progress", "progress_seconds")
+NOT_INHERITED: tuple[str, ...] = tuple(f.name for f in attrs.fields(TrainConfig) if not f.metadata["inherit"])
 
 #: Why each group of fixed settings cannot change on resume (the first group that matches is named).
-_FIXED_REASONS: tuple[tuple[frozenset[str], str], ...] = (
-    (frozenset({"gen", "disc", "gen_options", "disc_options", "latent_dim", "conditional", "image_size"}),
-     "the model cannot change on resume: the checkpoint holds the weights of the saved models"),
-    (frozenset({"tricks", "trick_options"}),
-     "the checkpoint holds the saved tricks' state (and the changes some of them make to the models)"),
-    (frozenset({"g_optim", "d_optim", "loss", "loss_options"}),
-     "the optimizer state and losses belong to the saved settings"),
-    (frozenset({"data", "data_options", "split", "batch_size", "seed"}),
-     "the data position and random streams belong to the saved data set, batch size and seed"),
+_FIXED_REASONS: tuple[tuple[frozenset[str], str], ...] = tuple(
+    (frozenset(f.name for f in attrs.fields(TrainConfig) if f.metadata["resume"] == group), why)
+    for group, why in RESUME_REASONS.items() if group is not None
 )
+
+
+def may_change_on_resume(name: str) -> bool:
+    """True when a resumed run may change the setting ``name`` (see :data:`RESUME_CHANGEABLE`).
+
+    The one rule for resuming: :func:`check_resume_changes` applies it to the settings a resume
+    is given, :func:`ganforge.io.rundir.check_config_edits` to an edited ``config.json``.
+    """
+    return name in RESUME_CHANGEABLE
 
 
 def check_resume_changes(saved: dict[str, Any], new: dict[str, Any], path: str | os.PathLike) -> None:
@@ -292,19 +292,14 @@ def check_resume_changes(saved: dict[str, Any], new: dict[str, Any], path: str |
             and why it is fixed (models, data, batch size, seed and optimizer
             settings: the saved weights, optimizer state and data position belong to them).
     """
-    from ganforge.errors import ConfigError
-
-    changed = sorted(k for k in new if k not in RESUME_CHANGEABLE and new.get(k) != saved.get(k))
+    changed = sorted(k for k in new if not may_change_on_resume(k) and new.get(k) != saved.get(k))
     # A changed plugin brings its own recorded options: name the choice, not both.
-    for choice, options in (("gen", "gen_options"), ("disc", "disc_options"), ("loss", "loss_options"),
-                            ("data", "data_options"), ("tricks", "trick_options"),
-                            ("regularizers", "regularizer_options")):
-        if choice in changed and options in changed:
-            changed.remove(options)
+    for plugin in RUN_PLUGINS:
+        if plugin.field in changed and plugin.options in changed:
+            changed.remove(plugin.options)
     if changed:
         detail = "; ".join(f"{k}: {saved.get(k)!r} -> {new.get(k)!r}" for k in changed)
-        reason = next((why for fields, why in _FIXED_REASONS if fields & set(changed)),
-                      "the checkpoint's weights, optimizer state and data position belong to the saved values")
+        reason = next((why for fields, why in _FIXED_REASONS if fields & set(changed)), RESUME_REASONS[None])
         raise ConfigError(
             f"Cannot change {', '.join(changed)} when resuming from {path} ({detail}): {reason}. Settings a resume "
             f"may change: {', '.join(sorted(RESUME_CHANGEABLE))}. Start a new run (another --out) to change the others."

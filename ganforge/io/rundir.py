@@ -42,6 +42,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import attrs
+
+from ganforge.config import TrainConfig
 from ganforge.errors import ConfigError, RunDirectoryError
 from ganforge.io.atomic import (
     RUN_MARKER,
@@ -56,8 +59,8 @@ from ganforge.io.atomic import (
 from ganforge.io.checkpoint import (
     BEST_CHECKPOINT,
     CHECKPOINT_DIR,
-    RESUME_CHANGEABLE,
     list_checkpoints,
+    may_change_on_resume,
 )
 from ganforge.io.runlock import LOCK_FILE, OWNER_FILE, RunLock
 
@@ -165,7 +168,7 @@ def check_config_edits(run_dir: str | os.PathLike, saved: dict[str, Any]) -> Non
     written = marker.get("config") if isinstance(marker.get("config"), dict) else None
     changed = {}
     for key in sorted(set(current) | set(saved)):
-        if key in RESUME_CHANGEABLE:
+        if may_change_on_resume(key):
             if written is not None and current.get(key) != written.get(key):
                 changed[key] = (written.get(key), current.get(key))
         elif current.get(key) != saved.get(key):
@@ -175,14 +178,15 @@ def check_config_edits(run_dir: str | os.PathLike, saved: dict[str, Any]) -> Non
     detail = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
     msg = (f"{path} was edited after ganforge wrote it ({detail}). A resume takes its settings from the "
            "checkpoint and rewrites config.json, so the edit would be lost. ")
-    fixed = [k for k in changed if k not in RESUME_CHANGEABLE]
+    fixed = [k for k in changed if not may_change_on_resume(k)]
     if fixed:
         msg += (f"{', '.join(fixed)} cannot change on resume (the checkpoint's weights, optimizer state and data "
                 "position belong to the saved values): undo the edit (or delete config.json) to resume, or start a "
                 "new run with the new settings in another --out.")
     else:
         key, (_, new) = next(iter(changed.items()))
-        example = f"--{key.replace('_', '-')} {new}" if not isinstance(new, bool) else f"{key}={new}"
+        example = f"{attrs.fields_dict(TrainConfig)[key].metadata['flag']} {new}" if not isinstance(new, bool) \
+            else f"{key}={new}"
         msg += f"Undo the edit (or delete config.json) and pass the change with --resume instead, e.g. {example}."
     raise ConfigError(msg)
 

@@ -13,35 +13,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ganforge.config import RUN_PLUGINS, RunPlugin  # noqa: F401  (the one plugin table, re-exported here)
 from ganforge.errors import ConfigError
 from ganforge.interfaces import Dataset
 from ganforge.options import _jsonable, accepted_options, resolve_options
 from ganforge.registry import get_registry
 
-#: (kind, TrainConfig field holding the plugin name(s), field holding its options) for every plugin of a run.
-RUN_PLUGINS: tuple[tuple[str, str, str], ...] = (
-    ("generator", "gen", "gen_options"),
-    ("discriminator", "disc", "disc_options"),
-    ("loss", "loss", "loss_options"),
-    ("dataset", "data", "data_options"),
-    ("trick", "tricks", "trick_options"),
-    ("regularizer", "regularizers", "regularizer_options"),
-)
 #: Constructor arguments of a data set that are settings of the run, not options.
 _DATASET_ARGS = Dataset._ganforge_run_args
-_KINDS = frozenset(kind for kind, _, _ in RUN_PLUGINS)
+_KINDS = frozenset(plugin.kind for plugin in RUN_PLUGINS)
 
 
 def _chosen(config: Any) -> list[tuple[str, str, str, bool, Mapping[str, Any]]]:
     """``(kind, name, options field, per-name?, given options)`` for every plugin ``config`` chooses."""
     out = []
-    for kind, name_field, options_field in RUN_PLUGINS:
-        value = getattr(config, name_field)
-        given = getattr(config, options_field)
-        if isinstance(value, str):
-            out.append((kind, value, options_field, False, given))
+    for plugin in RUN_PLUGINS:
+        value = getattr(config, plugin.field)
+        given = getattr(config, plugin.options)
+        if plugin.listed:
+            out += [(plugin.kind, name, plugin.options, True, given.get(name, {})) for name in value]
         else:
-            out += [(kind, name, options_field, True, given.get(name, {})) for name in value]
+            out.append((plugin.kind, value, plugin.options, False, given))
     return out
 
 
@@ -69,9 +61,9 @@ def resolve_config(config: Any) -> Any:
                 changes.setdefault(field, {})[name] = resolved
         else:
             changes[field] = resolved
-    for _, _, field in RUN_PLUGINS:  # plugins listed by name: keep only the enabled ones' options
-        if field in ("trick_options", "regularizer_options"):
-            changes.setdefault(field, {})
+    for plugin in RUN_PLUGINS:  # plugins listed by name: keep only the enabled ones' options
+        if plugin.listed:
+            changes.setdefault(plugin.options, {})
     return config.evolve(**changes)
 
 
