@@ -5,10 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
+import attrs
+
 from ganforge.cli.common import parse_assignment
+from ganforge.config import RUN_PLUGINS, OptimConfig, TrainConfig, setting_help
 from ganforge.errors import ConfigError
+
+#: The options fields of the plugins listed by name: given as ``NAME.KEY=VALUE``.
+_PER_NAME = tuple(plugin.options for plugin in RUN_PLUGINS if plugin.listed)
 
 TRAIN_EXAMPLE = """\
 examples:
@@ -24,65 +31,39 @@ examples:
                  --ema 0.999 --g-lr 1e-4 --d-lr 4e-4 --lr-schedule linear --out runs/modern
 """
 
-# (flag, config field, type, help) for the plain settings of ``train``.
-_TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
-    ("--gen", "gen", str, "generator plugin (default mlp)"),
-    ("--disc", "disc", str, "discriminator plugin (default mlp)"),
-    ("--loss", "loss", str, "loss plugin: bce (default), minimax, hinge, wgan, wgan_gp, lsgan or ragan"),
-    ("--tricks", "tricks", str, "comma-separated tricks, applied in order, e.g. soft_labels,instance_noise"),
-    ("--regularizers", "regularizers", str, "comma-separated regularizers (penalties on D such as r1, r2)"),
-    ("--data", "data", str, "data set plugin (default mnist; grid25 and ring8 need no files)"),
-    ("--data-root", "data_root", str, "folder holding data files (default $GANFORGE_DATA or ./data)"),
-    ("--split", "split", str, "train (default) or test"),
-    ("--steps", "steps", int, "generator updates in the whole run (default 10000)"),
-    ("--batch-size", "batch_size", int, "samples per batch (default 64)"),
-    ("--latent-dim", "latent_dim", int, "size of the latent vector (default 100)"),
-    ("--seed", "seed", int, "random seed (default 0)"),
-    ("--device", "device", str, "auto (default), cpu, cuda, cuda:N or mps"),
-    ("--threads", "threads", str, "CPU threads: a number, auto (default: $GANFORGE_THREADS, $OMP_NUM_THREADS, "
-                                  "a resumed run's recorded count, else 1; the same every run) or measure (time "
-                                  "1, 2, 4, ... and keep the fastest; runs may then differ)"),
-    ("--out", "out_dir", str, "run folder (default runs/<gen>-<data>-<N>)"),
-    ("--image-size", "image_size", int, "resize image data to this size (e.g. 32 for dcgan on MNIST)"),
-    ("--grad-clip", "grad_clip", float, "clip each network's gradient norm to this value"),
-    ("--ema", "ema_decay", float, "keep an average of G's weights with this decay (e.g. 0.999) and sample from it"),
-    ("--ema-start", "ema_start", int, "steps before the average starts (it copies G until then; default 0)"),
-    ("--ema-warmup", "ema_warmup", int, "steps over which the average's decay rises from 0 (default 0)"),
-    ("--nan-policy", "nan_policy", str, "stop (default): error on a NaN/Inf loss; skip: skip such steps"),
-    ("--eval-every", "eval_every", int, "evaluate every N steps into metrics.jsonl, keeping checkpoints/best.pt"),
-    ("--eval-metric", "eval_metric", str, "metric for the best checkpoint (default: the data's primary metric)"),
-    ("--eval-samples", "eval_samples", int, "samples per evaluation (default: the metric's standard count)"),
-    ("--precision", "precision", str, "fp32 (default), bf16 or fp16"),
-    ("--cuda-graphs", "cuda_graphs", str, "auto (default), on or off"),
-    ("--data-placement", "data_placement", str, "auto (default), device, stream or files"),
-    ("--data-workers", "data_workers", int, "DataLoader workers for --data-placement files (default: CPU cores per process, 1-8)"),
-    ("--log-every", "log_every", int, "steps between log lines (default 100)"),
-    ("--sample-every", "sample_every", int, "steps between sample grids (default 1000; 0: only at the end)"),
-    ("--checkpoint-every", "checkpoint_every", int, "steps between checkpoints (default 1000; 0: only at the end)"),
-    ("--checkpoint-minutes", "checkpoint_minutes", float,
-     "also checkpoint when this many minutes passed since the last one, checked at each log (default 10; 0: off)"),
-    ("--keep-checkpoints", "keep_checkpoints", int, "periodic checkpoints kept (default 3)"),
-    ("--strategy", "strategy", str, "auto (default: DDP under torchrun), ddp or none"),
-    ("--dist-timeout", "dist_timeout", float, "seconds a collective waits for a dead or hung rank (default 300)"),
-    ("--progress-seconds", "progress_seconds", float,
-     "seconds between progress lines when stderr is not a terminal (default 30)"),
-]
+# The flags are TrainConfig's fields: each field's metadata holds its flag and help
+# (ganforge.config.setting). This is only the order --help shows them in; "g_lr", "d_lr" and
+# "lr_schedule" are this command's shorthands into g_optim and d_optim.
+HELP_ORDER: tuple[str, ...] = (
+    "gen", "disc", "loss", "tricks", "regularizers", "data", "data_root", "split", "steps", "batch_size",
+    "latent_dim", "seed", "device", "threads", "out_dir", "image_size", "grad_clip", "ema_decay", "ema_start",
+    "ema_warmup", "nan_policy", "eval_every", "eval_metric", "eval_samples", "precision", "cuda_graphs",
+    "data_placement", "data_workers", "log_every", "sample_every", "checkpoint_every", "checkpoint_minutes",
+    "keep_checkpoints", "strategy", "dist_timeout", "progress_seconds",
+    "gen_options", "disc_options", "loss_options", "data_options", "g_optim", "d_optim",
+    "trick_options", "regularizer_options",
+    "g_lr", "d_lr", "lr_schedule",
+    "conditional", "compile", "overwrite", "tensorboard", "sync_batchnorm", "progress",
+)
+_SHORTHANDS = ("g_lr", "d_lr", "lr_schedule")
 
-# (flag, config field, example) of NAME.KEY=VALUE options, per trick or regularizer.
-_PER_NAME_FLAGS = [
-    ("--trick-option", "trick_options", "TRICK", "soft_labels.real_range=[0.8,1]"),
-    ("--regularizer-option", "regularizer_options", "REG", "r1.gamma=10"),
-]
 
-# (flag, config field) of KEY=VALUE options.
-_OPTION_FLAGS = [
-    ("--gen-option", "gen_options"),
-    ("--disc-option", "disc_options"),
-    ("--loss-option", "loss_options"),
-    ("--data-option", "data_options"),
-    ("--g-optim", "g_optim"),
-    ("--d-optim", "d_optim"),
-]
+def _flag_kind(field: attrs.Attribute) -> str:
+    """How a field is given on the command line: ``value``, ``switch``, ``assign`` (KEY=VALUE) or ``per_name``."""
+    if field.name in _PER_NAME:
+        return "per_name"
+    default = field.default.factory() if isinstance(field.default, attrs.Factory) else field.default  # type: ignore[arg-type]
+    if isinstance(default, bool):
+        return "switch"
+    if isinstance(default, Mapping) or attrs.has(type(default)):
+        return "assign"
+    return "value"
+
+
+def _value_type(field: attrs.Attribute) -> Any:
+    """The argparse type of a plain value: int or float from the annotation, else str (names, paths, "auto")."""
+    kinds = {t.strip() for t in str(field.type).split("|")} - {"None"}
+    return int if kinds == {"int"} else float if kinds == {"float"} else str
 
 
 def add_parser(sub: Any) -> None:
@@ -97,52 +78,50 @@ def add_parser(sub: Any) -> None:
     train.add_argument("--preset", metavar="NAME",
                        help=f"start from a preset's settings (flags override them): {', '.join(sorted(PRESETS))}")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR (or from a checkpoint file)")
-    for flag, field, typ, help_text in _TRAIN_FLAGS:
-        train.add_argument(flag, dest=field, type=typ, default=None, help=help_text)
-    for flag, field in _OPTION_FLAGS:
-        train.add_argument(flag, dest=field, action="append", default=None, metavar="KEY=VALUE",
-                           help=f"set one {field.replace('_', ' ')} entry (repeatable)")
-    train.add_argument("--trick-option", dest="trick_options", action="append", default=None,
-                       metavar="TRICK.KEY=VALUE", help="set one trick option (repeatable)")
-    train.add_argument("--regularizer-option", dest="regularizer_options", action="append", default=None,
-                       metavar="REG.KEY=VALUE", help="set one regularizer option (repeatable), e.g. r1.gamma=10")
-    train.add_argument("--g-lr", dest="g_lr", type=float, default=None,
-                       help="the generator's learning rate (with --d-lr: two time-scale updates, TTUR)")
-    train.add_argument("--d-lr", dest="d_lr", type=float, default=None, help="the discriminator's learning rate")
-    train.add_argument("--lr-schedule", dest="lr_schedule", default=None, choices=["constant", "linear", "cosine"],
-                       help="learning-rate schedule of both networks (linear/cosine decay to final_lr, default 0)")
-    train.add_argument("--conditional", dest="conditional", action="store_const", const=True, default=None,
-                       help="feed class labels to both networks")
-    train.add_argument("--compile", dest="compile", action="store_const", const=True, default=None,
-                       help="wrap the models in torch.compile")
-    train.add_argument("--overwrite", dest="overwrite", action="store_const", const=True, default=None,
-                       help="replace a run already in --out")
-    train.add_argument("--tensorboard", dest="tensorboard", action="store_const", const=True, default=None,
-                       help="also log to TensorBoard in RUN_DIR/tensorboard (pip install 'ganforge[tensorboard]')")
-    train.add_argument("--sync-batchnorm", dest="sync_batchnorm", action="store_const", const=True, default=None,
-                       help="under DDP, BatchNorm statistics over the global batch (CUDA only)")
-    train.add_argument("--progress", dest="progress", action="store_const", const=True, default=None,
-                       help="show progress (default): a bar on a terminal, a line every --progress-seconds otherwise")
-    train.add_argument("--no-progress", dest="progress", action="store_const", const=False, default=None,
-                       help="hide the progress bar or lines (start, stop and resume messages still print)")
+    fields = attrs.fields_dict(TrainConfig)
+    for name in HELP_ORDER:
+        if name in _SHORTHANDS:
+            _add_shorthand(train, name)
+            continue
+        field = fields[name]
+        flag, help_text, kind = field.metadata["flag"], setting_help(field), _flag_kind(field)
+        if kind == "value":
+            train.add_argument(flag, dest=name, type=_value_type(field), default=None, help=help_text)
+        elif kind == "switch":
+            train.add_argument(flag, dest=name, action="store_const", const=True, default=None, help=help_text)
+            if "off_help" in field.metadata:
+                train.add_argument(f"--no-{flag[2:]}", dest=name, action="store_const", const=False, default=None,
+                                   help=field.metadata["off_help"])
+        else:
+            metavar = field.metadata.get("metavar", "KEY=VALUE")
+            train.add_argument(flag, dest=name, action="append", default=None, metavar=metavar, help=help_text)
     train.set_defaults(func=cmd_train)
+
+
+def _add_shorthand(train: Any, name: str) -> None:
+    if name == "g_lr":
+        train.add_argument("--g-lr", dest="g_lr", type=float, default=None,
+                           help="the generator's learning rate (with --d-lr: two time-scale updates, TTUR)")
+    elif name == "d_lr":
+        train.add_argument("--d-lr", dest="d_lr", type=float, default=None, help="the discriminator's learning rate")
+    else:
+        schedules = list(attrs.fields(OptimConfig).schedule.validator.allowed)
+        train.add_argument("--lr-schedule", dest="lr_schedule", default=None, choices=schedules,
+                           help="learning-rate schedule of both networks (linear/cosine decay to final_lr, default 0)")
 
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The configuration fields the user set on the command line."""
     settings: dict[str, Any] = {}
-    for _, field, _, _ in _TRAIN_FLAGS:
-        if getattr(args, field) is not None:
-            settings[field] = getattr(args, field)
-    for flag in ("conditional", "compile", "overwrite", "progress", "tensorboard", "sync_batchnorm"):
-        if getattr(args, flag) is not None:
-            settings[flag] = getattr(args, flag)
-    for flag, field in _OPTION_FLAGS:
-        if getattr(args, field):
-            settings[field] = dict(parse_assignment(flag, a) for a in getattr(args, field))
-    for flag, field, what, example in _PER_NAME_FLAGS:
-        if getattr(args, field):
-            settings[field] = _per_name_options(flag, getattr(args, field), what, example)
+    for field in attrs.fields(TrainConfig):
+        value = getattr(args, field.name)
+        kind = _flag_kind(field)
+        if kind in ("value", "switch") and value is not None:
+            settings[field.name] = value
+        elif kind == "assign" and value:
+            settings[field.name] = dict(parse_assignment(field.metadata["flag"], a) for a in value)
+        elif kind == "per_name" and value:
+            settings[field.name] = _per_name_options(field, value)
     for net, lr in (("g_optim", args.g_lr), ("d_optim", args.d_lr)):
         if lr is not None:
             settings[net] = {**settings.get(net, {}), "lr": lr}
@@ -152,8 +131,10 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return settings
 
 
-def _per_name_options(flag: str, texts: list[str], what: str, example: str) -> dict[str, dict[str, Any]]:
+def _per_name_options(field: attrs.Attribute, texts: list[str]) -> dict[str, dict[str, Any]]:
     """``{"soft_labels": {"real_range": [0.8, 1]}}`` from ``NAME.KEY=VALUE`` arguments."""
+    flag, example = field.metadata["flag"], field.metadata["example"]
+    what = field.metadata["metavar"].partition(".")[0]
     out: dict[str, dict[str, Any]] = {}
     for text in texts:
         key, value = parse_assignment(flag, text)
@@ -165,7 +146,7 @@ def _per_name_options(flag: str, texts: list[str], what: str, example: str) -> d
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ganforge.config import TrainConfig, load_toml
+    from ganforge.config import load_toml
     from ganforge.io.checkpoint import NOT_INHERITED
     from ganforge.io.rundir import restart_config
     from ganforge.trainer import Trainer
@@ -189,10 +170,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         base = get_preset(args.preset) if args.preset else {}
         base.update(load_toml(args.config) if args.config else {})
         base = drop_unused_options(base, settings)
-        for field in ("gen_options", "disc_options", "loss_options", "data_options", "g_optim", "d_optim"):
-            if field in settings and isinstance(base.get(field), dict):
-                settings[field] = {**base[field], **settings[field]}
-        for _, field, _, _ in _PER_NAME_FLAGS:
+        for field in attrs.fields(TrainConfig):  # a flag's KEY=VALUE options add to the file's or preset's
+            if _flag_kind(field) == "assign" and field.name in settings and isinstance(base.get(field.name), dict):
+                settings[field.name] = {**base[field.name], **settings[field.name]}
+        for field in _PER_NAME:
             if field in settings and isinstance(base.get(field), dict):
                 merged = {k: dict(v) for k, v in base[field].items()}
                 for name, opts in settings[field].items():
