@@ -15,18 +15,21 @@ from typing import Any
 
 import attrs
 
-from ganforge.config import TrainConfig
+from ganforge.config import RUN_PLUGINS, TrainConfig
+from ganforge.errors import ConfigError
+from ganforge.options import boolean, choice, integer, number
 
 #: The tables a space file may hold.
 TABLES = ("fixed", "search", "tune", "enqueue")
 #: The kinds of searched entry.
 KINDS = ("float", "int", "categorical", "subset")
+# The plugin fields, from the one table of a run's plugins (ganforge.config.RUN_PLUGINS):
 #: TrainConfig fields naming one plugin, and the plugin kind.
-PLUGIN_FIELDS = {"gen": "generator", "disc": "discriminator", "loss": "loss", "data": "dataset"}
+PLUGIN_FIELDS = {p.field: p.kind for p in RUN_PLUGINS if not p.listed}
 #: Option tables and the field naming their plugin.
-OPTION_FIELDS = {"gen_options": "gen", "disc_options": "disc", "loss_options": "loss", "data_options": "data"}
+OPTION_FIELDS = {p.options: p.field for p in RUN_PLUGINS if not p.listed}
 #: TrainConfig fields listing plugins that are on (in order), their kind and their options field.
-LIST_FIELDS = {"tricks": ("trick", "trick_options"), "regularizers": ("regularizer", "regularizer_options")}
+LIST_FIELDS = {p.field: (p.kind, p.options) for p in RUN_PLUGINS if p.listed}
 #: Per-plugin option fields (``trick_options.TRICK.OPTION``) and the list field naming the plugins that are on.
 NAMED_OPTIONS = {options: field for field, (_, options) in LIST_FIELDS.items()}
 #: Fields ganforge tune sets itself for each trial.
@@ -48,13 +51,65 @@ def _is_scalar(value: Any) -> bool:
     return value is None or isinstance(value, (bool, int, float, str))
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """``value`` with tuples as lists (so TOML, JSON and Python values compare equal)."""
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     return value
+
+
+# -- the checks of a searched entry (each message is the problem; load_space adds the file and the entry) --
+
+_RANGES = ("float", "int")
+
+
+def _range_number(inst: Param, attr: attrs.Attribute, value: Any) -> None:
+    """``low``, ``high`` and ``step`` of a float or int range: an integer for int, a finite number for float."""
+    (integer() if inst.kind == "int" else number(what="a finite number"))(inst, attr, value)
+
+
+def _range_end(inst: Param, attr: attrs.Attribute, value: Any) -> None:
+    if inst.kind not in _RANGES:
+        return
+    if inst.low is None or inst.high is None:
+        raise ConfigError(f"a {inst.kind} range needs 'low' and 'high'")
+    _range_number(inst, attr, value)
+
+
+def _step(inst: Param, attr: attrs.Attribute, value: Any) -> None:
+    if value is None or inst.kind not in _RANGES:
+        return
+    _range_number(inst, attr, value)
+    if not value > 0:
+        raise ConfigError(f"'step' must be > 0 (got {value!r})")
+
+
+def _choices(inst: Param, attr: attrs.Attribute, value: tuple[Any, ...]) -> None:
+    if inst.kind in _RANGES:
+        return
+    if not value:
+        raise ConfigError(f"'choices' must be a non-empty list (got {plain(list(value))!r})")
+    if inst.kind == "subset":
+        if inst.key not in LIST_FIELDS:
+            raise ConfigError(f"a subset entry chooses which plugins are on: only "
+                              f"{' and '.join(repr(f) for f in LIST_FIELDS)} take it; use a categorical entry here.")
+        if not all(isinstance(c, str) and c for c in value) or len(set(value)) != len(value):
+            raise ConfigError(f"a subset's choices must be distinct {LIST_FIELDS[inst.key][0]} names "
+                              f"(got {plain(list(value))!r})")
+
+
+def _labels(inst: Param, attr: attrs.Attribute, value: tuple[Any, ...]) -> None:
+    if inst.kind == "categorical" and len(set(map(json.dumps, value))) != len(value):
+        raise ConfigError(f"the choices must be distinct (got {plain(list(inst.choices))!r})")
+
+
+def _default_labels(param: Param) -> tuple[Any, ...]:
+    """What Optuna sees for each categorical choice: the value, or a list's JSON text."""
+    if param.kind != "categorical":
+        return ()
+    return tuple(c if _is_scalar(c) else json.dumps(c) for c in param.choices)
 
 
 @attrs.frozen
@@ -73,13 +128,23 @@ class Param:
     """
 
     key: str
-    kind: str
-    low: float | int | None = None
-    high: float | int | None = None
-    log: bool = False
-    step: float | int | None = None
-    choices: tuple[Any, ...] = ()
-    labels: tuple[Any, ...] = ()
+    kind: str = attrs.field(validator=choice(*KINDS))
+    low: float | int | None = attrs.field(default=None, validator=_range_end)
+    high: float | int | None = attrs.field(default=None, validator=_range_end)
+    log: bool = attrs.field(default=False, validator=boolean())
+    step: float | int | None = attrs.field(default=None, validator=_step)
+    choices: tuple[Any, ...] = attrs.field(default=(), validator=_choices)
+    labels: tuple[Any, ...] = attrs.field(default=attrs.Factory(_default_labels, takes_self=True), validator=_labels)
+
+    def __attrs_post_init__(self) -> None:
+        if self.kind not in _RANGES:
+            return
+        if self.step is not None and self.log:
+            raise ConfigError("'step' and 'log = true' cannot be combined; drop one.")
+        if self.low > self.high:
+            raise ConfigError(f"low ({self.low!r}) > high ({self.high!r}); swap them.")
+        if self.log and not self.low > 0:
+            raise ConfigError(f"a log range needs low > 0 (got {self.low!r})")
 
     @property
     def path(self) -> tuple[str, ...]:
@@ -125,7 +190,7 @@ class Param:
             for choice, label in zip(self.choices, self.labels):
                 if _same(choice, value):
                     return {self.key: label}
-            raise ValueError(f"{value!r} is not among the choices {_plain(list(self.choices))}")
+            raise ValueError(f"{value!r} is not among the choices {plain(list(self.choices))}")
         if isinstance(value, str) or not isinstance(value, (list, tuple)):
             raise ValueError(f"must be a list of items from {list(self.choices)} (got {value!r})")
         unknown = [v for v in value if v not in self.choices]
@@ -155,8 +220,35 @@ class Param:
         if isinstance(value, float):
             return f"{value:.4g}"
         if isinstance(value, (list, tuple, dict)):
-            return json.dumps(_plain(value))
+            return json.dumps(plain(value))
         return str(value)
+
+
+def check_pruner(name: Any, options: Any, error: Callable[[str], Exception]) -> None:
+    """Check a pruner name and its options against the Optuna class's signature, when Optuna is installed."""
+    import difflib
+    import inspect
+
+    if name not in PRUNERS:
+        close = difflib.get_close_matches(str(name), list(PRUNERS), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise error(f"unknown pruner {name!r}.{hint} Pruners: {', '.join(PRUNERS)}.")
+    if not isinstance(options, Mapping):
+        raise error(f"pruner_options must be a table (got {options!r})")
+    try:
+        import optuna
+    except ImportError:
+        return
+    cls = getattr(optuna.pruners, PRUNERS[name])
+    accepted = [p for p in inspect.signature(cls).parameters if p not in ("self", "wrapped_pruner")]
+    for key in options:
+        if key not in accepted:
+            raise error(f"pruner_options: {PRUNERS[name]} takes {', '.join(accepted) or 'no options'} (got {key!r})")
+
+
+def _pruner(inst: TuneOptions, attr: attrs.Attribute, value: Any) -> None:
+    """The pruner and its options, checked together (a problem with either is the pruner's)."""
+    check_pruner(inst.pruner, value, lambda msg: ConfigError(f"'pruner': {msg}"))
 
 
 @attrs.frozen
@@ -176,13 +268,13 @@ class TuneOptions:
             trial silent for two intervals is marked failed and run again.
     """
 
-    trials: int = 20
-    workers: int = 1
+    trials: int = attrs.field(default=20, validator=integer(1))
+    workers: int = attrs.field(default=1, validator=integer(1))
     pruner: str = "median"
-    pruner_options: dict[str, Any] = attrs.field(factory=dict)
-    sampler: str = "tpe"
-    seed: int = 0
-    heartbeat: int = 60
+    pruner_options: dict[str, Any] = attrs.field(factory=dict, validator=_pruner)
+    sampler: str = attrs.field(default="tpe", validator=choice(*SAMPLERS))
+    seed: int = attrs.field(default=0, validator=integer(0))
+    heartbeat: int = attrs.field(default=60, validator=integer(0))
 
 
 @attrs.frozen
@@ -205,7 +297,7 @@ class SearchSpace:
     options: TuneOptions
     enqueue: tuple[dict[str, Any], ...]
     metric: str
-    direction: str
+    direction: str = attrs.field(validator=choice("minimize", "maximize"))
 
     def trial_config(self, pick: Callable[[Param], Any]) -> dict[str, Any]:
         """The settings of one trial: ``fixed`` plus ``pick(param)`` for each searched entry that applies.
@@ -225,15 +317,15 @@ class SearchSpace:
                 continue
             value = pick(param)
             if param.kind == "subset":  # plugins listed in [fixed] are always on; the chosen ones follow them
-                always = _names(data.get(param.key, []))
+                always = plugin_names(data.get(param.key, []))
                 value = always + [v for v in value if v not in always]
-            _set(data, param.path, value)
-        enabled = {field: _names(data.get(field, [])) for field in LIST_FIELDS}
+            set_path(data, param.path, value)
+        enabled = {field: plugin_names(data.get(field, [])) for field in LIST_FIELDS}
         for field, (_, options_field) in LIST_FIELDS.items():
             data[options_field] = {n: o for n, o in data.get(options_field, {}).items() if n in enabled[field]}
         accepts: dict[str, Callable[[str], bool]] = {}
         for field, plugin_field in OPTION_FIELDS.items():
-            kind, name = PLUGIN_FIELDS[plugin_field], data.get(plugin_field, _default(plugin_field))
+            kind, name = PLUGIN_FIELDS[plugin_field], data.get(plugin_field, config_default(plugin_field))
             accepted = plugin_options(registry.get(kind, name).cls)
             accepts[field] = (lambda o: True) if accepted is None else accepted.__contains__
             if field in data:
@@ -245,7 +337,7 @@ class SearchSpace:
                     continue
             elif not accepts[field](param.path[1]):
                 continue
-            _set(data, param.path, pick(param))
+            set_path(data, param.path, pick(param))
         return data
 
     def decode(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -261,7 +353,7 @@ class SearchSpace:
         }))
 
 
-def _default(field: str) -> Any:
+def config_default(field: str) -> Any:
     """TrainConfig's default for ``field``."""
     return getattr(TrainConfig(), field)
 
@@ -275,13 +367,15 @@ def _same(a: Any, b: Any) -> bool:
     return not isinstance(a, (list, tuple, Mapping)) and isinstance(a, bool) == isinstance(b, bool) and a == b
 
 
-def _names(value: Any) -> list[str]:
+def plugin_names(value: Any) -> list[str]:
+    """The plugin names a list field holds (a comma-separated string is accepted, as TrainConfig does)."""
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
     return list(value or [])
 
 
-def _set(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+def set_path(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    """Set ``data["a"]["b"] = value`` for the path ``("a", "b")``, making the tables on the way."""
     for part in path[:-1]:
         data = data.setdefault(part, {})
     data[path[-1]] = value

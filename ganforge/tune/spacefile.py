@@ -30,10 +30,9 @@ from __future__ import annotations
 
 import copy
 import difflib
-import json
-import math
 import os
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,24 +40,22 @@ import attrs
 
 from ganforge.config import OptimConfig, TrainConfig, load_toml
 from ganforge.errors import ConfigError, GanforgeError
-from ganforge.tune.space import (
+from ganforge.tune.space import (  # noqa: F401  (check_pruner: also ganforge.tune.spacefile's, as before)
     KINDS,
     LIST_FIELDS,
     NAMED_OPTIONS,
     OPTION_FIELDS,
     PLUGIN_FIELDS,
-    PRUNERS,
     RUNTIME_FIELDS,
-    SAMPLERS,
     TABLES,
     Param,
     SearchSpace,
     TuneOptions,
-    _default,
-    _is_scalar,
-    _names,
-    _plain,
-    _set,
+    check_pruner,
+    config_default,
+    plain,
+    plugin_names,
+    set_path,
 )
 
 _SPEC_KEYS = {
@@ -131,7 +128,7 @@ def _check_fixed(fixed: Any, where: _Where) -> dict[str, Any]:
 
     if not isinstance(fixed, Mapping):
         raise where.error("fixed", None, f"must be a table of TrainConfig settings (got {fixed!r})")
-    fixed = _plain(dict(fixed))
+    fixed = plain(dict(fixed))
     for key in fixed:
         if key in RUNTIME_FIELDS:
             raise where.error("fixed", key, f"ganforge tune sets {key} itself (each trial runs in "
@@ -140,7 +137,7 @@ def _check_fixed(fixed: Any, where: _Where) -> dict[str, Any]:
     base = dict(fixed)
     for field, (_, options_field) in LIST_FIELDS.items():
         if isinstance(fixed.get(options_field), Mapping):
-            on = _names(fixed.get(field, []))
+            on = plugin_names(fixed.get(field, []))
             base[options_field] = {n: o for n, o in fixed[options_field].items() if n in on}
     try:
         config = TrainConfig.from_dict(base)
@@ -201,15 +198,8 @@ def _check_path(key: str, where: _Where) -> tuple[str, ...]:
     return path
 
 
-def _number(value: Any, name: str, key: str, where: _Where, integer: bool) -> Any:
-    ok = not isinstance(value, bool) and (isinstance(value, int) if integer else isinstance(value, (int, float)))
-    if not ok or (isinstance(value, float) and not math.isfinite(value)):
-        what = "an integer" if integer else "a finite number"
-        raise where.error("search", key, f"'{name}' must be {what} (got {value!r})")
-    return value
-
-
 def _check_param(key: str, spec: Any, fixed: dict[str, Any], where: _Where) -> Param:
+    """One ``[search]`` entry as a :class:`Param` (whose validators check its range or choices)."""
     path = _check_path(key, where)
     if not isinstance(spec, Mapping):
         raise where.error("search", key, "must be a table such as { type = \"categorical\", choices = [...] } "
@@ -226,49 +216,19 @@ def _check_param(key: str, spec: Any, fixed: dict[str, Any], where: _Where) -> P
     if node is not None and not (kind == "subset" and key in LIST_FIELDS):
         raise where.error("search", key, "is also set in [fixed]; keep it in one table.")
     if kind in ("float", "int"):
-        integer = kind == "int"
-        for name in ("low", "high"):
-            if name not in spec:
-                raise where.error("search", key, f"a {kind} range needs 'low' and 'high'")
-        low = _number(spec["low"], "low", key, where, integer)
-        high = _number(spec["high"], "high", key, where, integer)
-        log = spec.get("log", False)
-        if not isinstance(log, bool):
-            raise where.error("search", key, f"'log' must be true or false (got {log!r})")
-        step = spec.get("step")
-        if step is not None:
-            _number(step, "step", key, where, integer)
-            if not step > 0:
-                raise where.error("search", key, f"'step' must be > 0 (got {step!r})")
-            if log:
-                raise where.error("search", key, "'step' and 'log = true' cannot be combined; drop one.")
-        if low > high:
-            raise where.error("search", key, f"low ({low!r}) > high ({high!r}); swap them.")
-        if log and not low > 0:
-            raise where.error("search", key, f"a log range needs low > 0 (got {low!r})")
-        param = Param(key, kind, low=low, high=high, log=log, step=step)
-        for end in (low, high):
-            _check_value(fixed, param, end, where)
-        return param
-    choices = spec.get("choices")
-    if not isinstance(choices, list) or not choices:
-        raise where.error("search", key, f"'choices' must be a non-empty list (got {choices!r})")
-    choices = _plain(choices)
-    if kind == "subset":
-        if key not in LIST_FIELDS:
-            raise where.error("search", key, f"a subset entry chooses which plugins are on: only "
-                                             f"{' and '.join(repr(f) for f in LIST_FIELDS)} take it; use a "
-                                             "categorical entry here.")
-        if not all(isinstance(c, str) and c for c in choices) or len(set(choices)) != len(choices):
-            raise where.error("search", key, f"a subset's choices must be distinct {LIST_FIELDS[key][0]} names "
-                                             f"(got {choices!r})")
-        return Param(key, kind, choices=tuple(choices))
-    labels = [c if _is_scalar(c) else json.dumps(c) for c in choices]
-    if len(set(map(json.dumps, labels))) != len(labels):
-        raise where.error("search", key, f"the choices must be distinct (got {choices!r})")
-    param = Param(key, kind, choices=tuple(choices), labels=tuple(labels))
-    for choice in choices:
-        _check_value(fixed, param, choice, where)
+        values = {name: spec.get(name) for name in ("low", "high", "step")}
+        values["log"] = spec.get("log", False)
+    else:
+        choices = spec.get("choices")
+        if not isinstance(choices, list):
+            raise where.error("search", key, f"'choices' must be a non-empty list (got {choices!r})")
+        values = {"choices": tuple(plain(choices))}
+    try:
+        param = Param(key, kind, **values)
+    except ConfigError as exc:
+        raise where.error("search", key, str(exc)) from None
+    for value in (param.low, param.high) if kind in ("float", "int") else param.choices if kind == "categorical" else ():
+        _check_value(fixed, param, value, where)
     return param
 
 
@@ -278,7 +238,7 @@ def _check_value(fixed: dict[str, Any], param: Param, value: Any, where: _Where)
     if param.path[0] in skip:
         return  # plugin names and options are checked against the registry
     data = {k: v for k, v in fixed.items() if k not in (*NAMED_OPTIONS, *LIST_FIELDS)}
-    _set(data, param.path, copy.deepcopy(value))
+    set_path(data, param.path, copy.deepcopy(value))
     try:
         TrainConfig.from_dict(data)
     except ConfigError as exc:
@@ -299,7 +259,7 @@ def _candidates(field: str, fixed: dict[str, Any], params: tuple[Param, ...]) ->
     for p in params:
         if p.key == field:
             return list(p.choices)
-    return [fixed.get(field, _default(field))]
+    return [fixed.get(field, config_default(field))]
 
 
 def _check_plugins(fixed: dict[str, Any], params: tuple[Param, ...], where: _Where) -> None:
@@ -313,15 +273,15 @@ def _check_plugins(fixed: dict[str, Any], params: tuple[Param, ...], where: _Whe
         elif p.key in LIST_FIELDS:
             kind = LIST_FIELDS[p.key][0]
             for choice in p.choices:
-                names = [choice] if p.kind == "subset" else _names(choice) if isinstance(choice, (str, list)) else None
+                names = [choice] if p.kind == "subset" else plugin_names(choice) if isinstance(choice, (str, list)) else None
                 if names is None or not all(isinstance(n, str) for n in names):
                     raise where.error("search", p.key, f"each choice must be a list of {kind} names (got {choice!r})")
                 for name in names:
                     _lookup(registry, kind, name, where, "search", p.key)
-    possible: dict[str, set[str]] = {field: set(_names(fixed.get(field, []))) for field in LIST_FIELDS}
+    possible: dict[str, set[str]] = {field: set(plugin_names(fixed.get(field, []))) for field in LIST_FIELDS}
     for p in params:
         if p.key in LIST_FIELDS:
-            possible[p.key] |= set(p.choices) if p.kind == "subset" else {n for c in p.choices for n in _names(c)}
+            possible[p.key] |= set(p.choices) if p.kind == "subset" else {n for c in p.choices for n in plugin_names(c)}
     # Options, fixed or searched: each must fit at least one plugin the space can choose.
     option_entries = [("search", p.key, p.path) for p in params
                       if p.path[0] in OPTION_FIELDS or p.path[0] in NAMED_OPTIONS]
@@ -391,44 +351,20 @@ def _check_metric(fixed: dict[str, Any], params: tuple[Param, ...], where: _Wher
 
 
 def _check_tune(table: Any, where: _Where) -> TuneOptions:
+    """The ``[tune]`` table as :class:`TuneOptions` (whose validators check the values, the pruner's too)."""
     if not isinstance(table, Mapping):
         raise where.error("tune", None, f"must be a table (got {table!r})")
     fields = [f.name for f in attrs.fields(TuneOptions)]
-    for key, value in table.items():
+    for key in table:
         if key not in fields:
             close = difflib.get_close_matches(str(key), fields, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise where.error("tune", key, f"unknown setting.{hint} [tune] takes {', '.join(fields)}.")
-        if key in ("trials", "workers", "seed", "heartbeat"):
-            minimum = 1 if key in ("trials", "workers") else 0
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise where.error("tune", key, f"must be an integer >= {minimum} (got {value!r})")
-    options = TuneOptions(**{k: _plain(v) for k, v in table.items()})
-    check_pruner(options.pruner, options.pruner_options, lambda msg: where.error("tune", "pruner", msg))
-    if options.sampler not in SAMPLERS:
-        raise where.error("tune", "sampler", f"must be one of {', '.join(SAMPLERS)} (got {options.sampler!r})")
-    return options
-
-
-def check_pruner(name: Any, options: Any, error: Callable[[str], Exception]) -> None:
-    """Check a pruner name and its options against the Optuna class's signature, when Optuna is installed."""
-    import inspect
-
-    if name not in PRUNERS:
-        close = difflib.get_close_matches(str(name), list(PRUNERS), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise error(f"unknown pruner {name!r}.{hint} Pruners: {', '.join(PRUNERS)}.")
-    if not isinstance(options, Mapping):
-        raise error(f"pruner_options must be a table (got {options!r})")
     try:
-        import optuna
-    except ImportError:
-        return
-    cls = getattr(optuna.pruners, PRUNERS[name])
-    accepted = [p for p in inspect.signature(cls).parameters if p not in ("self", "wrapped_pruner")]
-    for key in options:
-        if key not in accepted:
-            raise error(f"pruner_options: {PRUNERS[name]} takes {', '.join(accepted) or 'no options'} (got {key!r})")
+        return TuneOptions(**{k: plain(v) for k, v in table.items()})
+    except ConfigError as exc:  # "'trials' must be ...": the entry, then the problem
+        entry, problem = re.match(r"^'(\w+)':? (.*)$", str(exc), flags=re.S).groups()  # type: ignore[union-attr]
+        raise where.error("tune", entry, problem) from None
 
 
 def _check_enqueue(entries: Any, params: tuple[Param, ...], where: _Where) -> list[dict[str, Any]]:
@@ -455,7 +391,7 @@ def _check_enqueue(entries: Any, params: tuple[Param, ...], where: _Where) -> li
                 raise where.error("enqueue", key, f"entry {i + 1} sets a setting that is not searched.{hint} "
                                                   f"Searched: {', '.join(by_key) or '(none)'}.")
             try:
-                result.update(by_key[key].to_params(_plain(value)))
+                result.update(by_key[key].to_params(plain(value)))
             except ValueError as exc:
                 raise where.error("enqueue", key, f"entry {i + 1}: {exc}") from None
         out.append(result)

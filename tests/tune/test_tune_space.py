@@ -142,7 +142,7 @@ def test_an_option_applies_only_to_the_plugins_that_accept_it():
     ({"gen_options.hiden": {"type": "categorical", "choices": [[16]]}},
      "[search] 'gen_options.hiden': unknown option 'hiden' for generator 'mlp'. Did you mean 'hidden'?"),
     ({"precision": {"type": "categorical", "choices": ["fp32", "fp8"]}},
-     "[search] 'precision': value 'fp8': 'precision' must be one of ('fp32', 'bf16', 'fp16') (got 'fp8')"),
+     "[search] 'precision': value 'fp8': 'precision' must be one of 'fp32', 'bf16', 'fp16' (got 'fp8')"),
     ({"steps": {"type": "range", "low": 1, "high": 2}},
      "[search] 'steps': 'type' must be one of float, int, categorical, subset (got 'range')"),
     ({"steps": {"type": "int", "low": 1, "hi": 2}},
@@ -192,7 +192,10 @@ def test_bad_fixed_settings_are_one_line_errors(fixed, message):
      "[tune] 'pruner': pruner_options: MedianPruner takes n_startup_trials, n_warmup_steps, interval_steps, "
      "n_min_trials (got 'warmup')"),
     ({"tune": {"trials": 0}}, "[tune] 'trials': must be an integer >= 1 (got 0)"),
-    ({"tune": {"sampler": "grid"}}, "[tune] 'sampler': must be one of tpe, random (got 'grid')"),
+    ({"tune": {"sampler": "grid"}}, "[tune] 'sampler': must be one of 'tpe', 'random' (got 'grid')"),
+    ({"tune": {"sampler": "radnom"}}, "[tune] 'sampler': must be one of 'tpe', 'random' (got 'radnom'); did you mean "
+                                      "'random'?"),
+    ({"tune": {"heartbeat": -1}}, "[tune] 'heartbeat': must be an integer >= 0 (got -1)"),
     ({"tune": {"trails": 3}}, "[tune] 'trails': unknown setting. Did you mean 'trials'?"),
     ({"enqueue": [{"g_optim.lr": 5.0}]}, "[enqueue] 'g_optim.lr': entry 1: 5.0 is outside the range 0.001 to 0.5"),
     ({"enqueue": [{"d_optim.lr": 1e-3}]},
@@ -246,3 +249,47 @@ def test_the_exported_toml_reads_back_as_the_same_config(tmp_path):
     assert TrainConfig.from_dict(loaded) == TrainConfig.from_dict({**expected, "device": "auto"})
     odd = {"a b": "quote \" and \\ and \n", "x": [1.0, 1e-05, float("inf")], "t": {"u": {"v": 1}}, "e": {}}
     assert tomllib.loads(dumps_toml(odd)) == odd
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"key": "g_optim.lr", "kind": "float", "low": 1e-2, "high": 1e-4}, "low (0.01) > high (0.0001); swap them."),
+    ({"key": "g_optim.lr", "kind": "float", "low": 1e-4}, "a float range needs 'low' and 'high'"),
+    ({"key": "steps", "kind": "int", "low": 1, "high": 9, "step": 0}, "'step' must be > 0 (got 0)"),
+    ({"key": "steps", "kind": "int", "low": 1, "high": 9, "step": 1, "log": True},
+     "'step' and 'log = true' cannot be combined; drop one."),
+    ({"key": "loss", "kind": "subset", "choices": ("bce",)}, "a subset entry chooses which plugins are on"),
+    ({"key": "tricks", "kind": "subset", "choices": ("a", "a")}, "a subset's choices must be distinct trick names"),
+    ({"key": "loss", "kind": "categorical", "choices": ()}, "'choices' must be a non-empty list (got [])"),
+    ({"key": "loss", "kind": "categoricl", "choices": ("bce",)}, "did you mean 'categorical'?"),
+])
+def test_a_searched_entry_checks_itself(kwargs, message):
+    # The checks live on the attrs class, so a Param built in code is refused as a space file's entry is.
+    with pytest.raises(ConfigError) as info:
+        Param(**kwargs)
+    assert message in str(info.value)
+
+
+def test_categorical_labels_default_to_the_choices_or_their_json():
+    assert Param("gen_options.hidden", "categorical", choices=([16], 2, "x")).labels == ("[16]", 2, "x")
+    assert Param("tricks", "subset", choices=("soft_labels",)).labels == ()  # what a study's identity records
+    with pytest.raises(ConfigError, match=r"the choices must be distinct \(got \[\[1\], '\[1\]'\]\)"):
+        Param("gen_options.hidden", "categorical", choices=([1], "[1]"))
+
+
+def test_the_tune_options_check_themselves():
+    from ganforge.tune.space import TuneOptions
+
+    with pytest.raises(ConfigError, match=r"^'trials' must be an integer >= 1 \(got 0\)$"):
+        TuneOptions(trials=0)
+    with pytest.raises(ConfigError, match=r"^'pruner': unknown pruner 'medain'\. Did you mean 'median'\?"):
+        TuneOptions(pruner="medain")
+
+
+def test_the_space_tables_come_from_the_one_plugin_table():
+    from ganforge.config import RUN_PLUGINS
+    from ganforge.tune import space
+
+    assert space.PLUGIN_FIELDS == {"gen": "generator", "disc": "discriminator", "loss": "loss", "data": "dataset"}
+    assert space.LIST_FIELDS == {"tricks": ("trick", "trick_options"),
+                                 "regularizers": ("regularizer", "regularizer_options")}
+    assert {*space.OPTION_FIELDS, *space.NAMED_OPTIONS} == {p.options for p in RUN_PLUGINS}
