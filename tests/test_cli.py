@@ -124,3 +124,41 @@ def test_sample_and_eval_spell_the_sample_count_alike():
     for command in ("sample", "eval"):
         for flag in ("-n", "--n"):
             assert parser.parse_args([command, "RUN", flag, "5"]).n == 5, (command, flag)
+
+
+def _train_parser():
+    import argparse
+
+    from ganforge.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices["train"]
+
+
+def test_every_train_flag_is_a_config_field_with_its_metadata():
+    """ganforge train's flags come from TrainConfig's metadata: each field once, under its own flag and name."""
+    import attrs
+
+    from ganforge.cli.train import HELP_ORDER
+    from ganforge.config import TrainConfig
+
+    fields = attrs.fields_dict(TrainConfig)
+    assert sorted(n for n in HELP_ORDER if n in fields) == sorted(fields)  # a new field must be placed in --help
+    assert len(set(HELP_ORDER)) == len(HELP_ORDER)
+    by_flag = {o: a for a in _train_parser()._actions for o in a.option_strings}
+    for name, field in fields.items():
+        assert by_flag[field.metadata["flag"]].dest == name, name
+    assert by_flag["--no-progress"].dest == "progress" and by_flag["--no-progress"].const is False
+    assert by_flag["--out"].dest == "out_dir" and by_flag["--ema"].dest == "ema_decay"
+
+
+def test_train_help_states_the_defaults_the_config_holds():
+    # The defaults are filled in from TrainConfig, never typed again: change one and the help follows.
+    by_flag = {o: a for a in _train_parser()._actions for o in a.option_strings}
+    assert by_flag["--steps"].help == "generator updates in the whole run (default 10000)"
+    assert by_flag["--dist-timeout"].help == "seconds a collective waits for a dead or hung rank (default 300)"
+    assert by_flag["--precision"].help == "fp32 (default), bf16 or fp16"
+    assert by_flag["--split"].help == "train (default) or test"
+    assert by_flag["--lr-schedule"].choices == ["constant", "linear", "cosine"]
+    parsed = _train_parser().parse_args(["--steps", "7", "--ema", "0.9", "--threads", "2", "--dist-timeout", "5"])
+    assert (parsed.steps, parsed.ema_decay, parsed.threads, parsed.dist_timeout) == (7, 0.9, "2", 5.0)

@@ -139,3 +139,42 @@ def test_a_frozen_config_stays_frozen_all_the_way_down_and_hashes():
 def test_messages_name_the_right_kind_of_value(field, value, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         TrainConfig(**{field: value})
+
+
+def test_every_field_says_its_flag_help_and_resume_rule():
+    import attrs
+
+    from ganforge.config import RESUME_REASONS, RUN_PLUGINS, setting_help
+
+    for field in attrs.fields(TrainConfig):
+        meta = field.metadata
+        assert meta["flag"].startswith("--") and setting_help(field), field.name
+        assert meta["resume"] is True or meta["resume"] in RESUME_REASONS, field.name
+    names = {f.name for f in attrs.fields(TrainConfig)}
+    assert {p.field for p in RUN_PLUGINS} | {p.options for p in RUN_PLUGINS} <= names
+    assert [p.field for p in RUN_PLUGINS if p.listed] == ["tricks", "regularizers"]
+
+
+def test_the_resume_rule_comes_from_the_field_metadata():
+    # What a resumed run may change is part of the checkpoint contract (docs/reliability.md): this list
+    # is the one the rule held before it moved onto the fields.
+    from ganforge.io.checkpoint import _FIXED_REASONS, NOT_INHERITED, RESUME_CHANGEABLE, may_change_on_resume
+
+    assert RESUME_CHANGEABLE == {
+        "steps", "progress", "progress_seconds", "log_every", "sample_every", "checkpoint_every",
+        "checkpoint_minutes", "keep_checkpoints", "overwrite", "data_root", "device", "cuda_graphs", "compile",
+        "tensorboard", "eval_every", "eval_samples", "grad_clip", "nan_policy", "precision", "strategy",
+        "dist_timeout", "data_placement", "data_workers", "threads"}
+    assert NOT_INHERITED == ("progress", "progress_seconds")
+    assert [sorted(group) for group, _ in _FIXED_REASONS] == [
+        ["conditional", "disc", "disc_options", "gen", "gen_options", "image_size", "latent_dim"],
+        ["trick_options", "tricks"], ["d_optim", "g_optim", "loss", "loss_options"],
+        ["batch_size", "data", "data_options", "seed", "split"]]
+    assert may_change_on_resume("steps") and not may_change_on_resume("seed") and not may_change_on_resume("x")
+
+
+def test_a_setting_must_say_whether_a_resume_may_change_it():
+    from ganforge.config import setting
+
+    with pytest.raises(TypeError, match="resume must be True or one of"):
+        setting(1, help="x", flag="--x", resume="sometimes")
