@@ -289,7 +289,8 @@ def _square(img: Any, size: int, channels: int) -> np.ndarray:
     return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
 
 
-def load_side_by_side(path: Path, size: int, channels: int, max_pixels: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def load_side_by_side(path: Path, size: int, channels: int,
+                      max_pixels: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The two halves of an A|B image (split at ``width // 2``), each as ``load_image`` gives it: ``(A, B)``."""
     img = _open_image(path, channels, max_pixels)
     w, h = img.size
@@ -303,7 +304,8 @@ def load_side_by_side(path: Path, size: int, channels: int, max_pixels: int | No
 def _folder(root: str | None, name: str) -> Path:
     """The data set's root folder, or a DataNotFoundError saying what to pass."""
     if root is None:
-        raise DataNotFoundError(f"The {name} data set needs the folder of images: pass data_root=DIR (--data-root DIR).")
+        raise DataNotFoundError(f"The {name} data set needs the folder of images: pass data_root=DIR "
+                                "(--data-root DIR).")
     folder = Path(root).expanduser()
     if not folder.is_dir():
         what = "does not exist" if not folder.exists() else "is a file, not a folder"

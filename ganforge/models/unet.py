@@ -111,7 +111,8 @@ class UNetGenerator(Generator):
                                    help="Encoder (and decoder) levels, each halving the size (default: down to "
                                         "1x1: 5 for 28x28 and 32x32, 6 for 64x64).")
         norm: str = option("batch", validator=choice(*NORMS),
-                           help="Normalisation of the hidden levels (never the first, innermost or output layer).")
+                           help="Normalisation of the hidden levels (not the first or innermost encoder level, "
+                                "not the output).")
         dropout: float = option(0.5, validator=number(0.0, 1.0, high_open=True),
                                 help="Dropout probability in the innermost decoder levels, pix2pix's noise (0: none).")
         dropout_layers: int = option(3, validator=integer(0),
