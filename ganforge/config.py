@@ -34,7 +34,6 @@ else:  # pragma: no cover
 # The shared set of ganforge.options (attrs' validators raising ConfigError, "did you mean" for a choice);
 # only the phrases that say what a field takes are this module's.
 
-_count = integer  # an integer count with a lower bound: integer(1), integer(0)
 _positive = number(0.0, low_open=True)
 _nonneg = number(0.0)
 _name = text("a plugin name such as 'mlp'")
@@ -224,7 +223,7 @@ class OptimConfig:
     weight_decay: float = attrs.field(default=0.0, validator=_nonneg)
     schedule: str = attrs.field(default="constant", validator=choice("constant", "linear", "cosine"))
     final_lr: float = attrs.field(default=0.0, validator=_nonneg)
-    warmup: int = attrs.field(default=0, validator=_count(0))
+    warmup: int = attrs.field(default=0, validator=integer(0))
 
     @property
     def scheduled(self) -> bool:
@@ -372,11 +371,11 @@ class TrainConfig:
                                 help="feed class labels to both networks")
     image_size: int | None = setting(None, validator=optional(integer(4)), resume="model", flag="--image-size",
                                      help="resize image data to this size (e.g. 32 for dcgan on MNIST)")
-    steps: int = setting(10_000, validator=_count(1), resume=True, flag="--steps",
+    steps: int = setting(10_000, validator=integer(1), resume=True, flag="--steps",
                          help="generator updates in the whole run (default {default})")
-    batch_size: int = setting(64, validator=_count(1), resume="data", flag="--batch-size",
+    batch_size: int = setting(64, validator=integer(1), resume="data", flag="--batch-size",
                               help="samples per batch (default {default})")
-    latent_dim: int = setting(100, validator=_count(1), resume="model", flag="--latent-dim",
+    latent_dim: int = setting(100, validator=integer(1), resume="model", flag="--latent-dim",
                               help="size of the latent vector (default {default})")
     seed: int = setting(0, validator=integer(0, 2**63 - 1), resume="data", flag="--seed",  # torch seeds are 64-bit
                         help="random seed (default {default})")
@@ -391,9 +390,9 @@ class TrainConfig:
     ema_decay: float | None = setting(
         None, validator=_opt_unit_open, resume=None, flag="--ema",
         help="keep an average of G's weights with this decay (e.g. 0.999) and sample from it")
-    ema_start: int = setting(0, validator=_count(0), resume=None, flag="--ema-start",
+    ema_start: int = setting(0, validator=integer(0), resume=None, flag="--ema-start",
                              help="steps before the average starts (it copies G until then; default {default})")
-    ema_warmup: int = setting(0, validator=_count(0), resume=None, flag="--ema-warmup",
+    ema_warmup: int = setting(0, validator=integer(0), resume=None, flag="--ema-warmup",
                               help="steps over which the average's decay rises from 0 (default {default})")
     precision: str = setting("fp32", validator=choice("fp32", "bf16", "fp16"), resume=True, flag="--precision",
                              help="{choices}")
@@ -404,15 +403,15 @@ class TrainConfig:
     data_placement: str = setting("auto", validator=choice("auto", "device", "stream", "files"), resume=True,
                                   flag="--data-placement", help="{choices}")
     data_workers: int | None = setting(
-        None, validator=optional(_count(0)), resume=True, flag="--data-workers",
+        None, validator=optional(integer(0)), resume=True, flag="--data-workers",
         help="DataLoader workers for --data-placement files (default: CPU cores per process, 1-8)")
-    log_every: int = setting(100, validator=_count(1), resume=True, flag="--log-every",
+    log_every: int = setting(100, validator=integer(1), resume=True, flag="--log-every",
                              help="steps between log lines (default {default})")
-    sample_every: int = setting(1000, validator=_count(0), resume=True, flag="--sample-every",
+    sample_every: int = setting(1000, validator=integer(0), resume=True, flag="--sample-every",
                                 help="steps between sample grids (default {default}; 0: only at the end)")
-    checkpoint_every: int = setting(1000, validator=_count(0), resume=True, flag="--checkpoint-every",
+    checkpoint_every: int = setting(1000, validator=integer(0), resume=True, flag="--checkpoint-every",
                                     help="steps between checkpoints (default {default}; 0: only at the end)")
-    keep_checkpoints: int = setting(3, validator=_count(1), resume=True, flag="--keep-checkpoints",
+    keep_checkpoints: int = setting(3, validator=integer(1), resume=True, flag="--keep-checkpoints",
                                     help="periodic checkpoints kept (default {default})")
     grad_clip: float | None = setting(None, validator=optional(_positive), resume=True, flag="--grad-clip",
                                       help="clip each network's gradient norm to this value")
@@ -425,11 +424,11 @@ class TrainConfig:
     tensorboard: bool = setting(
         False, validator=boolean(), resume=True, flag="--tensorboard",
         help="also log to TensorBoard in RUN_DIR/tensorboard (pip install 'ganforge[tensorboard]')")
-    eval_every: int = setting(0, validator=_count(0), resume=True, flag="--eval-every",
+    eval_every: int = setting(0, validator=integer(0), resume=True, flag="--eval-every",
                               help="evaluate every N steps into metrics.jsonl, keeping checkpoints/best.pt")
     eval_metric: str | None = setting(None, validator=_opt_metric, resume=None, flag="--eval-metric",
                                       help="metric for the best checkpoint (default: the data's primary metric)")
-    eval_samples: int | None = setting(None, validator=optional(_count(2)), resume=True, flag="--eval-samples",
+    eval_samples: int | None = setting(None, validator=optional(integer(2)), resume=True, flag="--eval-samples",
                                        help="samples per evaluation (default: the metric's standard count)")
     overwrite: bool = setting(False, validator=boolean(), resume=True, flag="--overwrite",
                               help="replace a run already in --out")
