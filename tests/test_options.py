@@ -123,3 +123,57 @@ def test_an_unchanged_plugin_resumes_without_a_warning(release, tiny, recwarn):
     first.fit()
     ganforge.Trainer.resume(first.run_dir, steps=4).fit()
     assert [str(w.message) for w in recwarn if "since this run was saved" in str(w.message)] == []
+
+
+def _refusal(validator, value) -> str:
+    import attrs
+
+    @attrs.frozen
+    class Holder:
+        x: object = attrs.field(validator=validator)
+
+    with pytest.raises(ganforge.ConfigError) as info:
+        Holder(value)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("make, value, message", [
+    (lambda o: o.number(0.0), -1, "'x' must be a number >= 0 (got -1)"),
+    (lambda o: o.number(0.0), float("inf"), "'x' must be finite (got inf)"),
+    (lambda o: o.number(0.0), float("nan"), "'x' must be a number >= 0 (got nan)"),
+    (lambda o: o.number(0.0), True, "'x' must be a number >= 0 (got True)"),
+    (lambda o: o.number(0, 1, low_open=True, high_open=True), 1, "'x' must be a number > 0 and < 1 (got 1)"),
+    (lambda o: o.integer(1, 5), 6, "'x' must be an integer from 1 to 5 (got 6)"),
+    (lambda o: o.integer(1), 2.0, "'x' must be an integer >= 1 (got 2.0)"),
+    (lambda o: o.choice("batch", "instance"), "bach", "'x' must be one of 'batch', 'instance' (got 'bach'); did you "
+                                                      "mean 'batch'?"),
+    (lambda o: o.choice("batch", "instance"), [1], "'x' must be one of 'batch', 'instance' (got [1])"),
+    (lambda o: o.boolean(), 1, "'x' must be true or false (got 1)"),
+    (lambda o: o.text("a plugin name"), "", "'x' must be a plugin name (got '')"),
+    (lambda o: o.mapping(), {1: 2}, "'x' must be a mapping of names to values (got {1: 2})"),
+    (lambda o: o.optional(o.integer(4)), 2, "'x' must be None or an integer >= 4 (got 2)"),
+    (lambda o: o.optional(o.text(), what="a path or None"), 5, "'x' must be a path or None (got 5)"),
+    (lambda o: o.either(o.choice("auto"), o.integer(1), what="'auto' or an integer >= 1"), 0,
+     "'x' must be 'auto' or an integer >= 1 (got 0)"),
+    (lambda o: o.pair(0, 1, ordered=False, high_open=True), (0.5, 1.0), "'x' must be a pair of numbers in [0, 1) "
+                                                                         "(got (0.5, 1.0))"),
+    (lambda o: o.pair(0, 1), (0.9, 0.1), "'x' must be a pair with low <= high (got (0.9, 0.1))"),
+    (lambda o: o.sequence_of(o.integer(1), "sizes"), (1, 0), "'x' must be a list of 1 or more sizes (got (1, 0))"),
+])
+def test_the_shared_validators_word_each_mistake_once(make, value, message):
+    # One set for plugin options and TrainConfig: attrs' validators, refusals raised as ConfigError.
+    from ganforge import options as o
+
+    assert _refusal(make(o), value) == message
+
+
+def test_config_and_plugin_options_word_a_bad_choice_alike():
+    with pytest.raises(ganforge.ConfigError) as config:
+        ganforge.TrainConfig(nan_policy="skp")
+    with pytest.raises(ganforge.ConfigError) as plugin:
+        from ganforge.options import build_options
+
+        build_options(ganforge.registry.get_registry().get("generator", "mlp").cls, {"norm": "bach"})
+    assert str(config.value) == "'nan_policy' must be one of 'stop', 'skip' (got 'skp'); did you mean 'skip'?"
+    assert str(plugin.value).endswith("'norm' must be one of 'batch', 'instance', 'none' (got 'bach'); did you "
+                                      "mean 'batch'?")
