@@ -137,7 +137,6 @@ def _wrapped(what: str, *checks: Validator, bools: bool = True) -> Validator:
             except (TypeError, ValueError):  # attrs' refusals, and an item's ConfigError inside a list or pair
                 _fail(attr, what, value)
 
-    check.what = what  # type: ignore[attr-defined]  # optional() and either() build their phrases from it
     return check
 
 
@@ -211,7 +210,6 @@ def choice(*allowed: Any) -> Validator:
             raise ConfigError(f"{attr.name!r} must be one of {', '.join(repr(a) for a in allowed)} "
                               f"(got {value!r}){hint}") from None
 
-    check.what = f"one of {', '.join(repr(a) for a in allowed)}"  # type: ignore[attr-defined]
     check.allowed = allowed  # type: ignore[attr-defined]  # the command line lists them in its help
     return check
 
