@@ -104,6 +104,21 @@ def test_unet_condition_channels_come_from_the_spec_or_the_option():
         gen(torch.zeros(2, 0), condition=conditions(2, (1, 28, 28)))
 
 
+def test_unet_takes_the_condition_shape_the_spec_declares():
+    import attrs
+
+    if "condition_shape" not in attrs.fields_dict(ModelSpec):
+        pytest.skip("ModelSpec has no condition_shape in this checkout")
+    spec = ModelSpec((1, 28, 28), latent_dim=0, condition_shape=(3, 28, 28))
+    gen = ganforge.create_plugin("generator", "unet", spec, width=4)
+    assert gen.condition_channels == 3
+    assert gen(torch.zeros(2, 0), condition=conditions(2, (3, 28, 28))).shape == (2, 1, 28, 28)
+    with pytest.raises(ganforge.ConfigError, match="condition_channels=1 disagrees"):
+        ganforge.create_plugin("generator", "unet", spec, width=4, condition_channels=1)
+    with pytest.raises(ganforge.DataError, match=r"condition has shape \(1, 14, 14\)"):
+        ganforge.create_plugin("generator", "unet", ModelSpec((1, 28, 28), condition_shape=(1, 14, 14)))
+
+
 def test_unet_refuses_what_it_cannot_do_clearly():
     with pytest.raises(ganforge.ConfigError, match="called without one.*condition="):
         unet((1, 28, 28))(torch.zeros(2, 0))
