@@ -155,8 +155,9 @@ def setting(default: Any = attrs.NOTHING, *, help: str, flag: str, resume: bool 
             that says why not (None: the general reason).
         inherit: False for a setting that is not part of a run's identity: a resume uses its default
             unless it is given again.
-        cli: ``metavar``, ``example`` (a ``NAME.KEY=VALUE`` flag's) and ``off_help`` (the help of a
-            switch's ``--no-`` twin, which is added when given).
+        cli: ``metavar`` and ``example`` of a ``KEY=VALUE`` or ``NAME.KEY=VALUE`` flag (the help's
+            ``{example}``, and the fix its error names), and ``off_help`` (the help of a switch's
+            ``--no-`` twin, which is added when given).
     """
     if resume is not True and resume not in RESUME_REASONS:
         raise TypeError(f"resume must be True or one of {list(RESUME_REASONS)} (got {resume!r})")
@@ -342,23 +343,23 @@ class TrainConfig:
                                       help="comma-separated tricks, applied in order, e.g. soft_labels,instance_noise")
     gen_options: dict[str, Any] = setting(
         factory=dict, converter=_to_dict, validator=_options, resume="model", flag="--gen-option",
-        help="set one generator option (repeatable), e.g. norm=none")
+        example="norm=instance", help="set one generator option (repeatable), e.g. {example}")
     disc_options: dict[str, Any] = setting(
         factory=dict, converter=_to_dict, validator=_options, resume="model", flag="--disc-option",
-        help="set one discriminator option (repeatable)")
+        example="spectral_norm=true", help="set one discriminator option (repeatable), e.g. {example}")
     loss_options: dict[str, Any] = setting(
         factory=dict, converter=_to_dict, validator=_options, resume="optimizer", flag="--loss-option",
-        help="set one loss option (repeatable)")
+        example="lambda_gp=10", help="set one loss option (repeatable), e.g. {example}")
     trick_options: dict[str, dict[str, Any]] = setting(
         factory=dict, converter=_to_trick_options, validator=_options, resume="tricks", flag="--trick-option",
         metavar="TRICK.KEY=VALUE", example="soft_labels.real_range=[0.8,1]",
-        help="set one trick option (repeatable)")
+        help="set one trick option (repeatable), e.g. {example}")
     regularizers: tuple[str, ...] = setting(
         (), converter=_names("regularizers", "regularizer"), resume=None, flag="--regularizers",
         help="comma-separated regularizers (penalties on D such as r1, r2)")
     regularizer_options: dict[str, dict[str, Any]] = setting(
         factory=dict, converter=_to_trick_options, validator=_options, resume=None, flag="--regularizer-option",
-        metavar="REG.KEY=VALUE", example="r1.gamma=10", help="set one regularizer option (repeatable), e.g. r1.gamma=10")
+        metavar="REG.KEY=VALUE", example="r1.gamma=10", help="set one regularizer option (repeatable), e.g. {example}")
     data: str = setting("mnist", validator=_name, resume="data", flag="--data",
                         help="data set plugin (default {default}; grid25 and ring8 need no files)")
     data_root: str | None = setting(None, converter=_to_path, validator=_opt_path, resume=True, flag="--data-root",
@@ -366,7 +367,7 @@ class TrainConfig:
     split: str = setting("train", validator=choice("train", "test"), resume="data", flag="--split", help="{choices}")
     data_options: dict[str, Any] = setting(
         factory=dict, converter=_to_dict, validator=_options, resume="data", flag="--data-option",
-        help="set one data set option (repeatable), e.g. std=0.05")
+        example="std=0.05", help="set one data set option (repeatable), e.g. {example}")
     conditional: bool = setting(False, validator=boolean(), resume="model", flag="--conditional",
                                 help="feed class labels to both networks")
     image_size: int | None = setting(None, validator=optional(integer(4)), resume="model", flag="--image-size",
@@ -384,9 +385,11 @@ class TrainConfig:
     out_dir: str | None = setting(None, converter=_to_path, validator=_opt_path, resume=None, flag="--out",
                                   help="run folder (default runs/<gen>-<data>-<N>)")
     g_optim: OptimConfig = setting(factory=OptimConfig, converter=_to_optim, resume="optimizer", flag="--g-optim",
-                                   help="set one optimizer setting of the generator (repeatable), e.g. betas=[0,0.9]")
+                                   example="betas=[0,0.9]",
+                                   help="set one optimizer setting of the generator (repeatable), e.g. {example}")
     d_optim: OptimConfig = setting(factory=OptimConfig, converter=_to_optim, resume="optimizer", flag="--d-optim",
-                                   help="set one optimizer setting of the discriminator (repeatable)")
+                                   example="lr=4e-4",
+                                   help="set one optimizer setting of the discriminator (repeatable), e.g. {example}")
     ema_decay: float | None = setting(
         None, validator=_opt_unit_open, resume=None, flag="--ema",
         help="keep an average of G's weights with this decay (e.g. 0.999) and sample from it")
@@ -487,7 +490,7 @@ class TrainConfig:
 
 
 def setting_help(field: attrs.Attribute) -> str:
-    """The one-line help of a :func:`setting`, its ``{default}`` and ``{choices}`` filled in.
+    """The one-line help of a :func:`setting`, its ``{default}``, ``{choices}`` and ``{example}`` filled in.
 
     ``{choices}`` lists a :func:`~ganforge.options.choice` field's values with the default marked:
     ``"fp32 (default), bf16 or fp16"``.
@@ -495,7 +498,8 @@ def setting_help(field: attrs.Attribute) -> str:
     default = field.default.factory() if isinstance(field.default, attrs.Factory) else field.default  # type: ignore[arg-type]
     allowed = [str(a) + (" (default)" if a == default else "") for a in getattr(field.validator, "allowed", ())]
     choices = f"{', '.join(allowed[:-1])} or {allowed[-1]}" if len(allowed) > 1 else "".join(allowed)
-    return field.metadata["help"].format(default=_shown(default), choices=choices)
+    return field.metadata["help"].format(default=_shown(default), choices=choices,
+                                         example=field.metadata.get("example", ""))
 
 
 def _shown(value: Any) -> str:

@@ -162,3 +162,18 @@ def test_train_help_states_the_defaults_the_config_holds():
     assert by_flag["--lr-schedule"].choices == ["constant", "linear", "cosine"]
     parsed = _train_parser().parse_args(["--steps", "7", "--ema", "0.9", "--threads", "2", "--dist-timeout", "5"])
     assert (parsed.steps, parsed.ema_decay, parsed.threads, parsed.dist_timeout) == (7, 0.9, "2", 5.0)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--trick-option", "bad"], "--trick-option takes TRICK.KEY=VALUE (got 'bad'), e.g. soft_labels.real_range=[0.8,1]"),
+    (["--trick-option", ".real_range=1"],
+     "--trick-option takes TRICK.KEY=VALUE (got '.real_range=1'), e.g. soft_labels.real_range=[0.8,1]"),
+    (["--g-optim", "lr"], "--g-optim takes KEY=VALUE (got 'lr'), e.g. --g-optim betas=[0,0.9]"),
+])
+def test_a_malformed_option_flag_names_an_example_of_its_own(argv, message):
+    # The example is the field's own (its metadata), never another flag's.
+    from ganforge.cli.train import settings_from_args
+
+    with pytest.raises(ganforge.ConfigError) as info:
+        settings_from_args(_train_parser().parse_args(argv))
+    assert str(info.value) == message

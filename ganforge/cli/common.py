@@ -20,11 +20,11 @@ def parse_value(text: str) -> Any:
     return text
 
 
-def parse_assignment(flag: str, text: str) -> tuple[str, Any]:
-    """Split ``KEY=VALUE``; raise :class:`ConfigError` naming the flag otherwise."""
+def parse_assignment(flag: str, text: str, example: str = "norm=instance") -> tuple[str, Any]:
+    """Split ``KEY=VALUE``; raise :class:`ConfigError` naming the flag and an ``example`` otherwise."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
-        raise ConfigError(f"{flag} takes KEY=VALUE (got {text!r}), e.g. {flag} norm=instance")
+        raise ConfigError(f"{flag} takes KEY=VALUE (got {text!r}), e.g. {flag} {example}")
     return key.strip(), parse_value(value)
 
 

@@ -119,7 +119,8 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         if kind in ("value", "switch") and value is not None:
             settings[field.name] = value
         elif kind == "assign" and value:
-            settings[field.name] = dict(parse_assignment(field.metadata["flag"], a) for a in value)
+            flag, example = field.metadata["flag"], field.metadata["example"]
+            settings[field.name] = dict(parse_assignment(flag, a, example) for a in value)
         elif kind == "per_name" and value:
             settings[field.name] = _per_name_options(field, value)
     for net, lr in (("g_optim", args.g_lr), ("d_optim", args.d_lr)):
@@ -137,10 +138,11 @@ def _per_name_options(field: attrs.Attribute, texts: list[str]) -> dict[str, dic
     what = field.metadata["metavar"].partition(".")[0]
     out: dict[str, dict[str, Any]] = {}
     for text in texts:
-        key, value = parse_assignment(flag, text)
-        name, dot, option = key.partition(".")
-        if not dot or not option:
+        name, dot, option = text.partition("=")[0].strip().partition(".")
+        if "=" not in text or not name or not dot or not option:
             raise ConfigError(f"{flag} takes {what}.KEY=VALUE (got {text!r}), e.g. {example}")
+        key, value = parse_assignment(flag, text)
+        name, _, option = key.partition(".")
         out.setdefault(name, {})[option] = value
     return out
 
