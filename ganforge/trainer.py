@@ -16,20 +16,22 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 import torch
 from torch import Tensor
 
-from ganforge.config import TrainConfig
+from ganforge.config import OptimConfig, TrainConfig
 from ganforge.context import TrickContext
 from ganforge.data.loader import to_model_space
 from ganforge.data.placement import describe_placement, make_batches
 from ganforge.data.resize import ResizedDataset
-from ganforge.errors import ConfigError, IncompatibleError
+from ganforge.errors import CheckpointError, ConfigError, IncompatibleError
 from ganforge.interfaces import (
     Dataset,
     Discriminator,
     Generator,
     ModelSpec,
+    Network,
     Regularizer,
     Trick,
 )
@@ -65,7 +67,7 @@ from ganforge.training.sampling import latents, sampling_generator
 from ganforge.training.schedules import LRSchedule
 from ganforge.training.seeding import get_rng_state, seed_everything, set_rng_state
 from ganforge.training.signals import catch_stop_signals
-from ganforge.training.step import GANStep, overriding, unwrap
+from ganforge.training.step import GANStep, OwnedNetwork, overriding, unwrap
 from ganforge.training.threads import apply as apply_threads
 from ganforge.training.threads import choose as choose_threads
 from ganforge.training.threads import describe as describe_threads
@@ -241,20 +243,29 @@ class Trainer:
         num_classes = self.dataset.num_classes if cfg.conditional else None
         if cfg.conditional and num_classes is None:
             raise ConfigError(f"conditional=True needs a labelled data set; '{cfg.data}' has no labels.")
-        spec = ModelSpec(self.dataset.sample_shape, cfg.latent_dim, num_classes)
+        spec = ModelSpec(self.dataset.sample_shape, cfg.latent_dim, num_classes,
+                         condition_shape=self.dataset.condition_shape, data_classes=self.dataset.num_classes)
         for trick in self.tricks:
             spec = trick.adjust_spec(spec)
         self.spec = spec
+        if getattr(registry.get("generator", cfg.gen).cls, "takes_condition", False) and spec.condition_shape is None:
+            raise IncompatibleError(
+                f"The generator '{cfg.gen}' translates a condition (an image it is given), but the data set "
+                f"'{cfg.data}' offers none. Choose a data set with a condition (paired or unpaired images, e.g. "
+                f"'mnist-edges2digits', 'paired-folder', 'unpaired-folder'), or a generator of latents.")
         gen = registry.create("generator", cfg.gen, spec, **cfg.gen_options)
         disc = registry.create("discriminator", cfg.disc, spec, **cfg.disc_options)
         for trick in self.tricks:
             gen, disc = trick.modify_models(gen, disc)
+        networks = self._declared_networks(spec)
         if cfg.sync_batchnorm and self.dist.enabled:
             if self.device.type != "cuda":
                 raise IncompatibleError("sync_batchnorm=True needs CUDA devices (PyTorch's SyncBatchNorm has no CPU "
                                         "version); drop --sync-batchnorm on the CPU.")
             gen, disc = (torch.nn.SyncBatchNorm.convert_sync_batchnorm(m) for m in (gen, disc))
         self.gen, self.disc = gen.to(self.device), disc.to(self.device)
+        for declared in networks.values():
+            declared[1].module.to(self.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # static shapes: pick the fastest convolution kernels once
             for model in (self.gen, self.disc):
@@ -273,10 +284,27 @@ class Trainer:
         g_optim, d_optim = cfg.g_optim, cfg.d_optim
         for trick in self.tricks:
             g_optim, d_optim = trick.adjust_optimizer("gen", g_optim), trick.adjust_optimizer("disc", d_optim)
-        self.opt_g = build_optimizer(self.gen.parameters(), g_optim, self.device, capturable=self.use_graphs)
-        self.opt_d = build_optimizer(self.disc.parameters(), d_optim, self.device, capturable=self.use_graphs)
-        self.schedules = [LRSchedule(opt, optim, cfg.steps, self.device)
-                          for opt, optim in ((self.opt_g, g_optim), (self.opt_d, d_optim)) if optim.scheduled]
+        def joined(phase: str) -> list[torch.nn.Parameter]:
+            return [p for _, net in networks.values() if net.phase == phase and net.optimizer == "joined"
+                    for p in net.module.parameters()]
+
+        self.opt_g = build_optimizer([*self.gen.parameters(), *joined("gen")], g_optim, self.device,
+                                     capturable=self.use_graphs)
+        self.opt_d = build_optimizer([*self.disc.parameters(), *joined("disc")], d_optim, self.device,
+                                     capturable=self.use_graphs)
+        scheduled = [(self.opt_g, g_optim), (self.opt_d, d_optim)]
+        #: The tricks' further networks, by qualified name (``trick.name``), as the step trains them.
+        self.networks: dict[str, OwnedNetwork] = {}
+        for qualified, (trick, net) in networks.items():
+            opt = None
+            if net.optimizer == "own":
+                base = g_optim if net.phase == "gen" else d_optim
+                optim = (net.optim if isinstance(net.optim, OptimConfig)
+                         else attrs.evolve(base, **dict(net.optim or {})))
+                opt = build_optimizer(net.module.parameters(), optim, self.device, capturable=self.use_graphs)
+                scheduled.append((opt, optim))
+            self.networks[qualified] = OwnedNetwork(trick, qualified.split(".", 1)[1], net.module, net.phase, opt)
+        self.schedules = [LRSchedule(opt, optim, cfg.steps, self.device) for opt, optim in scheduled if optim.scheduled]
         self.scaler = _grad_scaler(cfg.precision, self.device)
         gen_run, disc_run = self.gen, self.disc
         if cfg.compile:
@@ -288,6 +316,8 @@ class Trainer:
             precision=cfg.precision, scaler=self.scaler, grad_clip=cfg.grad_clip,
             skip_nonfinite=cfg.nan_policy == "skip", rank=self.dist.rank, world_size=self.dist.world_size,
             regularizers=self.regularizers, ema=self.ema, schedules=self.schedules,
+            split_condition=self.dataset.split_condition if spec.condition_shape is not None else None,
+            gen_takes_condition=self.gen.takes_condition, networks=list(self.networks.values()),
         )
         self._run_step = GraphedStep(self.step_fn) if self.use_graphs else self.step_fn
         self._before_step = overriding(self.tricks, "before_step")
@@ -295,12 +325,19 @@ class Trainer:
         self._d_steps_at = overriding(self.tricks, "d_steps_at")
         for trick in self.tricks:
             trick.setup(self.context)
+        for plugin in (self.loss, *self.regularizers):
+            plugin.setup(self.context)
         # Fixed latents for sample grids, from their own generator: drawing them
         # must not move the training RNG (exact resume depends on it).
         fixed = torch.Generator().manual_seed(cfg.seed + 1)
         self._grid_labels = self._grid_label_batch()
         n_grid = 64 if self._grid_labels is None else len(self._grid_labels)
         self._grid_z = torch.randn(n_grid, spec.latent_dim, generator=fixed).to(self.device)
+        #: Held-out conditions for sample grids and for sampling without given ones (conditioned generators).
+        self._conditions: Tensor | None = None
+        if self.gen.takes_condition:
+            self._conditions = self.held_out_conditions()
+            self._grid_z = self._grid_z[: min(n_grid, 32)]
         self._built = True
         if self._resume_state is not None:
             self.load_state_dict(self._resume_state)
@@ -333,6 +370,38 @@ class Trainer:
         if saved is not None and saved != count:
             self.threads_note = (f"{self.threads_note[:-1]}; the run used {saved} before: from here its sums may "
                                  f"differ in the last bits from an uninterrupted run)")
+
+    def _declared_networks(self, spec: ModelSpec) -> dict[str, tuple[Trick, Network]]:
+        """The further networks the tricks declare, by qualified name; checked."""
+        found: dict[str, tuple[Trick, Network]] = {}
+        for trick in self.tricks:
+            for name, net in dict(trick.networks(spec) or {}).items():
+                if not isinstance(net, Network) or not isinstance(net.module, torch.nn.Module):
+                    raise IncompatibleError(
+                        f"Trick '{trick.name}'.networks() returned {type(net).__name__} for {name!r}; return "
+                        f"ganforge.interfaces.Network(module, phase=..., optimizer=...) for each network.")
+                found[f"{trick.name}.{name}"] = (trick, net)
+        return found
+
+    @torch.no_grad()
+    def held_out_conditions(self, n: int = 32) -> Tensor:
+        """The first ``n`` conditions (fewer if the split is smaller) of the data set's test split (the training
+        split when it has none), on the device: what sample grids, evaluation and sampling without given
+        conditions translate."""
+        try:
+            data = self.dataset_for("test")
+            rows = self._first_rows(data, n)
+        except Exception:  # no test split (a user's folder of training images): the training rows
+            data = self.dataset
+            rows = self._first_rows(data, n)
+        _, condition = data.split_condition(to_model_space(rows.to(self.device)))
+        return condition
+
+    @staticmethod
+    def _first_rows(data: Dataset, n: int) -> Tensor:
+        if data.per_item:
+            return torch.stack([torch.as_tensor(data.load_item(i)[0]) for i in range(min(n, data.num_items()))])
+        return data.load()[0][:n]
 
     def _grid_label_batch(self) -> Tensor | None:
         if self.spec.num_classes is None:
@@ -478,10 +547,13 @@ class Trainer:
         step, ctx = self.step, self.context
         for hook in self._before_step:
             hook(ctx, step)
-        asked = [k for k in (at(step) for at in self._d_steps_at) if k]
+        asked = [k for k in (at(step) for at in self._d_steps_at) if k is not None]
         d_steps = max(asked) if asked else self.step_fn.d_steps
         lazy = tuple(i for i, reg in enumerate(self.step_fn.lazy) if (step + 1) % reg.every == 0)
-        losses = self._run_step([self.batches.next() for _ in range(d_steps)], lazy)
+        if d_steps == 0:  # a generator-only step (a trick's d_steps_at said 0): one batch, for G's update
+            losses = self._run_step([self.batches.next()], lazy, 0)
+        else:
+            losses = self._run_step([self.batches.next() for _ in range(d_steps)], lazy)
         for hook in self._after_step:
             hook(ctx, step)
         return losses
@@ -517,6 +589,8 @@ class Trainer:
         tricks = f", tricks: {', '.join(cfg.tricks)}" if cfg.tricks else ""
         tricks += f", regularizers: {', '.join(cfg.regularizers)}" if cfg.regularizers else ""
         tricks += f", generator EMA {cfg.ema_decay:g}" if cfg.ema_decay is not None else ""
+        if self.networks:
+            tricks += f", networks: {', '.join(n.describe() for n in self.networks.values())}"
         where = ("sampled on the fly" if self.dataset.is_distribution
                  else f"{cfg.split} split, {describe_placement(self.batches)}")
         data = f"{cfg.data} ({where})"
@@ -575,10 +649,9 @@ class Trainer:
 
     def update_discriminator(self) -> Tensor:
         """Run one extra discriminator update on a fresh real and fake batch; return its loss (device)."""
-        real, labels = self.batches.next()
-        real = self.step_fn.real_batch(real)
-        fake, fake_labels = self.step_fn.fresh_fakes(real.shape[0])
-        return self.step_fn.discriminator_update(real, labels, fake, fake_labels)
+        real, labels, condition = self.step_fn.prepare(*self.batches.next())
+        fake, fake_labels = self.step_fn.fresh_fakes(real.shape[0], condition)
+        return self.step_fn.discriminator_update(real, labels, fake, fake_labels, condition)
 
     @property
     def stop_reason(self) -> str | None:
@@ -600,7 +673,7 @@ class Trainer:
 
     @torch.no_grad()
     def sample(self, n: int = 64, labels: Tensor | None = None, z: Tensor | None = None,
-               ema: bool | None = None) -> Tensor:
+               ema: bool | None = None, condition: Tensor | None = None) -> Tensor:
         """Generate ``n`` samples (CPU tensor, model space) without touching the training RNG state.
 
         Args:
@@ -610,12 +683,23 @@ class Trainer:
             ema: Sample from the generator's weight average (True), from the
                 trained generator itself (False), or from the average when the
                 run keeps one (None, the default).
+            condition: For a generator that translates a condition: what it
+                translates, ``(n, *condition_shape)`` in model space (``n`` is
+                then its length); default: the held-out conditions, repeated
+                to ``n`` (:meth:`held_out_conditions`).
         """
         self.setup()
+        if self.gen.takes_condition:
+            if condition is None:
+                reps = -(-(n if z is None else len(z)) // len(self._conditions))
+                condition = self._conditions.repeat(reps, *[1] * (self._conditions.dim() - 1))
+                condition = condition[: (n if z is None else len(z))]
+            condition = condition.to(self.device)
+            n = len(condition) if z is None else n
         with sampling_generator(self, ema) as gen:
             z = latents(self, z, n)
             labels = self.step_fn.sample_labels(z.shape[0]) if labels is None else labels.to(self.device)
-            return gen(z, labels).float().cpu()
+            return self.step_fn.generate(gen, z, labels, condition).float().cpu()
 
     @torch.no_grad()
     def dataset_for(self, split: str) -> Dataset:
@@ -641,6 +725,10 @@ class Trainer:
         if path is None:
             path = self.run_dir / SAMPLES_DIR / f"step_{self.step:07d}.png"
         samples = self.sample(z=self._grid_z, labels=self._grid_labels)
+        if self._conditions is not None:  # each condition beside its translation, when they can share a picture
+            cond = self._conditions[: len(samples)].float().cpu()
+            if cond.shape[1:] == samples.shape[1:]:
+                samples = torch.stack([cond, samples], dim=1).flatten(0, 1)
         if samples.ndim == 2 and samples.shape[1] == 2:
             from ganforge.metrics.scatter import (
                 save_sample_scatter,  # matplotlib-free, but metrics import more
@@ -673,6 +761,7 @@ class Trainer:
             "loss": self.loss.state_dict(),
             "regularizers": {r.name: r.state_dict() for r in self.regularizers},
             "ema": self.ema.state_dict() if self.ema is not None else None,
+            **self._network_record(),
             **self._plugin_record(),
             "threads": self.threads_note,
             "thread_count": self.thread_count,
@@ -681,6 +770,13 @@ class Trainer:
             "skipped_updates": self.step_fn.skipped,
             "best": self.best,
         }
+
+    def _network_record(self) -> dict[str, Any]:
+        """The tricks' further networks and their own optimizers (keys only when a run has such networks)."""
+        if not self.networks:
+            return {}
+        return {"networks": {q: n.module.state_dict() for q, n in self.networks.items()},
+                "network_optimizers": {q: n.opt.state_dict() for q, n in self.networks.items() if n.own}}
 
     def _plugin_record(self) -> dict[str, Any]:
         """The chosen plugins' option defaults and qualified names, as checkpoints keep them."""
@@ -695,6 +791,15 @@ class Trainer:
             self._run_step = GraphedStep(self.step_fn)
         load_optimizer_state(self.opt_g, state["opt_g"])
         load_optimizer_state(self.opt_d, state["opt_d"])
+        saved_nets, saved_opts = state.get("networks") or {}, state.get("network_optimizers") or {}
+        for qualified, net in self.networks.items():
+            if qualified not in saved_nets:
+                raise CheckpointError(
+                    f"The checkpoint holds no weights for the network {qualified!r} that this run's tricks declare "
+                    f"(it has: {', '.join(saved_nets) or 'none'}); resume with the tricks the run was trained with.")
+            net.module.load_state_dict(saved_nets[qualified])
+            if net.own:
+                load_optimizer_state(net.opt, saved_opts[qualified])
         for schedule in self.schedules:  # loading replaced the shared learning-rate tensors
             schedule.reattach()
         if self.ema is not None:

@@ -319,3 +319,38 @@ def test_spectral_norm_traces_whole_and_matches_eager(family, tmp_path):
         assert any(k.endswith("._u") for k in graphed)
         for key, value in graphed.items():
             assert torch.equal(value, eager_state[key]), f"{net}.{key}"
+
+
+def test_a_conditioned_scheme_with_networks_traces_whole(tmp_path, register):
+    """The generic step's pieces in one traced step: conditions split from the batch and given to G and D, a
+    network joined to G and one with its own optimizer (their losses in the context), lazy R1."""
+    from test_generic_step import Judge, Networks, PairedPoints, Translator
+
+    class ConditionedNetworks(Networks):
+        name = "conditioned_networks_test"
+
+    register(datasets=[PairedPoints], generators=[Translator], discriminators=[Judge], tricks=[ConditionedNetworks])
+    trainer = ganforge.Trainer(**{**settings(tmp_path, ["conditioned_networks_test"], data="paired_points",
+                                             gen="translator", disc="judge", regularizers=["r1"], ema_decay=0.9),
+                                  "gen_options": {}, "disc_options": {}})
+    eager, traced = eager_and_traced(trainer)
+    assert torch.equal(eager, traced), f"traced step differs from eager by {(eager - traced).abs().max()}"
+
+
+def test_a_game_other_than_data_against_g_traces_whole(tmp_path, register):
+    """A trick's ``compared`` sides (an adversarial autoencoder's codes) and a generator-only step variant."""
+    from test_generic_step import LatentGame
+
+    class Game(LatentGame):
+        name = "traced_latent_game_test"
+
+        def network_loss(self, name, ctx):
+            return ((ctx.generate(self.enc(ctx.data)) - ctx.data) ** 2).mean()
+
+        def d_steps_at(self, step):
+            return 0 if step % 2 else None
+
+    register(tricks=[Game])
+    trainer = ganforge.Trainer(**settings(tmp_path, ["traced_latent_game_test"], regularizers=["r1"]))
+    eager, traced = eager_and_traced(trainer, variants=2)
+    assert torch.equal(eager, traced), f"traced step differs from eager by {(eager - traced).abs().max()}"

@@ -61,10 +61,12 @@ def available_host_memory() -> int | None:
 
 
 def first_item(dataset: Dataset) -> Tensor:
-    """``dataset``'s sample 0, checked against its declared ``sample_shape``."""
+    """``dataset``'s row 0, checked against its declared ``stored_shape`` (``sample_shape`` unless a condition
+    is stored beside each sample)."""
     sample, _ = dataset.load_item(0)
-    if tuple(sample.shape) != tuple(dataset.sample_shape):
-        raise DataError(f"Data set '{dataset.name}' declares samples of shape {tuple(dataset.sample_shape)} but "
+    if tuple(sample.shape) != tuple(dataset.stored_shape):
+        what = "samples" if dataset.condition_shape is None else "stored rows (sample and condition)"
+        raise DataError(f"Data set '{dataset.name}' declares {what} of shape {tuple(dataset.stored_shape)} but "
                         f"load_item(0) returned {tuple(sample.shape)}.")
     return sample
 

@@ -66,9 +66,10 @@ def make_batches(dataset: Dataset, batch_size: int, device: torch.device, placem
             return ItemBatches(dataset, batch_size, device, seed=seed, rank=rank, world_size=world_size,
                                workers=workers)
     data, labels = dataset.load()
-    if tuple(data.shape[1:]) != tuple(dataset.sample_shape):
+    if tuple(data.shape[1:]) != tuple(dataset.stored_shape):
+        what = "samples" if dataset.condition_shape is None else "stored rows (sample and condition)"
         raise DataError(
-            f"Data set '{dataset.name}' declares samples of shape {tuple(dataset.sample_shape)} but loaded "
+            f"Data set '{dataset.name}' declares {what} of shape {tuple(dataset.stored_shape)} but loaded "
             f"{tuple(data.shape[1:])}."
         )
     if placement == "auto":

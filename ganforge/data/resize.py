@@ -38,6 +38,11 @@ class ResizedDataset(Dataset):
                 f"image_size={size} needs an image data set; '{inner.name}' has samples of shape "
                 f"{tuple(inner.sample_shape)}. Drop image_size (--image-size)."
             )
+        if inner.condition_shape is not None:
+            raise DataError(
+                f"image_size={size} cannot resize '{inner.name}': its rows hold a sample and the generator's "
+                f"condition together. Drop image_size (--image-size) and give the data set images of the size wanted."
+            )
         self.inner = inner
         self.size = size
         self.name = inner.name

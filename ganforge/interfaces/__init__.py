@@ -33,6 +33,7 @@ from __future__ import annotations
 from ganforge.interfaces.base import ModelSpec
 from ganforge.interfaces.dataset import Dataset
 from ganforge.interfaces.models import Discriminator, Generator
+from ganforge.interfaces.networks import Network
 from ganforge.interfaces.objective import Loss, LossContext, Regularizer, StepBatch
 from ganforge.interfaces.trick import Trick, TrickContext
 
@@ -44,6 +45,7 @@ __all__ = [
     "Loss",
     "LossContext",
     "ModelSpec",
+    "Network",
     "Regularizer",
     "StepBatch",
     "Trick",

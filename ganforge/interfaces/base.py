@@ -23,12 +23,21 @@ class ModelSpec:
         num_classes: Number of classes when training is conditional, else ``None``.
         disc_input_shape: Shape of one discriminator input. Equal to
             ``data_shape`` unless a trick changes it (PacGAN's packing).
+        condition_shape: Shape of what the generator is conditioned on per
+            sample (``Dataset.condition_shape``: a source image, the other
+            domain's sample), or None.
+        data_classes: The data set's class count whatever ``conditional`` is
+            (None for unlabelled data): for tricks that use real labels with an
+            unconditional generator (a semi-supervised discriminator).
     """
 
     data_shape: tuple[int, ...] = attrs.field(converter=_shape)
     latent_dim: int = 100
     num_classes: int | None = None
     disc_input_shape: tuple[int, ...] = attrs.field(converter=_shape)
+    condition_shape: tuple[int, ...] | None = attrs.field(default=None, converter=attrs.converters.optional(_shape),
+                                                          kw_only=True)
+    data_classes: int | None = attrs.field(default=None, kw_only=True)
 
     @disc_input_shape.default
     def _default_disc_shape(self) -> tuple[int, ...]:

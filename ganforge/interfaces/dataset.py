@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
+from ganforge.errors import DataError
 from ganforge.interfaces.base import _Named
 from ganforge.options import build_options
 
@@ -45,6 +46,50 @@ class Dataset(_Named):
     def sample_shape(self) -> tuple[int, ...]:  # pragma: no cover
         """Shape of one sample without the batch dimension."""
         raise NotImplementedError
+
+    @property
+    def condition_shape(self) -> tuple[int, ...] | None:
+        """Shape of what a generator is conditioned on, per sample, or None (the default: no condition).
+
+        A data set for image-to-image GANs offers one: the source image of a
+        paired translation, a sample of the other domain of an unpaired one,
+        a low-resolution or masked copy. A generator that sets
+        :attr:`~ganforge.interfaces.Generator.takes_condition` receives it in
+        every call (training, sampling, evaluation), and losses and tricks see
+        it as ``LossContext.condition``.
+        """
+        return None
+
+    @property
+    def stored_shape(self) -> tuple[int, ...]:
+        """Shape of one row of :meth:`load` / :meth:`load_item`: :attr:`sample_shape` unless the
+        condition is stored beside the sample (a paired image set stores both, channels stacked)."""
+        return self.sample_shape
+
+    def split_condition(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Split a batch of stored rows into ``(samples, conditions)``.
+
+        ``x`` is ``(B, *stored_shape)``: in model space on the training device
+        inside the training step (device work only: it may be captured in a
+        CUDA graph), or the stored rows themselves (uint8 pixels) when
+        evaluation takes real samples; return both parts in ``x``'s dtype,
+        ``(B, *sample_shape)`` and ``(B, *condition_shape)``. Only data sets
+        with a :attr:`condition_shape` implement it.
+        """
+        raise NotImplementedError
+
+    def condition_from(self, images: Tensor) -> Tensor:
+        """Conditions from a user's own inputs (``ganforge sample RUN --from DIR``), in model space.
+
+        ``images`` is uint8 ``(N, C, H, W)`` as read from image files, or float
+        already in model space. The default maps uint8 to [-1, 1] and checks
+        the shape against :attr:`condition_shape`.
+        """
+        x = images.float().div(127.5).sub(1.0) if images.dtype == torch.uint8 else images.float()
+        if self.condition_shape is None or tuple(x.shape[1:]) != tuple(self.condition_shape):
+            raise DataError(f"inputs of shape {tuple(x.shape[1:])} do not fit: this run's generator is conditioned "
+                            f"on {self.condition_shape}. Give images of that size and channel count.")
+        return x
 
     @property
     def num_classes(self) -> int | None:

@@ -20,6 +20,9 @@ class Generator(_Named, nn.Module):
     #: True when the output is bounded to [-1, 1] (a final tanh), as
     #: ganhacks #1 recommends. The ``normalize`` trick warns when it is not.
     output_bounded: ClassVar[bool] = True
+    #: True when :meth:`forward` takes the data set's condition (``condition=``): a generator of an
+    #: image-to-image GAN. The run is refused unless the data set offers one (``Dataset.condition_shape``).
+    takes_condition: ClassVar[bool] = False
 
     def __init__(self, spec: ModelSpec, **options: Any):
         super().__init__()
@@ -35,8 +38,13 @@ class Generator(_Named, nn.Module):
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:  # pragma: no cover
         """Generate samples.
 
+        A generator that sets :attr:`takes_condition` has the signature
+        ``forward(z, labels=None, condition=None)`` and is called with
+        ``condition=`` (``(B, *Dataset.condition_shape)``) every time.
+
         Args:
-            z: Latent batch of shape ``(B, latent_dim)``, float, on the model's device.
+            z: Latent batch of shape ``(B, latent_dim)``, float, on the model's device
+                (``latent_dim`` may be 0 for a generator whose randomness is its dropout, as pix2pix's).
             labels: Class indices of shape ``(B,)`` (int64) when conditional, else ``None``.
 
         Returns:
@@ -58,6 +66,10 @@ class Discriminator(_Named, nn.Module):
     """
 
     head: nn.Module
+    #: True when :meth:`forward` (and :meth:`features`) take the data set's condition (``condition=``): a
+    #: discriminator that judges a sample together with what it was made from (pix2pix's). Every call
+    #: passes it: the update's condition for its real and fake batches.
+    takes_condition: ClassVar[bool] = False
 
     def __init__(self, spec: ModelSpec, **options: Any):
         super().__init__()
@@ -70,5 +82,6 @@ class Discriminator(_Named, nn.Module):
         raise NotImplementedError
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
-        """Return raw logits (no sigmoid) of shape ``(B,)``."""
+        """Return raw logits (no sigmoid): ``(B,)``, or several per sample (``(B, h, w)`` for a PatchGAN,
+        ``(B, k)`` for several heads); losses and target tricks then treat every logit as one judgement."""
         return self.head(self.features(x, labels)).squeeze(-1)

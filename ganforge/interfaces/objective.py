@@ -14,6 +14,7 @@ from ganforge.options import build_options
 if TYPE_CHECKING:  # pragma: no cover
     from ganforge.config import TrainConfig
     from ganforge.interfaces.dataset import Dataset
+    from ganforge.interfaces.trick import TrickContext
 
 
 @attrs.define
@@ -48,6 +49,19 @@ class LossContext:
             wrapper (its gradients are not taken).
         step: Training steps done before this one, a 0-d int64 tensor on the
             device (read it on the device, e.g. for a schedule; not ``.item()``).
+        z: The latents that made ``fake`` (after the tricks' ``latent``
+            transforms, so codes a trick put into them are there), or None
+            where the fakes were not made in this update.
+        condition: What G was conditioned on for ``fake`` (the data set's
+            condition of the same rows as ``real``), or None.
+        generate: ``generate(z, labels=None, condition=None)`` runs G (with
+            gradient to G in G's update, without in D's): for terms that need
+            more generator outputs than ``fake`` (a reconstruction, a cycle).
+        loss: The run's :class:`Loss`, for terms that play a further
+            adversarial pair (a second discriminator) with the same objective.
+        data: The real batch from the data set, as the models see it: the
+            same as ``real`` unless a trick's ``compared`` chose other sides
+            for D (then ``real``/``fake`` are those sides, ``data`` the batch).
     """
 
     real: Tensor
@@ -61,6 +75,11 @@ class LossContext:
     phase: str = "disc"
     discriminate: Callable[..., Tensor] | None = None
     step: Tensor | None = None
+    z: Tensor | None = None
+    condition: Tensor | None = None
+    generate: Callable[..., Tensor] | None = None
+    loss: Loss | None = None
+    data: Tensor | None = None
 
 
 #: The name extra-loss terms knew this context by before losses and regularizers used it.
@@ -97,6 +116,10 @@ class Loss(_Named):
     def check_run(self, config: TrainConfig, dataset: Dataset) -> None:
         """Refuse a run this plugin cannot work in (raise :class:`~ganforge.errors.IncompatibleError` naming the
         clash and the fix), before the models are built; e.g. a penalty that needs image data."""
+
+    def setup(self, ctx: TrickContext) -> None:
+        """Prepare device state once the run is built (models, optimizers and data are on the device); e.g.
+        a buffer on ``ctx.device`` or a network's feature size. Runs after the tricks' ``setup``; default: nothing."""
 
     def criterion(self, logits: Tensor, targets: Tensor) -> Tensor:  # pragma: no cover
         """The per-side discriminator criterion: how far ``logits`` are from ``targets``."""
@@ -162,6 +185,10 @@ class Regularizer(_Named):
     def check_run(self, config: TrainConfig, dataset: Dataset) -> None:
         """Refuse a run this plugin cannot work in (raise :class:`~ganforge.errors.IncompatibleError` naming the
         clash and the fix), before the models are built; e.g. a penalty that needs image data."""
+
+    def setup(self, ctx: TrickContext) -> None:
+        """Prepare device state once the run is built (models, optimizers and data are on the device); e.g.
+        a buffer on ``ctx.device`` or a network's feature size. Runs after the tricks' ``setup``; default: nothing."""
 
     def penalty(self, ctx: LossContext) -> Tensor:  # pragma: no cover
         """The weighted penalty for the update ``ctx`` describes (a scalar tensor)."""

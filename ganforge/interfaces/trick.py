@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ganforge.config import OptimConfig, TrainConfig
     from ganforge.interfaces.dataset import Dataset
     from ganforge.interfaces.models import Discriminator, Generator
+    from ganforge.interfaces.networks import Network
     from ganforge.interfaces.objective import Loss, LossContext, Regularizer
     from ganforge.trainer import Trainer
 
@@ -62,8 +63,11 @@ class Trick(_Named):
     capturable: ClassVar[bool] = True
     #: Names of tricks (or losses, regularizers) this one cannot be combined with.
     conflicts: ClassVar[tuple[str, ...]] = ()
-    #: True when the trick needs class labels from the data set.
+    #: True when the trick needs class labels from the data set and a conditional run (``conditional=True``).
     requires_labels: ClassVar[bool] = False
+    #: True when the trick needs the real batches' labels (``LossContext.real_labels``) but not a conditional
+    #: generator (a semi-supervised discriminator): a labelled data set, any ``conditional``.
+    requires_real_labels: ClassVar[bool] = False
     #: False when the trick cannot run under DistributedDataParallel; :attr:`ddp_note` says why.
     ddp_safe: ClassVar[bool] = True
     ddp_note: ClassVar[str] = ""
@@ -93,6 +97,27 @@ class Trick(_Named):
     def modify_models(self, gen: Generator, disc: Discriminator) -> tuple[Generator, Discriminator]:
         """Return the (possibly rewritten) models; runs before optimizers exist."""
         return gen, disc
+
+    def networks(self, spec: ModelSpec) -> Mapping[str, Network]:
+        """Declare further networks this trick trains (see :class:`~ganforge.interfaces.Network`).
+
+        Called once, after :meth:`modify_models` and before the optimizers are
+        built, with the spec the models were built from. Return ``{name:
+        Network(module, ...)}``; keep the modules (e.g. as attributes) and use
+        them in the in-step events. Names are the trick's own: the run lists
+        them as ``trick.name``. Default: none.
+        """
+        return {}
+
+    def network_loss(self, name: str, ctx: LossContext) -> Tensor | None:
+        """The loss of network ``name`` (declared by :meth:`networks`) for the update ``ctx`` describes.
+
+        Called in the update of the network's ``phase``. For a ``"joined"``
+        network the term is added to that update's loss (G's or D's); for an
+        ``"own"`` network it is the network's whole loss and steps its own
+        optimizer. Return None to add nothing this update. In-step: device work only.
+        """
+        return None
 
     def adjust_optimizer(self, net: str, config: OptimConfig) -> OptimConfig:
         """Return the optimizer settings for ``net`` (``"gen"`` or ``"disc"``)."""
@@ -130,6 +155,20 @@ class Trick(_Named):
     def disc_input(self, x: Tensor, real: bool) -> Tensor:
         """Transform a batch before the discriminator sees it (real or fake, in both networks' updates)."""
         return x
+
+    def compared(self, phase: str, real: Tensor, fake: Tensor, ctx: LossContext) -> tuple[Tensor, Tensor] | None:
+        """Choose what D compares in this update: ``(real_side, fake_side)``, or None (the default: the real
+        batch against G's fakes).
+
+        A game other than data against G(z) plays through ganforge's own adversarial path this way: an
+        adversarial autoencoder returns prior codes against an encoder's codes of the real batch
+        (``adjust_spec`` sets ``disc_input_shape`` to the codes' shape). In G's update (``phase="gen"``)
+        the fake side may carry gradient to G and to networks joined to G; in D's it is detached. ``ctx``
+        holds the update's ``real``, ``fake``, ``z`` and ``condition`` (no logits yet). The loss,
+        regularizers, target tricks and ``disc_input`` transforms then work on the chosen sides (the
+        context's ``real``/``fake`` become them). The first trick returning a pair wins. In-step.
+        """
+        return None
 
     def fakes_for_disc(self, fake: Tensor, labels: Tensor | None) -> tuple[Tensor, Tensor | None]:
         """Choose the (detached) fakes the discriminator trains on."""

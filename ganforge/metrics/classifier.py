@@ -174,6 +174,8 @@ def load_or_train(dataset: Any, verbose: bool = False) -> tuple[DomainCNN, dict[
             "feature='inception' for unlabelled images, or mixture metrics for 2-D data."
         )
     images, labels = inner.load()
+    if inner.condition_shape is not None:  # rows hold a condition beside the sample: classify the samples
+        images = inner.split_condition(images)[0]
     if labels is None:
         raise DataError(f"Data set '{inner.name}' returned no labels; the domain classifier cannot be trained.")
     digest = content_hash(images, labels)

@@ -46,6 +46,8 @@ def generate_with_labels(trainer: Any, n: int, seed: int = 0, label: int | None 
             raise ConfigError(f"The class must be from 0 to {classes - 1} for this run (got {label})")
     gen = torch.Generator().manual_seed(seed)
     out, out_labels = [], []
+    # A generator that translates a condition translates the held-out conditions in order (cycled past their end).
+    conditions = trainer.held_out_conditions(n) if getattr(trainer.gen, "takes_condition", False) else None
     for start in range(0, n, chunk):
         m = min(chunk, n - start)
         z = torch.randn(m, trainer.spec.latent_dim, generator=gen)
@@ -54,7 +56,10 @@ def generate_with_labels(trainer: Any, n: int, seed: int = 0, label: int | None 
             labels = (torch.full((m,), label, dtype=torch.long) if label is not None
                       else torch.randint(0, classes, (m,), generator=gen))
             out_labels.append(labels)
-        out.append(trainer.sample(z=z, labels=labels))
+        condition = None
+        if conditions is not None:
+            condition = conditions[torch.arange(start, start + m) % len(conditions)]
+        out.append(trainer.sample(z=z, labels=labels, condition=condition))
     return torch.cat(out), (torch.cat(out_labels) if out_labels else None)
 
 
@@ -69,7 +74,16 @@ def real_samples(dataset: Any, n: int, seed: int = 0) -> Tensor:
     Finite data sets give a subset chosen by a permutation seeded by
     ``seed``; data sets read per item (``per_item``) decode only those
     items; distributions draw ``n`` under a forked RNG seeded by ``seed``.
+    A data set that stores a condition beside each sample gives the samples
+    alone (what a generator is measured against).
     """
+    x = _stored_rows(dataset, n, seed)
+    if getattr(dataset, "condition_shape", None) is not None:
+        x = dataset.split_condition(x)[0]
+    return x
+
+
+def _stored_rows(dataset: Any, n: int, seed: int) -> Tensor:
     if dataset.is_distribution:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)

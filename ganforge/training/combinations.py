@@ -70,6 +70,11 @@ def check_plugins(tricks: list[Trick], dataset: Dataset, config: TrainConfig, di
                 f"Trick '{trick.name}' needs class labels: use a labelled data set and conditional=True "
                 "(--conditional)."
             )
+        if getattr(trick, "requires_real_labels", False) and dataset.num_classes is None:
+            raise IncompatibleError(
+                f"Trick '{trick.name}' needs the real samples' class labels, and the data set '{config.data}' has "
+                "none: use a labelled data set (the generator may stay unconditional)."
+            )
     if distributed:
         for kind, plugin in [("trick", t) for t in tricks] + [("regularizer", r) for r in regularizers]:
             if not getattr(plugin, "ddp_safe", True):

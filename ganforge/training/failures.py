@@ -160,7 +160,10 @@ def check_model_outputs(trainer: Trainer) -> None:
             z = torch.zeros(2, spec.latent_dim, device=device)
             labels = torch.zeros(2, dtype=torch.long, device=device) if spec.num_classes else None
             try:
-                out = gen(z, labels)
+                if gen.takes_condition:
+                    out = gen(z, labels, condition=torch.zeros(2, *spec.condition_shape, device=device))
+                else:
+                    out = gen(z, labels)
             except Exception as exc:
                 better = blame_plugin(trainer, exc)
                 if better is None:

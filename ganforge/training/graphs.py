@@ -42,17 +42,17 @@ class GraphedStep:
 
     def __init__(self, step: GANStep):
         self.step = step
-        self.variants: dict[tuple[int, tuple[int, ...]], _Captured] = {}
+        self.variants: dict[tuple[int, tuple[int, ...], int | None], _Captured] = {}
         # Streams belong to a device: make them on the step's own (the current device may be another).
         self.device = step.device
         self.side_stream = torch.cuda.Stream(device=self.device)
 
-    def __call__(self, batches: list[Batch], lazy: Sequence[int] = ()) -> Tensor:
+    def __call__(self, batches: list[Batch], lazy: Sequence[int] = (), d_updates: int | None = None) -> Tensor:
         with torch.cuda.device(self.device):
-            return self._call(batches, tuple(lazy))
+            return self._call(batches, tuple(lazy), d_updates)
 
-    def _call(self, batches: list[Batch], lazy: tuple[int, ...]) -> Tensor:
-        v = self.variants.setdefault((len(batches), lazy), _Captured())
+    def _call(self, batches: list[Batch], lazy: tuple[int, ...], d_updates: int | None = None) -> Tensor:
+        v = self.variants.setdefault((len(batches), lazy, d_updates), _Captured())
         if v.graph is not None:
             for (sx, sy), (x, y) in zip(v.static_in, batches):
                 sx.copy_(x, non_blocking=True)
@@ -64,7 +64,7 @@ class GraphedStep:
         if v.calls <= WARMUP_STEPS:
             self.side_stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(self.side_stream):
-                out = self.step(batches, lazy)
+                out = self.step(batches, lazy, d_updates)
             torch.cuda.current_stream().wait_stream(self.side_stream)
             return out
         v.static_in = [(x.clone(), None if y is None else y.clone()) for x, y in batches]
@@ -73,7 +73,7 @@ class GraphedStep:
         graph = torch.cuda.CUDAGraph()
         # thread_local: work in other threads (a DataLoader pinning the next batch) may go on during capture.
         with torch.cuda.graph(graph, stream=self.side_stream, capture_error_mode="thread_local"):
-            v.static_out = self.step(v.static_in, lazy)
+            v.static_out = self.step(v.static_in, lazy, d_updates)
         v.graph = graph
         graph.replay()  # capture records the work without running it
         return v.static_out

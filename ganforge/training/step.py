@@ -9,11 +9,17 @@ returns both losses as one device tensor that the Trainer reads only every
 :class:`~ganforge.interfaces.Trick`; only tricks that override an event are
 called for it, in the order the user listed them. Losses and regularizers
 receive a :class:`~ganforge.interfaces.LossContext`.
+
+Beyond G(z) against data, the step carries: a data set's *condition* (split
+from each stored batch; a generator that ``takes_condition`` receives it in
+every call), the latents and conditions that made each update's fakes (in the
+context), and the further *networks* tricks declare (:class:`~ganforge.interfaces.Network`):
+their losses join G's or D's update, or step their own optimizers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from typing import Any
 
@@ -46,6 +52,25 @@ def unwrap(module: nn.Module) -> nn.Module:
     return getattr(module, "_orig_mod", module)  # torch.compile
 
 
+class OwnedNetwork:
+    """A network a trick declared (:class:`~ganforge.interfaces.Network`), as the step trains it."""
+
+    def __init__(self, owner: Trick, name: str, module: nn.Module, phase: str, opt: torch.optim.Optimizer | None):
+        self.owner, self.name, self.module, self.phase, self.opt = owner, name, module, phase, opt
+        #: ``trick.name``: how the run's first line, config.json and checkpoints name it.
+        self.qualified = f"{owner.name}.{name}"
+        self.params = [p for p in module.parameters() if p.requires_grad]
+
+    @property
+    def own(self) -> bool:
+        """True when it steps its own optimizer (else its parameters joined G's or D's)."""
+        return self.opt is not None
+
+    def describe(self) -> str:
+        how = "own optimizer" if self.own else f"joined to {'G' if self.phase == 'gen' else 'D'}"
+        return f"{self.qualified} ({how}, {sum(p.numel() for p in self.params):,} parameters)"
+
+
 class GANStep:
     """Callable training step over a list of real batches (one per discriminator update).
 
@@ -72,6 +97,11 @@ class GANStep:
         regularizers: Enabled regularizers, in the configured order.
         ema: The generator's weight average, updated after each G update, or None.
         schedules: Learning-rate schedules applied at the start of every step.
+        split_condition: The data set's ``split_condition`` when it offers a
+            condition (each stored batch is split into samples and conditions), else None.
+        gen_takes_condition: The generator is called with ``condition=``.
+        networks: The tricks' further networks (joined ones' parameters are
+            already in ``opt_g``/``opt_d``).
     """
 
     def __init__(
@@ -96,6 +126,9 @@ class GANStep:
         regularizers: Sequence[Regularizer] = (),
         ema: GeneratorEMA | None = None,
         schedules: Sequence[LRSchedule] = (),
+        split_condition: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None,
+        gen_takes_condition: bool = False,
+        networks: Sequence[OwnedNetwork] = (),
     ):
         self.gen, self.disc, self.loss = gen, disc, loss
         self.opt_g, self.opt_d = opt_g, opt_d
@@ -110,6 +143,12 @@ class GANStep:
         self.regularizers = list(regularizers)
         self.ema = ema
         self.schedules = list(schedules)
+        self.split_condition = split_condition
+        self.gen_takes_condition = gen_takes_condition
+        self.networks = {phase: [n for n in networks if n.phase == phase] for phase in ("gen", "disc")}
+        # Joined networks' parameters sit in G's or D's optimizer but outside the DDP wrapper: averaged by hand.
+        self._joined_params = {phase: [p for n in nets if not n.own for p in n.params]
+                               for phase, nets in self.networks.items()}
         #: Steps skipped for a non-finite loss (only counted with skip_nonfinite).
         self.skipped = 0
         #: Steps done, on the device (schedules and lazy terms read it there); the Trainer sets it on resume.
@@ -120,6 +159,7 @@ class GANStep:
         # (backward(inputs=...) skips them) and DDP must not wait for them.
         self.disc_for_g = disc.module if isinstance(disc, nn.parallel.DistributedDataParallel) else disc
         self.gen_module, self.disc_module = unwrap(gen), unwrap(disc)
+        self.disc_takes_condition = bool(getattr(self.disc_module, "takes_condition", False))
         # Lazy penalties run D without the DDP wrapper (gradients averaged by hand), compiled or not.
         self.disc_module_for_penalty = self.disc_for_g
         #: Discriminator updates per step unless a trick's ``d_steps_at`` says otherwise.
@@ -137,6 +177,7 @@ class GANStep:
         self._latent = overriding(tricks, "latent")
         self._disc_input = overriding(tricks, "disc_input")
         self._fakes_for_disc = overriding(tricks, "fakes_for_disc")
+        self._compared = overriding(tricks, "compared")
         self._targets = overriding(tricks, "targets")
         self._generator_loss = overriding(tricks, "generator_loss")
         self._extra_loss = overriding(tricks, "extra_loss")
@@ -169,6 +210,27 @@ class GANStep:
             x = transform(x)
         return x
 
+    def split(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        """A stored batch split into samples and the generator's conditions (None without a condition)."""
+        if self.split_condition is None:
+            return x, None
+        return self.split_condition(x)
+
+    def generate(self, gen: nn.Module, z: Tensor, labels: Tensor | None, condition: Tensor | None) -> Tensor:
+        """Run ``gen``; a generator that takes the data's condition gets ``condition=``."""
+        if self.gen_takes_condition:
+            return gen(z, labels, condition=condition)
+        return gen(z, labels)
+
+    def _generate_fn(self, gen: nn.Module, grad: bool):
+        """The ``generate(z, labels, condition)`` callable of a :class:`LossContext`."""
+
+        def generate(z: Tensor, labels: Tensor | None = None, condition: Tensor | None = None) -> Tensor:
+            with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+                return self.generate(gen, z, labels, condition)
+
+        return generate
+
     def _shard(self, x: Tensor | None, n: int) -> Tensor | None:
         """This rank's ``n`` rows of a global draw (``x`` itself in a single process)."""
         if x is None or self.world_size == 1:
@@ -181,16 +243,36 @@ class GANStep:
             x = transform(x, real)
         return x
 
-    def _disc(self, disc: nn.Module, x: Tensor, labels: Tensor | None, real: bool) -> Tensor:
+    def _disc(self, disc: nn.Module, x: Tensor, labels: Tensor | None, real: bool,
+              condition: Tensor | None = None) -> Tensor:
+        if self.disc_takes_condition:
+            return disc(self._prep(x, real), labels, condition=condition).float()
         return disc(self._prep(x, real), labels).float()
 
-    def _discriminate(self, disc: nn.Module):
-        """The ``discriminate(x, labels, real)`` callable of a :class:`LossContext`."""
+    def _discriminate(self, disc: nn.Module, condition: Tensor | None = None):
+        """The ``discriminate(x, labels, real)`` callable of a :class:`LossContext` (a discriminator that takes
+        the condition gets the update's, unless ``condition=`` is given)."""
 
-        def discriminate(x: Tensor, labels: Tensor | None = None, real: bool = True) -> Tensor:
-            return self._disc(disc, x, labels, real)
+        def discriminate(x: Tensor, labels: Tensor | None = None, real: bool = True,
+                         condition: Tensor | None = condition) -> Tensor:
+            return self._disc(disc, x, labels, real, condition)
 
         return discriminate
+
+    def _sides(self, phase: str, real: Tensor, fake: Tensor, labels: tuple[Tensor | None, Tensor | None],
+               z: Tensor | None, condition: Tensor | None, grad: bool) -> tuple[Tensor, Tensor]:
+        """What D compares in this update: the tricks' ``compared`` choice, else the real batch against the fakes."""
+        if not self._compared:
+            return real, fake
+        probe = LossContext(real, labels[0], fake, labels[1], phase=phase, step=self.step_count, z=z,
+                            condition=condition, generate=self._generate_fn(self.gen, grad=grad), loss=self.loss,
+                            data=real)
+        for pick in self._compared:
+            chosen = pick(phase, real, fake, probe)
+            if chosen is not None:
+                real_side, fake_side = chosen
+                return real_side, (fake_side if grad else fake_side.detach())
+        return real, fake
 
     def _finite_everywhere(self, loss: Tensor) -> bool:
         """True when ``loss`` is finite on every rank (a host sync; one tiny all_reduce under DDP).
@@ -242,6 +324,8 @@ class GANStep:
             scaled.backward(inputs=params)
         if average_across_ranks:
             self._average_gradients(params)
+        elif self.world_size > 1 and net in self._joined_params and self._joined_params[net]:
+            self._average_gradients(self._joined_params[net])  # outside the DDP wrapper: its reducer skips them
         for hook in self._after_backward:
             hook(net, module)
         if self.grad_clip is not None:
@@ -262,40 +346,87 @@ class GANStep:
         if net == "gen" and self.ema is not None and not partial:
             self.ema.update()  # once per training step: a lazy G penalty's own update joins it at the next one
 
-    def _add_terms(self, net: str, ctx: LossContext, total: Tensor) -> Tensor:
-        """``total`` plus the regularizers' penalties and the tricks' extra terms for ``net``; then ``observe``."""
+    def _add_terms(self, net: str, ctx: LossContext, total: Tensor) -> tuple[Tensor, list[tuple[OwnedNetwork, Tensor]]]:
+        """``total`` plus the regularizers' penalties, the tricks' extra terms and the joined networks' losses
+        for ``net``; then ``observe``. Also the own-optimizer networks' losses of this update."""
         for reg in self._penalties[net]:
             total = total + reg.penalty(ctx)
         for extra in self._extra_loss:
             term = extra(net, ctx)
             if term is not None:
                 total = total + term
+        own = []
+        for owned in self.networks[net]:
+            term = owned.owner.network_loss(owned.name, ctx)
+            if term is None:
+                continue
+            if owned.own:
+                own.append((owned, term))
+            else:
+                total = total + term
         for observe in self._observe:
             observe(ctx)
-        return total
+        return total, own
 
-    def _targets_for(self, n: int) -> tuple[Tensor, Tensor]:
+    def _own_gradients(self, own: list[tuple[OwnedNetwork, Tensor]]) -> None:
+        """Gradients of the own-optimizer networks' losses, each into its own parameters only.
+
+        Taken before the phase's backward pass, which frees the graph they share, and before any optimizer
+        steps (an optimizer step changes weights that these graphs still need).
+        """
+        for owned, term in own:
+            self._zero_grad(owned.params)
+            scaled = self.scaler.scale(term) if self.scaler is not None else term
+            scaled.backward(inputs=owned.params, retain_graph=True)  # into its own parameters only
+            if self.world_size > 1:
+                self._average_gradients(owned.params)
+
+    def _own_steps(self, own: list[tuple[OwnedNetwork, Tensor]]) -> None:
+        for owned, _ in own:
+            if self.grad_clip is not None:
+                if self.scaler is not None:
+                    self.scaler.unscale_(owned.opt)
+                torch.nn.utils.clip_grad_norm_(owned.params, self.grad_clip, foreach=True)
+            if self.scaler is not None:
+                self.scaler.step(owned.opt)
+                self.scaler.update()
+            else:
+                self.optimizer_step(owned.opt)
+
+    def _targets_for(self, logits: Tensor) -> tuple[Tensor, Tensor]:
+        """Targets shaped like ``logits``: one per logit (a PatchGAN's patches, a pack of samples' one)."""
         # Fresh tensors every update: a trick editing its targets in place cannot reach later updates.
-        return self.ones[:n].clone(), self.zeros[:n].clone()
+        n = logits.shape[0]
+        if logits.dim() == 1:
+            return self.ones[:n].clone(), self.zeros[:n].clone()
+        return torch.ones_like(logits), torch.zeros_like(logits)
 
     # -- the updates -------------------------------------------------------------
 
-    def generator_update(self, real: Tensor, real_labels: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None]:
-        """Update G once; return its loss and the (detached) fakes with their labels."""
+    def generator_update(self, real: Tensor, real_labels: Tensor | None,
+                         condition: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Update G once; return its loss and the (detached) fakes with their labels.
+
+        The latents and the fakes it makes are kept in :attr:`last_z` for the discriminator's update.
+        """
         n = real.shape[0]
         self._zero_grad(self.g_params)
         with self.autocast():
             z = self._shard(self.sample_latent(n * self.world_size), n)
             fake_labels = self._shard(self.sample_labels(n * self.world_size), n)
-            fake = self.gen(z, fake_labels)
-            logits = self._disc(self.disc_for_g, fake, fake_labels, real=False)
+            made = self.generate(self.gen, z, fake_labels, condition)
+            data = real
+            real, fake = self._sides("gen", real, made, (real_labels, fake_labels), z, condition, grad=True)
+            logits = self._disc(self.disc_for_g, fake, fake_labels, False, condition)
             real_logits = None
             if self.loss.needs_real_logits_in_g:
                 with torch.no_grad():  # D's view of the reals: no gradient reaches G through it
-                    real_logits = self._disc(self.disc_for_g, real, real_labels, real=True)
-            ones, zeros = self._targets_for(logits.shape[0])  # one per logit (a pack of samples gets one)
+                    real_logits = self._disc(self.disc_for_g, real, real_labels, True, condition)
+            ones, zeros = self._targets_for(logits)  # one per logit (a pack of samples gets one)
             ctx = LossContext(real, real_labels, fake, fake_labels, real_logits, logits, ones, zeros, phase="gen",
-                              discriminate=self._discriminate(self.disc_for_g), step=self.step_count)
+                              discriminate=self._discriminate(self.disc_for_g, condition), step=self.step_count, z=z,
+                              condition=condition, generate=self._generate_fn(self.gen, grad=True), loss=self.loss,
+                              data=data)
             g_loss = None
             for replace in self._generator_loss:
                 g_loss = replace(self.loss, logits, ones, zeros)
@@ -303,37 +434,56 @@ class GANStep:
                     break
             if g_loss is None:
                 g_loss = self.loss.generator_loss(ctx)
-            g_loss = self._add_terms("gen", ctx, g_loss)
+            g_loss, own = self._add_terms("gen", ctx, g_loss)
+        self._own_gradients(own)
         self._backward(g_loss, self.g_params, self.opt_g, "gen", self.gen)
-        return g_loss.detach(), fake.detach(), fake_labels
+        self._own_steps(own)
+        self.last_z = z.detach()
+        return g_loss.detach(), made.detach(), fake_labels
+
+    #: The latents of the last generator update (the discriminator's first update sees them in its context).
+    last_z: Tensor | None = None
 
     def discriminator_update(
-        self, real: Tensor, real_labels: Tensor | None, fake: Tensor, fake_labels: Tensor | None
+        self, real: Tensor, real_labels: Tensor | None, fake: Tensor, fake_labels: Tensor | None,
+        condition: Tensor | None = None, z: Tensor | None = None,
     ) -> Tensor:
-        """Update D once on a real and a fake batch; return its loss."""
+        """Update D once on a real and a fake batch (made from ``z`` and ``condition``); return its loss."""
         for choose in self._fakes_for_disc:
             fake, fake_labels = choose(fake, fake_labels)
+        if self._fakes_for_disc:
+            z = None  # the fakes may no longer be the ones z made
         self._zero_grad(self.d_params)
         with self.autocast():
+            data = real
+            real, fake = self._sides("disc", real, fake, (real_labels, fake_labels), z, condition, grad=False)
             if self.mixed_batches:
                 x = torch.cat([self._prep(real, True), self._prep(fake, False)])
                 labels = None if real_labels is None or fake_labels is None else torch.cat([real_labels, fake_labels])
-                logits = self.disc(x, labels).float()
+                if self.disc_takes_condition:
+                    logits = self.disc(x, labels, condition=torch.cat([condition, condition])).float()
+                else:
+                    logits = self.disc(x, labels).float()
                 real_logits, fake_logits = logits[: real.shape[0]], logits[real.shape[0] :]
             else:
-                real_logits = self._disc(self.disc, real, real_labels, real=True)
-                fake_logits = self._disc(self.disc, fake, fake_labels, real=False)
-            real_t, _ = self._targets_for(real_logits.shape[0])
-            _, fake_t = self._targets_for(fake_logits.shape[0])
+                real_logits = self._disc(self.disc, real, real_labels, True, condition)
+                fake_logits = self._disc(self.disc, fake, fake_labels, False, condition)
+            real_t, _ = self._targets_for(real_logits)
+            _, fake_t = self._targets_for(fake_logits)
             for targets in self._targets:
                 real_t, fake_t = targets(real_t, fake_t)
             ctx = LossContext(real, real_labels, fake, fake_labels, real_logits, fake_logits, real_t, fake_t,
-                              phase="disc", discriminate=self._discriminate(self.disc), step=self.step_count)
-            d_loss = self._add_terms("disc", ctx, self.loss.discriminator_loss(ctx))
+                              phase="disc", discriminate=self._discriminate(self.disc, condition), step=self.step_count, z=z,
+                              condition=condition, generate=self._generate_fn(self.gen, grad=False), loss=self.loss,
+                              data=data)
+            d_loss, own = self._add_terms("disc", ctx, self.loss.discriminator_loss(ctx))
+        self._own_gradients(own)
         self._backward(d_loss, self.d_params, self.opt_d, "disc", self.disc)
+        self._own_steps(own)
         return d_loss.detach()
 
-    def regularization_update(self, reg: Regularizer, real: Tensor, real_labels: Tensor | None) -> Tensor:
+    def regularization_update(self, reg: Regularizer, real: Tensor, real_labels: Tensor | None,
+                              condition: Tensor | None = None) -> Tensor:
         """One lazy-regularization update (Karras et al. 2020): ``every * penalty`` alone, for ``reg.net``.
 
         The penalty's context holds ``real`` and fresh fakes (attached to G's
@@ -346,30 +496,41 @@ class GANStep:
         missing ones.
         """
         gen_net = reg.net == "gen"
-        fake, fake_labels = self._draw_fakes(real.shape[0], grad=gen_net)
+        fake, fake_labels, z = self._draw_fakes(real.shape[0], grad=gen_net, condition=condition)
+        data = real
+        real, fake = self._sides(reg.net, real, fake, (real_labels, fake_labels), z, condition, grad=gen_net)
         params, opt = (self.g_params, self.opt_g) if gen_net else (self.d_params, self.opt_d)
         wrapped = self.gen if gen_net else self.disc
         self._zero_grad(params)
         with self.autocast():
-            ones, zeros = self._targets_for(real.shape[0])
+            ones, zeros = self.ones[: real.shape[0]].clone(), self.zeros[: real.shape[0]].clone()
             disc = self.disc_for_g if gen_net else self.disc_module_for_penalty
             ctx = LossContext(real, real_labels, fake, fake_labels, None, None, ones, zeros, phase=reg.net,
-                              discriminate=self._discriminate(disc), step=self.step_count)
+                              discriminate=self._discriminate(disc, condition), step=self.step_count, z=z,
+                              condition=condition, data=data,
+                              generate=self._generate_fn(self.gen, grad=gen_net), loss=self.loss)
             term = reg.penalty(ctx) * reg.every
         self._backward(term, params, opt, reg.net, wrapped, partial=True,
                        average_across_ranks=isinstance(wrapped, nn.parallel.DistributedDataParallel))
         return term.detach()
 
-    def _draw_fakes(self, n: int, grad: bool) -> tuple[Tensor, Tensor | None]:
+    def _draw_fakes(self, n: int, grad: bool, condition: Tensor | None = None) -> tuple[Tensor, Tensor | None, Tensor]:
         with torch.set_grad_enabled(grad), self.autocast():
             labels = self._shard(self.sample_labels(n * self.world_size), n)
-            return self.gen(self._shard(self.sample_latent(n * self.world_size), n), labels), labels
+            z = self._shard(self.sample_latent(n * self.world_size), n)
+            return self.generate(self.gen, z, labels, condition), labels, z
 
-    def fresh_fakes(self, n: int) -> tuple[Tensor, Tensor | None]:
-        """A new detached fake batch (for discriminator updates after the first)."""
-        return self._draw_fakes(n, grad=False)
+    def fresh_fakes(self, n: int, condition: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """A new detached fake batch (for discriminator updates after the first), conditioned on ``condition``."""
+        fake, labels, _ = self._draw_fakes(n, grad=False, condition=condition)
+        return fake, labels
 
-    def __call__(self, batches: list[Batch], lazy: Sequence[int] = ()) -> Tensor:
+    def prepare(self, x: Tensor, y: Tensor | None) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """A stored real batch as the updates use it: ``(real, labels, condition)``."""
+        real, condition = self.split(x)
+        return self.real_batch(real), y, condition
+
+    def __call__(self, batches: list[Batch], lazy: Sequence[int] = (), d_updates: int | None = None) -> Tensor:
         """Run one step; return ``[g_loss, d_loss]`` on the device.
 
         Args:
@@ -377,20 +538,27 @@ class GANStep:
                 this step's ``d_steps``); the generator update uses the first.
             lazy: Indices into :attr:`lazy` of the regularizers due after this
                 step (the Trainer decides from the step number).
+            d_updates: 0 for a step without discriminator updates (a trick's
+                ``d_steps_at`` returned 0: a generator-only warm-up); the one
+                batch given then serves G's update alone. Default: one per batch.
 
         ``d_loss`` is the mean over the discriminator updates (lazy
-        regularization updates are not part of it).
+        regularization updates are not part of it; 0 when there were none).
         """
         for schedule in self.schedules:
             schedule.apply(self.step_count)
-        reals = [(self.real_batch(x), y) for x, y in batches]
-        real, real_labels = reals[0]
-        g_loss, fake, fake_labels = self.generator_update(real, real_labels)
-        d_total = self.discriminator_update(real, real_labels, fake, fake_labels)
-        for real_i, labels_i in reals[1:]:
-            fake, fake_labels = self.fresh_fakes(real_i.shape[0])
-            d_total = d_total + self.discriminator_update(real_i, labels_i, fake, fake_labels)
+        reals = [self.prepare(x, y) for x, y in batches]
+        real, real_labels, condition = reals[0]
+        g_loss, fake, fake_labels = self.generator_update(real, real_labels, condition)
+        if d_updates == 0:
+            d_mean = torch.zeros((), device=self.device)
+        else:
+            d_total = self.discriminator_update(real, real_labels, fake, fake_labels, condition, z=self.last_z)
+            for real_i, labels_i, condition_i in reals[1:]:
+                fake, fake_labels = self.fresh_fakes(real_i.shape[0], condition_i)
+                d_total = d_total + self.discriminator_update(real_i, labels_i, fake, fake_labels, condition_i)
+            d_mean = d_total.float() / len(reals)
         for i in lazy:
-            self.regularization_update(self.lazy[i], real, real_labels)
+            self.regularization_update(self.lazy[i], real, real_labels, condition)
         self.step_count.add_(1)
-        return torch.stack([g_loss.float(), d_total.float() / len(reals)])
+        return torch.stack([g_loss.float(), d_mean.float()])

@@ -84,15 +84,19 @@ def test_pair(gen_name, disc_name, shape, num_classes, spectral_norm):
         return
     assert isinstance(gen, ganforge.Generator) and isinstance(disc, ganforge.Discriminator)
     labels = torch.arange(BATCH) % num_classes if num_classes else None
-    x = gen(torch.randn(BATCH, 16), labels)
+    # An image-to-image generator translates the data set's condition (here: an image of the data's shape).
+    extra = {"condition": torch.rand(BATCH, *shape) * 2 - 1} if gen.takes_condition else {}
+    x = gen(torch.randn(BATCH, 16), labels, **extra)
     assert x.shape == (BATCH, *shape) and x.dtype == torch.float32
     if gen.output_bounded:
         assert x.abs().max() <= 1.0
     feats = disc.features(x, labels)
     assert feats.ndim == 2 and feats.shape[0] == BATCH
-    assert disc.head(feats).shape == (BATCH, 1)
+    head = disc.head(feats)  # (B, 1); a PatchGAN's (B, h, w, 1), several heads' (B, k, 1)
+    assert head.shape[0] == BATCH and head.shape[-1] == 1
     logits = disc(x, labels)
-    assert logits.shape == (BATCH,) and torch.isfinite(logits).all()
+    assert logits.shape == head.shape[:-1] and torch.isfinite(logits).all()
+    assert logits.shape == (BATCH,) or disc_name not in PINNED
     # The generator's loss reaches every parameter of both networks.
     torch.nn.functional.softplus(-logits).mean().backward()
     for model in (gen, disc):
