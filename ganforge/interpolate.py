@@ -68,7 +68,7 @@ def slerp(z0: Tensor, z1: Tensor, t: Tensor | float, eps: float = 1e-7) -> Tenso
 
 @torch.no_grad()
 def interpolate(gen_or_trainer: Any, z0: Tensor, z1: Tensor, steps: int = 8, method: str = "slerp",
-                labels: Tensor | None = None, ema: bool | None = None) -> Tensor:
+                labels: Tensor | None = None, ema: bool | None = None, condition: Tensor | None = None) -> Tensor:
     """Generate the samples along the path from latent ``z0`` to latent ``z1``.
 
     Args:
@@ -84,6 +84,9 @@ def interpolate(gen_or_trainer: Any, z0: Tensor, z1: Tensor, steps: int = 8, met
             used for every point; required there.
         ema: With a Trainer: True/False for the weight average or the trained
             generator; None (default) uses the average when there is one.
+        condition: For a generator that translates a condition (image-to-image),
+            the one ``(*condition_shape)`` used for every point; default with a
+            Trainer: its first held-out condition.
 
     Returns:
         CPU tensor ``(steps, *data_shape)`` of samples in model space, made
@@ -124,6 +127,14 @@ def interpolate(gen_or_trainer: Any, z0: Tensor, z1: Tensor, steps: int = 8, met
             labels = torch.as_tensor(labels, device=device).reshape(-1)[:1].expand(steps).long()
         else:
             labels = None
+        if getattr(gen, "takes_condition", False):  # an image-to-image generator: one condition along the path
+            if condition is None:
+                if trainer is None:
+                    raise ConfigError("This generator translates a condition: pass condition=<(C, H, W) tensor> "
+                                      "to interpolate().")
+                condition = trainer.held_out_conditions(1)[0]
+            condition = torch.as_tensor(condition, device=device, dtype=torch.float32)
+            return gen(path, labels, condition=condition.expand(steps, *condition.shape)).float().cpu()
         return gen(path, labels).float().cpu()
 
 

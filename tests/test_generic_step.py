@@ -411,3 +411,96 @@ def test_conditioned_runs_survive_a_checkpoint_round_trip(paired, tmp_path):
     resumed.fit()
     assert resumed.history.g_loss == whole.history.g_loss
     assert copy.deepcopy(resumed.sample(condition=torch.ones(3, 2))).shape == (3, 2)
+
+
+# -- translating a user's own images ------------------------------------------------------------------------
+
+
+class InvertedSquares(ganforge.Dataset):
+    """Paired 1x8x8 images: the condition is an image, the sample its negative (uint8 rows, stacked on channels)."""
+
+    name = "inverted_squares_test"
+
+    @property
+    def sample_shape(self):
+        return (1, 8, 8)
+
+    @property
+    def condition_shape(self):
+        return (1, 8, 8)
+
+    @property
+    def stored_shape(self):
+        return (2, 8, 8)
+
+    def load(self):
+        a = torch.randint(0, 256, (64, 1, 8, 8), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
+        return torch.cat([a, 255 - a], dim=1), None
+
+    def split_condition(self, x):
+        return x[:, 1:], x[:, :1]
+
+
+class PixelTranslator(ganforge.Generator):
+    name = "pixel_translator_test"
+    takes_condition = True
+
+    def __init__(self, spec, **options):
+        super().__init__(spec, **options)
+        self.conv = nn.Conv2d(spec.condition_shape[0], spec.data_shape[0], 3, padding=1)
+
+    def forward(self, z, labels=None, condition=None):
+        return torch.tanh(self.conv(condition))
+
+
+@pytest.fixture
+def image_pairs(register, tmp_path):
+    register(datasets=[InvertedSquares], generators=[PixelTranslator])
+    trainer = ganforge.Trainer(**tiny(tmp_path, data="inverted_squares_test", gen="pixel_translator_test",
+                                      gen_options={}, disc="patchgan", disc_options={"width": 4}, steps=2, latent_dim=1))
+    trainer.fit()
+    return trainer
+
+
+def test_sample_from_translates_a_users_images_one_png_each(image_pairs, tmp_path):
+    from PIL import Image
+
+    from ganforge.cli import main
+
+    inputs = tmp_path / "mine"
+    (inputs / "sub").mkdir(parents=True)
+    Image.new("L", (16, 16), 40).save(inputs / "a.png")  # resized to the condition's 8 x 8, as training images are
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(inputs / "sub" / "b.png")  # colour: to the condition's one channel
+    out = tmp_path / "translated"
+    assert main(["sample", str(image_pairs.run_dir), "--from", str(inputs), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
+    with Image.open(out / "a.png") as picture:
+        assert picture.size == (8, 8)  # the data's own shape, no grid padding
+    # The translation of a flat grey input is what the generator makes of it, pixel for pixel.
+    expected = image_pairs.sample(condition=torch.full((1, 1, 8, 8), 40 / 127.5 - 1))
+    with Image.open(out / "a.png") as picture:
+        got = torch.tensor(list(picture.convert("L").getdata()), dtype=torch.float32).view(8, 8)
+    assert torch.allclose(got, ((expected[0, 0] + 1) / 2).clamp(0, 1) * 255, atol=1.0)
+
+
+def test_sample_from_refuses_a_run_without_a_condition_and_inputs_without_images(image_pairs, tmp_path, capsys):
+    from ganforge.cli import main
+
+    plain = ganforge.Trainer(**tiny(tmp_path / "plain", data="grid25", steps=1))
+    plain.fit()
+    (tmp_path / "empty").mkdir()
+    assert main(["sample", str(plain.run_dir), "--from", str(tmp_path / "empty")]) == 2
+    assert "--from needs an image-to-image run" in capsys.readouterr().err
+    assert main(["sample", str(image_pairs.run_dir), "--from", str(tmp_path / "empty")]) != 0
+    assert "no image files there" in capsys.readouterr().err
+
+
+def test_interpolate_and_evaluation_translate_held_out_conditions(image_pairs):
+    from ganforge.interpolate import interpolate
+    from ganforge.metrics import generate
+
+    path = interpolate(image_pairs, torch.zeros(1), torch.ones(1), steps=3)
+    assert path.shape == (3, 1, 8, 8)
+    fakes = generate(image_pairs, 10)
+    held = image_pairs.held_out_conditions(10)
+    assert torch.allclose(fakes, image_pairs.sample(condition=held))  # evaluation translates them in order

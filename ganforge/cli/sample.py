@@ -32,6 +32,7 @@ examples:
   ganforge sample runs/mnist/checkpoints/step_0002000.pt -n 16 --class 7 --out sevens.png
   ganforge sample runs/grid25 -n 2500 --out samples.npz          # the points in data units, for other tools
   ganforge sample runs/mnist -n 10000 --out samples.pt           # uint8 images (and labels when conditional)
+  ganforge sample runs/pix2pix --from my_outlines/ --out translated/   # an image-to-image run: one PNG per input
 """
 
 INTERPOLATE_EXAMPLE = """\
@@ -73,6 +74,10 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--device", default="cpu", help="device to generate on (default cpu)")
     p.add_argument("--no-ema", dest="ema", action="store_false", default=None,
                    help="draw from the trained generator itself, not its weight average (runs with --ema)")
+    p.add_argument("--from", dest="inputs", nargs="+", default=None, metavar="DIR_OR_IMAGE",
+                   help="image-to-image runs: translate these images (folders are searched for images) instead "
+                        "of the held-out ones; --out is then a folder that gets one PNG per input, named after it "
+                        "(default RUN_DIR/translated)")
     p.set_defaults(func=cmd_sample)
 
     p = subparsers.add_parser(
@@ -227,10 +232,83 @@ def sample_to_png(trainer: Any, path: str | Path, n: int | None = None, seed: in
     return samples
 
 
+def input_images(paths: list[str], shape: tuple[int, ...]) -> tuple[list[Path], Tensor]:
+    """The image files among ``paths`` (folders searched below), decoded to uint8 ``(N, *shape)``.
+
+    Raises:
+        DataError: naming the paths when none is an image, or when ``shape`` is not a square image.
+    """
+    from ganforge.data.image_folder import _images_under, _is_image, load_image
+
+    files: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            files += _images_under(path)
+        elif _is_image(path):
+            files.append(path)
+        elif not path.exists():
+            raise DataError(f"--from {given}: no such file or folder.")
+    if not files:
+        raise DataError(f"--from {' '.join(paths)}: no image files there (PNG, JPEG, BMP, TIFF, ...).")
+    if len(shape) != 3 or shape[1] != shape[2]:
+        raise DataError(f"This run's generator translates conditions of shape {shape}, not square images: "
+                        "translate them from Python with Trainer.sample(condition=...).")
+    import numpy as np
+
+    images = np.stack([load_image(f, shape[1], shape[0]) for f in files])
+    return files, torch.from_numpy(images)
+
+
+def translate_files(trainer: Any, paths: list[str], out_dir: Path, seed: int = 0, chunk: int = 256) -> list[Path]:
+    """Translate the images at ``paths`` with an image-to-image run; write ``out_dir/<input name>.png`` each.
+
+    Inputs are fitted to the condition's size and channels as training images are (shorter side scaled,
+    centre square cropped), mapped by the data set's ``condition_from``, and translated with latents seeded
+    by ``seed``. Names that repeat (``a/x.png``, ``b/x.png``) get the input's position as a prefix.
+    """
+    from ganforge.io.viz import png_bytes, write_png
+
+    if not getattr(trainer.gen, "takes_condition", False):
+        raise ConfigError(f"--from needs an image-to-image run (a generator that translates a condition); "
+                          f"{trainer.run_dir} generates from latents. Drop --from.")
+    files, images = input_images(paths, tuple(trainer.spec.condition_shape))
+    conditions = trainer.dataset.condition_from(images)
+    gen = torch.Generator().manual_seed(seed)
+    outs = []
+    for start in range(0, len(files), chunk):
+        part = conditions[start : start + chunk]
+        z = torch.randn(len(part), trainer.spec.latent_dim, generator=gen)
+        outs.append(trainer.sample(z=z, condition=part))
+    translated = torch.cat(outs)
+    stems = [f.stem for f in files]
+    repeated = {s for s in stems if stems.count(s) > 1}
+    written = []
+    for i, (stem, image) in enumerate(zip(stems, translated)):
+        name = f"{i:05d}_{stem}.png" if stem in repeated else f"{stem}.png"
+        path = out_dir / name
+        write_png(path, png_bytes(_as_images(image[None]).add(1).div(2).clamp(0, 1), nrow=1, padding=0))
+        written.append(path)
+    return written
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     """Run ``ganforge sample``; returns the exit status."""
     positive("-n", args.n)
     trainer = load_run(args.run, device=args.device, ema=args.ema)
+    if args.inputs:
+        from ganforge.cli.common import check_out
+        from ganforge.io.atomic import probe_writable
+
+        check_out(args.out, "--out DIR")
+        out_dir = Path(args.out) if args.out is not None else Path(trainer.run_dir) / "translated"
+        if out_dir.exists() and not out_dir.is_dir():
+            raise ConfigError(f"--out {out_dir} is a file; with --from it names a folder for the translations.")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe_writable(out_dir, "write", "choose a writable --out folder")
+        written = translate_files(trainer, args.inputs, out_dir, seed=args.seed)
+        print(f"Translated {len(written)} images with step {trainer.step} into {out_dir}")
+        return 0
     out = writable_out(args.out, trainer, "sample.png", suffixes=(".png", ".npz", ".pt"))
     samples = sample_to_png(trainer, out, n=args.n, seed=args.seed, label=args.label, nrow=args.nrow)
     print(f"Wrote {len(samples)} samples of step {trainer.step} to {out}")
