@@ -54,6 +54,7 @@ from ganforge.training.failures import check_model_outputs, explain_failure
 from ganforge.training.graphs import GraphedStep
 from ganforge.training.health import check_losses, check_parameters
 from ganforge.training.optim import build_optimizer, load_optimizer_state
+from ganforge.training.precision import Precision
 from ganforge.training.plugins import (
     changed_defaults,
     pin_notes,
@@ -74,16 +75,6 @@ from ganforge.training.threads import describe as describe_threads
 from ganforge.training.threads import measure as measure_thread_counts
 from ganforge.training.threads import recorded_count
 from ganforge.version import __version__
-
-
-def _grad_scaler(precision: str, device: torch.device) -> Any:
-    """A GradScaler for fp16 (float16 gradients underflow without loss scaling), else None."""
-    if precision != "fp16":
-        return None
-    if device.type not in ("cuda", "cpu"):
-        raise IncompatibleError(f"precision='fp16' needs a gradient scaler, which PyTorch offers on CUDA and the "
-                                f"CPU, not on {device.type}; use precision='bf16' or 'fp32' there.")
-    return torch.amp.GradScaler(device.type)
 
 
 class Trainer:
@@ -207,6 +198,15 @@ class Trainer:
 
     # -- building ----------------------------------------------------------------
 
+    @property
+    def scaler(self) -> Any:
+        """The ``torch.amp.GradScaler`` of an fp16 run (:attr:`precision`'s), else None."""
+        return self.precision.scaler if getattr(self, "precision", None) is not None else None
+
+    @scaler.setter
+    def scaler(self, value: Any) -> None:
+        self.precision.scaler = value
+
     def setup(self) -> Trainer:
         """Build data, models, tricks and optimizers on the device (once; ``fit`` calls it)."""
         if self._built:
@@ -305,7 +305,8 @@ class Trainer:
                 scheduled.append((opt, optim))
             self.networks[qualified] = OwnedNetwork(trick, qualified.split(".", 1)[1], net.module, net.phase, opt)
         self.schedules = [LRSchedule(opt, optim, cfg.steps, self.device) for opt, optim in scheduled if optim.scheduled]
-        self.scaler = _grad_scaler(cfg.precision, self.device)
+        #: The run's arithmetic (autocast, gradient scaling, backward, optimizer steps) and the scaler's state.
+        self.precision = Precision(cfg.precision, self.device)
         gen_run, disc_run = self.gen, self.disc
         if cfg.compile:
             gen_run, disc_run = torch.compile(self.gen), torch.compile(self.disc)
@@ -313,7 +314,7 @@ class Trainer:
         self.step_fn = GANStep(
             gen=gen_run, disc=disc_run, loss=self.loss, opt_g=self.opt_g, opt_d=self.opt_d, tricks=self.tricks,
             batch_size=local_batch, latent_dim=spec.latent_dim, num_classes=num_classes, device=self.device,
-            precision=cfg.precision, scaler=self.scaler, grad_clip=cfg.grad_clip,
+            precision=self.precision, grad_clip=cfg.grad_clip,
             skip_nonfinite=cfg.nan_policy == "skip", rank=self.dist.rank, world_size=self.dist.world_size,
             regularizers=self.regularizers, ema=self.ema, schedules=self.schedules,
             split_condition=self.dataset.split_condition if spec.condition_shape is not None else None,
@@ -755,7 +756,7 @@ class Trainer:
             "disc": unwrap(self.disc).state_dict(),
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "scaler": self.precision.state_dict(),
             "data": self.batches.state_dict(),
             "tricks": {t.name: t.state_dict() for t in self.tricks},
             "loss": self.loss.state_dict(),
@@ -810,8 +811,7 @@ class Trainer:
         self.loss.load_state_dict(state.get("loss") or {})
         for reg in self.regularizers:
             reg.load_state_dict((state.get("regularizers") or {}).get(reg.name, {}))
-        if self.scaler is not None and state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
+        self.precision.load_state_dict(state.get("scaler"))
         self.batches.load_state_dict(state["data"])
         # Under DDP each rank restores its own RNG and trick states when the world size matches;
         # otherwise rank 0's (the RNG streams are the same on every rank by design).

@@ -16,6 +16,7 @@ import torch
 from ganforge.config import TrainConfig
 from ganforge.errors import IncompatibleError
 from ganforge.interfaces import Dataset, Loss, Regularizer, Trick
+from ganforge.training.precision import Precision
 
 #: Optimizers whose step takes a learning-rate tensor inside a CUDA graph (``capturable``/``fused``).
 GRAPH_SCHEDULABLE_OPTIMIZERS = ("adam", "adamw")
@@ -110,8 +111,9 @@ def graph_path(config: TrainConfig, device: torch.device, distributed: bool, tri
     reasons = []
     if device.type != "cuda":
         reasons.append(f"device is {device.type}")
-    if config.precision == "fp16":
-        reasons.append("fp16 needs a GradScaler, which synchronises")
+    precision_reason = Precision.why_not_capturable(config.precision)
+    if precision_reason:
+        reasons.append(precision_reason)
     if config.compile:
         reasons.append("torch.compile is on")
     if distributed:

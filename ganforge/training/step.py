@@ -20,7 +20,6 @@ their losses join G's or D's update, or step their own optimizers.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -35,6 +34,7 @@ from ganforge.interfaces import (
     Trick,
 )
 from ganforge.training.ema import GeneratorEMA
+from ganforge.training.precision import Precision
 from ganforge.training.schedules import LRSchedule
 
 Batch = tuple[Tensor, "Tensor | None"]
@@ -83,8 +83,10 @@ class GANStep:
         latent_dim: Size of ``z``.
         num_classes: Classes for conditional training, else None.
         device: Where everything runs.
-        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"``.
-        scaler: A ``torch.amp.GradScaler`` for fp16, else None.
+        precision: A :class:`~ganforge.training.precision.Precision` (autocast,
+            loss scaling, backward, optimizer step), or its name (``"fp32"``,
+            ``"bf16"``, ``"fp16"``).
+        scaler: With a precision name: a ``torch.amp.GradScaler`` to use instead of the one it makes.
         grad_clip: Clip each network's gradient norm to this (None: off).
         skip_nonfinite: Skip an update whose loss is NaN/Inf (reads the loss
             on the host every update, so the step cannot be graphed; under DDP
@@ -117,7 +119,7 @@ class GANStep:
         latent_dim: int,
         num_classes: int | None,
         device: torch.device,
-        precision: str = "fp32",
+        precision: Precision | str = "fp32",
         scaler: Any = None,
         grad_clip: float | None = None,
         skip_nonfinite: bool = False,
@@ -136,7 +138,12 @@ class GANStep:
         self.latent_dim = latent_dim
         self.num_classes = num_classes
         self.device = device
-        self.scaler = scaler
+        if not isinstance(precision, Precision):
+            precision = Precision(precision, device)
+            if scaler is not None:
+                precision.scaler = scaler
+        #: The run's arithmetic: autocast, gradient scaling, backward and optimizer steps.
+        self.precision = precision
         self.grad_clip = grad_clip
         self.skip_nonfinite = skip_nonfinite
         self.rank, self.world_size = rank, world_size
@@ -167,12 +174,7 @@ class GANStep:
         self.mixed_batches = any(t.mixed_batches for t in tricks)
         self.ones = torch.ones(batch_size, device=device)
         self.zeros = torch.zeros(batch_size, device=device)
-        if precision == "fp32" or device.type not in ("cuda", "cpu", "mps"):
-            self.autocast = nullcontext
-        else:
-            dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-            # No cast cache: a cached cast made during CUDA-graph capture would go stale on replay.
-            self.autocast = lambda: torch.autocast(device.type, dtype=dtype, cache_enabled=False)
+        self.autocast = self.precision.autocast
         self._real_batch = overriding(tricks, "real_batch")
         self._latent = overriding(tricks, "latent")
         self._disc_input = overriding(tricks, "disc_input")
@@ -304,6 +306,11 @@ class GANStep:
         for p in params:
             p.grad = None
 
+    @property
+    def scaler(self) -> Any:
+        """The fp16 run's ``torch.amp.GradScaler`` (:attr:`precision`'s), else None."""
+        return self.precision.scaler
+
     def optimizer_step(self, opt: torch.optim.Optimizer) -> None:
         """One optimizer step (a method of its own so tests can trace the step with a functional optimizer)."""
         opt.step()
@@ -313,33 +320,14 @@ class GANStep:
         if self.skip_nonfinite and not self._finite_everywhere(loss):
             self.skipped += 1
             return
-        scaled = self.scaler.scale(loss) if self.scaler is not None else loss
-        if average_across_ranks or partial:
-            # A penalty alone may not reach every parameter (a last layer's bias): those keep no gradient,
-            # and the optimizer leaves them alone. (backward(inputs=...) would do the same eagerly, but
-            # traced it demands a gradient for each input.)
-            for p, g in zip(params, torch.autograd.grad(scaled, params, allow_unused=True)):
-                p.grad = g
-        else:
-            scaled.backward(inputs=params)
+        self.precision.backward(loss, params, partial=average_across_ranks or partial)
         if average_across_ranks:
             self._average_gradients(params)
         elif self.world_size > 1 and net in self._joined_params and self._joined_params[net]:
             self._average_gradients(self._joined_params[net])  # outside the DDP wrapper: its reducer skips them
         for hook in self._after_backward:
             hook(net, module)
-        if self.grad_clip is not None:
-            if self.scaler is not None:
-                self.scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_(params, self.grad_clip, foreach=True)
-        if self.scaler is not None:
-            # update() after every optimizer step, not once per training step: with d_steps > 1 (or
-            # extra D updates) an optimizer steps again before the next update(), and unscale_()
-            # (for grad_clip) may only run once per optimizer between updates.
-            self.scaler.step(opt)
-            self.scaler.update()
-        else:
-            self.optimizer_step(opt)
+        self._clip_and_step(opt, params)
         model = self.gen_module if net == "gen" else self.disc_module
         for hook in self._after_optimizer_step:
             hook(net, model)
@@ -376,22 +364,19 @@ class GANStep:
         """
         for owned, term in own:
             self._zero_grad(owned.params)
-            scaled = self.scaler.scale(term) if self.scaler is not None else term
-            scaled.backward(inputs=owned.params, retain_graph=True)  # into its own parameters only
+            self.precision.backward(term, owned.params, retain_graph=True)  # into its own parameters only
             if self.world_size > 1:
                 self._average_gradients(owned.params)
 
     def _own_steps(self, own: list[tuple[OwnedNetwork, Tensor]]) -> None:
         for owned, _ in own:
-            if self.grad_clip is not None:
-                if self.scaler is not None:
-                    self.scaler.unscale_(owned.opt)
-                torch.nn.utils.clip_grad_norm_(owned.params, self.grad_clip, foreach=True)
-            if self.scaler is not None:
-                self.scaler.step(owned.opt)
-                self.scaler.update()
-            else:
-                self.optimizer_step(owned.opt)
+            self._clip_and_step(owned.opt, owned.params)
+
+    def _clip_and_step(self, opt: torch.optim.Optimizer, params: list[Tensor]) -> None:
+        if self.grad_clip is not None:
+            self.precision.unscale(opt)
+            torch.nn.utils.clip_grad_norm_(params, self.grad_clip, foreach=True)
+        self.precision.step(opt, self.optimizer_step)
 
     def _targets_for(self, logits: Tensor) -> tuple[Tensor, Tensor]:
         """Targets shaped like ``logits``: one per logit (a PatchGAN's patches, a pack of samples' one)."""
