@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -13,7 +14,8 @@ from ganforge.interfaces import ModelSpec, Trick
 from ganforge.options import number, option, options
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ganforge.interfaces import Discriminator, Generator, LossContext
+    from ganforge.config import TrainConfig
+    from ganforge.interfaces import Discriminator, Generator, Loss, LossContext, Regularizer
 
 
 def image_condition(spec: ModelSpec, trick: str, example: str) -> tuple[int, int]:
@@ -70,6 +72,12 @@ class Pix2Pix(Trick):
         super().__init__(**options)
         #: Channels of the condition (known once the spec is adjusted).
         self.condition_channels: int | None = None
+
+    def check_run(self, config: TrainConfig, tricks: Sequence[Trick], loss: Loss,
+                  regularizers: Sequence[Regularizer]) -> None:
+        if config.conditional:
+            raise IncompatibleError("Trick 'pix2pix' cannot train conditionally: its fakes would get random class "
+                                    "labels beside the real pairs' own. Drop conditional=True (--conditional).")
 
     def adjust_spec(self, spec: ModelSpec) -> ModelSpec:
         cond, data = image_condition(spec, self.name, "--data mnist-edges2digits or paired-folder")
