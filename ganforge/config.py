@@ -263,7 +263,8 @@ class TrainConfig:
         image_size: Resize image data to this height and width (None: as stored).
         steps: Generator updates in the whole run, default 10,000.
         batch_size: Samples per batch, default 64.
-        latent_dim: Size of the latent vector, default 100.
+        latent_dim: Size of the latent vector, default 100 (0 for a generator that translates a condition and
+            draws no latents, as pix2pix's).
         seed: Random seed, default 0. Same seed, same run on CPU.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
         out_dir: Run directory; default ``runs/<gen>-<data>-<N>``, a fresh one.
@@ -376,8 +377,9 @@ class TrainConfig:
                          help="generator updates in the whole run (default {default})")
     batch_size: int = setting(64, validator=integer(1), resume="data", flag="--batch-size",
                               help="samples per batch (default {default})")
-    latent_dim: int = setting(100, validator=integer(1), resume="model", flag="--latent-dim",
-                              help="size of the latent vector (default {default})")
+    latent_dim: int = setting(100, validator=integer(0), resume="model", flag="--latent-dim",
+                              help="size of the latent vector (default {default}; 0 only for a generator that "
+                                   "translates a condition, as pix2pix's: its dropout is the noise)")
     seed: int = setting(0, validator=integer(0, 2**63 - 1), resume="data", flag="--seed",  # torch seeds are 64-bit
                         help="random seed (default {default})")
     device: str = setting("auto", validator=_device, resume=True, flag="--device",

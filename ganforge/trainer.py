@@ -248,7 +248,12 @@ class Trainer:
         for trick in self.tricks:
             spec = trick.adjust_spec(spec)
         self.spec = spec
-        if getattr(registry.get("generator", cfg.gen).cls, "takes_condition", False) and spec.condition_shape is None:
+        translates = getattr(registry.get("generator", cfg.gen).cls, "takes_condition", False)
+        if cfg.latent_dim == 0 and not translates:
+            raise ConfigError(f"latent_dim=0 leaves the generator '{cfg.gen}' nothing to generate from: it makes "
+                              "samples from latents. Give latent_dim >= 1 (--latent-dim), or use a generator that "
+                              "translates a condition.")
+        if translates and spec.condition_shape is None:
             raise IncompatibleError(
                 f"The generator '{cfg.gen}' translates a condition (an image it is given), but the data set "
                 f"'{cfg.data}' offers none. Choose a data set with a condition (paired or unpaired images, e.g. "

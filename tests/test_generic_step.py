@@ -457,7 +457,7 @@ class PixelTranslator(ganforge.Generator):
 def image_pairs(register, tmp_path):
     register(datasets=[InvertedSquares], generators=[PixelTranslator])
     trainer = ganforge.Trainer(**tiny(tmp_path, data="inverted_squares_test", gen="pixel_translator_test",
-                                      gen_options={}, disc="patchgan", disc_options={"width": 4}, steps=2, latent_dim=1))
+                                      gen_options={}, disc="patchgan", disc_options={"width": 4}, steps=2, latent_dim=0))
     trainer.fit()
     return trainer
 
@@ -499,8 +499,13 @@ def test_interpolate_and_evaluation_translate_held_out_conditions(image_pairs):
     from ganforge.interpolate import interpolate
     from ganforge.metrics import generate
 
-    path = interpolate(image_pairs, torch.zeros(1), torch.ones(1), steps=3)
+    path = interpolate(image_pairs, torch.zeros(0), torch.zeros(0), steps=3)
     assert path.shape == (3, 1, 8, 8)
     fakes = generate(image_pairs, 10)
     held = image_pairs.held_out_conditions(10)
     assert torch.allclose(fakes, image_pairs.sample(condition=held))  # evaluation translates them in order
+
+
+def test_latent_dim_zero_is_for_generators_that_translate(tmp_path):
+    with pytest.raises(ganforge.ConfigError, match="latent_dim=0 leaves the generator 'mlp' nothing to generate from"):
+        ganforge.Trainer(**tiny(tmp_path, data="grid25", latent_dim=0)).setup()
