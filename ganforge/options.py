@@ -297,8 +297,10 @@ def to_tuple(value: Any) -> Any:
 
 # -- using the declarations ---------------------------------------------------------------------
 
-#: Constructor arguments that a plugin may take without their being options (a data set's run settings).
-_RUN_ARGS = ("root", "split")
+#: Constructor arguments that a plugin may take without their being options (a data set's run settings: the one
+#: home of this fact; ``Dataset._ganforge_run_args`` and ``registry.DATASET_ARGS`` are this tuple).
+RUN_ARGS = ("root", "split")
+_RUN_ARGS = RUN_ARGS
 
 
 def plugin_label(cls: type) -> str:

@@ -85,6 +85,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from ganforge.config import RUN_PLUGINS
 from ganforge.errors import ConfigError
 
 _PACGAN_ADAM = {"name": "adam", "lr": 1e-4, "betas": (0.8, 0.999)}
@@ -213,7 +214,7 @@ DESCRIPTIONS: dict[str, str] = {
 
 
 #: (list field, the field of per-name options for its entries) pairs a preset or a file may set together.
-NAMED_OPTIONS: tuple[tuple[str, str], ...] = (("tricks", "trick_options"), ("regularizers", "regularizer_options"))
+NAMED_OPTIONS: tuple[tuple[str, str], ...] = tuple((p.field, p.options) for p in RUN_PLUGINS if p.listed)
 
 
 def _names_in(value: Any) -> set[str]:

@@ -58,6 +58,7 @@ from ganforge.errors import (
 )
 from ganforge.interfaces import PLUGIN_KINDS
 from ganforge.options import (
+    RUN_ARGS,
     OptionInfo,
     accepted_options,
     check_option_names,
@@ -108,7 +109,7 @@ FLAGS: dict[str, tuple[str, ...]] = {
     "dataset": ("is_distribution", "per_item"),
 }
 #: Constructor arguments of a data set that are settings of the run (``data_root``, ``split``), not options.
-DATASET_ARGS = ("root", "split")
+DATASET_ARGS = RUN_ARGS
 
 
 @attrs.frozen

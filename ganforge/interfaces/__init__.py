@@ -31,6 +31,7 @@ The interfaces live one module per extension point (:mod:`~ganforge.interfaces.m
 from __future__ import annotations
 
 from ganforge.interfaces.base import ModelSpec
+from ganforge.options import RUN_ARGS
 from ganforge.interfaces.dataset import Dataset
 from ganforge.interfaces.models import Discriminator, Generator
 from ganforge.interfaces.networks import Network
@@ -64,5 +65,5 @@ PLUGIN_KINDS: dict[str, type] = {
 for _kind, _base in PLUGIN_KINDS.items():
     _base._ganforge_kind = _kind
     _base.__init__._ganforge_interface_init = True  # "**options" of the interface itself: the plugin takes none
-Dataset._ganforge_run_args = ("root", "split")
+Dataset._ganforge_run_args = RUN_ARGS
 del _kind, _base
