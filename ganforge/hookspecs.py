@@ -25,6 +25,11 @@ and carry a unique ``name``; a name registered twice raises
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
+from types import ModuleType
+
 import pluggy
 
 PROJECT_NAME = "ganforge"
@@ -138,3 +143,31 @@ def ganforge_register_datasets():
         def ganforge_register_datasets():
             return [Spiral]
     """
+
+
+# ---------------------------------------------------------------------------
+# For plugin packages
+# ---------------------------------------------------------------------------
+
+
+def classes_in_package(package: ModuleType, base: type) -> list[type]:
+    """Subclasses of ``base`` with a ``name`` defined in ``package``'s public modules, sorted by name.
+
+    What a hook can return for a package of plugins kept one family per module (ganforge's builtins:
+    ``models/mlp.py``, ``tricks/soft_labels.py``): a new module registers itself without a central list.
+
+    Example::
+
+        @ganforge.hookimpl
+        def ganforge_register_tricks():
+            return classes_in_package(my_package.tricks, ganforge.Trick)
+    """
+    found: dict[str, type] = {}
+    for module_info in pkgutil.iter_modules(package.__path__):
+        if module_info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{package.__name__}.{module_info.name}")
+        for _, obj in inspect.getmembers(module, inspect.isclass):
+            if issubclass(obj, base) and obj.__module__ == module.__name__ and getattr(obj, "name", ""):
+                found[obj.name] = obj
+    return [found[name] for name in sorted(found)]

@@ -118,7 +118,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 #: What the builtin plugins may import besides their own kind's package: the plugin API and each other.
 PLUGIN_API = ("ganforge.errors", "ganforge.hookspecs", "ganforge.options", "ganforge.interfaces", "ganforge.config",
-              "ganforge.version", "ganforge._discover", "ganforge.augment", "ganforge.metrics.support",
+              "ganforge.version", "ganforge.augment", "ganforge.metrics.support",
               "ganforge.metrics.features", "ganforge.metrics.spaces")
 BUILTINS = ("ganforge.models", "ganforge.losses", "ganforge.regularizers", "ganforge.tricks", "ganforge.data")
 
@@ -166,3 +166,32 @@ def test_builtins_import_only_the_plugin_api():
     found = sorted((m, t) for m, ts in GRAPH.items() if _under(m, BUILTINS) for t in ts
                    if not _under(t, PLUGIN_API + BUILTINS))
     assert found == []
+
+
+ALIASES = {"ganforge.step": "ganforge.training.step", "ganforge.threads": "ganforge.training.threads",
+           "ganforge.checkpoint": "ganforge.io.checkpoint", "ganforge.rundir": "ganforge.io.rundir",
+           "ganforge.runlock": "ganforge.io.runlock", "ganforge.history": "ganforge.io.history",
+           "ganforge.cache": "ganforge.io.cache", "ganforge.viz": "ganforge.io.viz"}
+
+
+def test_the_0_2_0_paths_are_the_moved_modules_themselves():
+    import importlib
+
+    for old, new in ALIASES.items():
+        assert importlib.import_module(old) is importlib.import_module(new), old
+    from ganforge.checkpoint import save_checkpoint
+    from ganforge.io.checkpoint import save_checkpoint as moved
+
+    assert save_checkpoint is moved
+
+
+def test_nothing_in_the_package_imports_an_alias():
+    found = sorted((m, t) for m, ts in GRAPH.items() for t in ts if t in ALIASES and m not in ALIASES)
+    assert found == [], "import the new path (docs/architecture.md lists them)"
+
+
+def test_at_most_twelve_modules_hold_code_flat_in_the_package():
+    flat = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__", "__main__"}
+    aliases = {a.rpartition(".")[2] for a in ALIASES} | {"context"}
+    code = sorted(flat - aliases)
+    assert len(code) <= 12, f"{len(code)} modules flat in ganforge/ ({', '.join(code)}): machinery goes in a wing"

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from ganforge._discover import classes_in_package
-from ganforge.hookspecs import hookimpl
+from ganforge.hookspecs import classes_in_package, hookimpl
 from ganforge.interfaces import Trick
 
 
