@@ -73,6 +73,7 @@ def test_with_codes_and_codes_invert_each_other():
         trick.with_codes(torch.randn(2, 5), torch.zeros(2, dtype=torch.long))
 
 
+@pytest.mark.slow
 def test_q_learns_the_categorical_code_and_the_information_loss_falls(tmp_path):
     """After 150 steps Q names the category of fresh fakes far above chance (0.2).
 
