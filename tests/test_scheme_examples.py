@@ -9,6 +9,7 @@ exactly; both train on MNIST; both steps trace whole (capture safety).
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -199,3 +200,33 @@ def test_each_scheme_traces_whole_and_matches_eager(scheme, schemes, tmp_path):
     settings = (aae_run if scheme == "aae" else began_run)(tmp_path, steps=8, log_every=8)
     eager, traced = eager_and_traced(ganforge.Trainer(**settings))
     assert torch.equal(eager, traced), f"traced step differs from eager by {(eager - traced).abs().max()}"
+
+
+# -- the table of PyTorch-GAN's variants in docs/schemes.md -------------------------------------------------
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "schemes.md"
+KINDS = {"tricks": "trick", "loss": "loss", "gen": "generator", "disc": "discriminator", "data": "dataset"}
+
+
+def _variant_rows() -> list[tuple[str, str, str]]:
+    text = DOCS.read_text(encoding="utf-8").split("## PyTorch-GAN's variants in ganforge", 1)[1]
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in text.splitlines()
+            if line.startswith("| ") and not line.startswith("| variant")]
+    return [(variant, status, how) for variant, status, how in rows]
+
+
+def test_the_variant_table_covers_pytorch_gan_and_names_plugins_that_exist(schemes):
+    rows = _variant_rows()
+    assert len(rows) == 33  # PyTorch-GAN's 32 implementations and VAE-GAN
+    assert {status for _, status, _ in rows} == {"builtin", "example", "a plugin away", "not supported yet"}
+    assert [v for v, status, _ in rows if status == "example"] == ["AAE", "BEGAN"]
+    named = 0
+    registry = ganforge.get_registry()
+    for variant, status, how in rows:
+        if status not in ("builtin", "example"):
+            continue
+        for flag, names in re.findall(r"--(tricks|loss|gen|disc|data) ([\w\- ]+?)(?= --|`| \(|$)", how):
+            for name in names.split():
+                assert name in registry.names(KINDS[flag]), f"{variant}: {KINDS[flag]} {name!r} does not exist"
+                named += 1
+    assert named >= 20  # the rows do name their plugins by flag
