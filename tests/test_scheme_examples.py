@@ -130,6 +130,17 @@ def test_aae_reconstruction_weight_zero_leaves_g_untrained(schemes, tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(start, trainer.gen.parameters()))
 
 
+@pytest.mark.parametrize("more", [dict(loss="hinge", regularizers=["r1"]), dict(tricks=["aae", "soft_labels"])],
+                         ids=["hinge+r1", "soft_labels"])
+def test_aae_composes_with_builtin_losses_regularizers_and_target_tricks(more, schemes, tmp_path):
+    """The codes game runs through ganforge's adversarial path: another loss, R1 on the prior codes, soft targets."""
+    trainer = ganforge.Trainer(**aae_run(tmp_path, steps=2, **more))
+    start = _weights(trainer.setup().tricks[0].encoder)
+    history = trainer.fit()
+    assert all(torch.isfinite(torch.tensor(history.g_loss + history.d_loss)))
+    assert not any(torch.equal(a, b) for a, b in zip(start, trainer.tricks[0].encoder.parameters()))
+
+
 def test_began_k_stays_in_the_unit_interval_moves_and_is_logged(schemes, tmp_path):
     trainer = ganforge.Trainer(**began_run(tmp_path))
     history = trainer.fit()
