@@ -9,8 +9,8 @@ exactly; both train on MNIST; both steps trace whole (capture safety).
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -45,7 +45,7 @@ def _train(args: list[str], site: Path, cwd: Path) -> subprocess.CompletedProces
     common = ["--data", "grid25", "--steps", "4", "--log-every", "2", "--batch-size", "16", "--device", "cpu",
               "--no-progress", "--gen-option", "hidden=[16]"]
     return subprocess.run([sys.executable, "-m", "ganforge", "train", *args, *common], cwd=cwd, env=environ,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
 
 
 def _records(run: Path) -> list[dict]:
@@ -83,9 +83,9 @@ def schemes(monkeypatch, register):
 
 
 def small(tmp_path, **more):
-    settings = dict(data="grid25", batch_size=16, latent_dim=4, steps=6, log_every=1, sample_every=0,
-                    checkpoint_every=0, progress=False, device="cpu", out_dir=str(tmp_path / "run"),
-                    gen_options={"hidden": (16,)}, disc_options={"hidden": (16,)})
+    settings = {"data": "grid25", "batch_size": 16, "latent_dim": 4, "steps": 6, "log_every": 1, "sample_every": 0,
+                "checkpoint_every": 0, "progress": False, "device": "cpu", "out_dir": str(tmp_path / "run"),
+                "gen_options": {"hidden": (16,)}, "disc_options": {"hidden": (16,)}}
     settings.update(more)
     return settings
 
@@ -130,7 +130,7 @@ def test_aae_reconstruction_weight_zero_leaves_g_untrained(schemes, tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(start, trainer.gen.parameters()))
 
 
-@pytest.mark.parametrize("more", [dict(loss="hinge", regularizers=["r1"]), dict(tricks=["aae", "soft_labels"])],
+@pytest.mark.parametrize("more", [{"loss": "hinge", "regularizers": ["r1"]}, {"tricks": ["aae", "soft_labels"]}],
                          ids=["hinge+r1", "soft_labels"])
 def test_aae_composes_with_builtin_losses_regularizers_and_target_tricks(more, schemes, tmp_path):
     """The codes game runs through ganforge's adversarial path: another loss, R1 on the prior codes, soft targets."""
@@ -195,7 +195,7 @@ def test_began_log_refuses_another_loss(schemes, tmp_path):
 
 
 def test_both_schemes_train_on_mnist(schemes, tmp_path, mnist_root):
-    images = dict(data="mnist", data_root=str(mnist_root), split="test", steps=2, log_every=2)
+    images = {"data": "mnist", "data_root": str(mnist_root), "split": "test", "steps": 2, "log_every": 2}
     aae = ganforge.Trainer(**aae_run(tmp_path / "aae", latent_dim=8, **images))
     aae.fit()
     assert aae.spec.disc_input_shape == (8,) and tuple(aae.sample(2).shape) == (2, 1, 28, 28)
