@@ -13,7 +13,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganforge.errors import ConfigError, IncompatibleError
-from ganforge.interfaces import Discriminator, Generator, LossContext, ModelSpec, Network, Trick
+from ganforge.interfaces import (
+    Discriminator,
+    Generator,
+    LossContext,
+    ModelSpec,
+    Network,
+    Trick,
+)
 from ganforge.options import boolean, integer, number, option, options
 
 if TYPE_CHECKING:  # pragma: no cover
