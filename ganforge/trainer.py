@@ -630,8 +630,8 @@ class Trainer:
                                   "steps_per_s": round(steps_per_s, 2)}
         if self.step_fn.skipped:
             record["skipped_updates"] = self.step_fn.skipped
-        for trick in self.tricks:
-            extra = trick.on_log(self.context, self.step, record)
+        for plugin in (*self.tricks, self.loss, *self.regularizers):
+            extra = plugin.on_log(self.context, self.step, record)
             if extra:
                 record.update(extra)
         self.history.records.append(record)
@@ -656,8 +656,8 @@ class Trainer:
     def update_discriminator(self) -> Tensor:
         """Run one extra discriminator update on a fresh real and fake batch; return its loss (device)."""
         real, labels, condition = self.step_fn.prepare(*self.batches.next())
-        fake, fake_labels = self.step_fn.fresh_fakes(real.shape[0], condition)
-        return self.step_fn.discriminator_update(real, labels, fake, fake_labels, condition)
+        fake, fake_labels, z = self.step_fn._draw_fakes(real.shape[0], grad=False, condition=condition)
+        return self.step_fn.discriminator_update(real, labels, fake, fake_labels, condition, z=z)
 
     @property
     def stop_reason(self) -> str | None:

@@ -158,11 +158,13 @@ class CodeSpy(ganforge.Trick):
 
 
 def test_losses_and_tricks_see_the_latents_and_conditions_that_made_the_fakes(paired, register, tmp_path):
-    register(tricks=[CodeSpy])
+    register(tricks=[CodeSpy, TwoDSteps])
     trainer = ganforge.Trainer(**tiny(tmp_path, data="paired_points", gen="translator", gen_options={},
-                                      tricks=["code_spy"], steps=3))
+                                      tricks=["code_spy", "two_d_steps_test"], steps=3))
     trainer.fit()
+    trainer.update_discriminator()
     seen = trainer.tricks[0].seen
+    assert [phase for phase, *_ in seen].count("disc") == 3 * 2 + 1  # every D update, extra ones included
     assert {phase for phase, *_ in seen} == {"gen", "disc"}
     for phase, z, real, condition in seen:
         assert z is not None and torch.all(z[:, 0] == 3.0)  # after the tricks' latent transform
@@ -385,7 +387,7 @@ def test_real_labels_reach_d_with_an_unconditional_generator(register, paired, t
         ganforge.Trainer(**tiny(tmp_path / "b", data="paired_points", tricks=["real_labels_test"])).setup()
 
 
-def test_a_loss_gets_a_setup_hook_with_the_built_run(register, tmp_path):
+def test_a_loss_gets_a_setup_hook_and_logs_its_own_values(register, tmp_path):
     bce = ganforge.get_plugin("loss", "bce")
 
     class SetUp(bce):
@@ -395,9 +397,14 @@ def test_a_loss_gets_a_setup_hook_with_the_built_run(register, tmp_path):
         def setup(self, ctx):
             self.calls.append((ctx.device.type, ctx.gen is not None))
 
+        def on_log(self, ctx, step, values):
+            return {"loss_note": float(step)}
+
     register(losses=[SetUp])
-    ganforge.Trainer(**tiny(tmp_path, data="grid25", loss="setup_loss_test", steps=1)).fit()
+    trainer = ganforge.Trainer(**tiny(tmp_path, data="grid25", loss="setup_loss_test", steps=4, log_every=2))
+    trainer.fit()
     assert SetUp.calls == [("cpu", True)]
+    assert [r["loss_note"] for r in trainer.history.records] == [2.0, 4.0]  # a loss logs its own values too
 
 
 def test_conditioned_runs_survive_a_checkpoint_round_trip(paired, tmp_path):

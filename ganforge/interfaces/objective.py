@@ -141,6 +141,11 @@ class Loss(_Named):
         """G's loss for one update; by default :meth:`g_loss` on the context's fake logits and targets."""
         return self.g_loss(ctx.fake_logits, ctx.real_targets, ctx.fake_targets)
 
+    def on_log(self, ctx: TrickContext, step: int, values: dict[str, float]) -> dict[str, float] | None:
+        """See the logged values every ``log_every`` steps; return extra values to log (e.g. a loss's own
+        equilibrium term, read from its device state here, on the host), or None (the default)."""
+        return None
+
     def state_dict(self) -> dict[str, Any]:
         """State to checkpoint (tensors, numbers, strings and containers of them); none by default."""
         return {}
@@ -193,6 +198,11 @@ class Regularizer(_Named):
     def penalty(self, ctx: LossContext) -> Tensor:  # pragma: no cover
         """The weighted penalty for the update ``ctx`` describes (a scalar tensor)."""
         raise NotImplementedError
+
+    def on_log(self, ctx: TrickContext, step: int, values: dict[str, float]) -> dict[str, float] | None:
+        """See the logged values every ``log_every`` steps; return extra values to log (e.g. a loss's own
+        equilibrium term, read from its device state here, on the host), or None (the default)."""
+        return None
 
     def state_dict(self) -> dict[str, Any]:
         """State to checkpoint (tensors, numbers, strings and containers of them); none by default."""

@@ -540,8 +540,8 @@ class GANStep:
         else:
             d_total = self.discriminator_update(real, real_labels, fake, fake_labels, condition, z=self.last_z)
             for real_i, labels_i, condition_i in reals[1:]:
-                fake, fake_labels = self.fresh_fakes(real_i.shape[0], condition_i)
-                d_total = d_total + self.discriminator_update(real_i, labels_i, fake, fake_labels, condition_i)
+                fake, fake_labels, z_i = self._draw_fakes(real_i.shape[0], grad=False, condition=condition_i)
+                d_total = d_total + self.discriminator_update(real_i, labels_i, fake, fake_labels, condition_i, z=z_i)
             d_mean = d_total.float() / len(reals)
         for i in lazy:
             self.regularization_update(self.lazy[i], real, real_labels, condition)
