@@ -1,3 +1,3 @@
 """The package version: a leaf, so modules inside ganforge read it without importing the package face."""
 
-__version__ = "0.2.1"
+__version__ = "0.3.0"
