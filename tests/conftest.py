@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import torch
 
 import ganforge
+import helpers  # tests/helpers.py (tests/ is on sys.path: this conftest lives there)
 from ganforge.errors import IncompatibleError
 from ganforge.interfaces import ModelSpec
 from ganforge.registry import DISABLE_AUTOLOAD_ENV
@@ -21,8 +23,24 @@ from ganforge.registry import DISABLE_AUTOLOAD_ENV
 torch.set_num_threads(1)
 os.environ["GANFORGE_THREADS"] = "1"
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = helpers.REPO
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False,
+                     help="also run the tests marked slow (subprocesses, long trainings); CI runs everything")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without ``--runslow``, tests marked ``@pytest.mark.slow`` are skipped, saying how to run them (pytest's
+    documented recipe: docs.pytest.org, "Control skipping of tests according to command line option")."""
+    if config.getoption("--runslow"):
+        return
+    skip_slow = pytest.mark.skip(reason="slow: pass --runslow to run it (CI does)")
+    for item in items:
+        if item.get_closest_marker("slow") is not None:
+            item.add_marker(skip_slow)
 
 
 @pytest.fixture(autouse=True)
@@ -110,7 +128,8 @@ def register():
 
     ``name="..."`` chooses the plugin's name (for tests asserting a message that names it; default
     ``test-plugins-N``); ``register(plugin_object)`` registers a ready plugin object (a module, or an object with
-    hooks of its own) instead of a :class:`PluginBundle`. Returns the plugin's name.
+    hooks of its own) instead of a :class:`PluginBundle`. Returns the plugin's name. ``register.remove(name)``
+    unregisters one before the test ends (to register a new release under the same name).
     """
     names = []
 
@@ -123,6 +142,11 @@ def register():
         names.append(ganforge.register_plugin(plugin, name=name))
         return name
 
+    def remove(name):
+        names.remove(name)
+        ganforge.unregister_plugin(name)
+
+    add.remove = remove
     yield add
     for name in names:
         ganforge.unregister_plugin(name)
@@ -180,25 +204,57 @@ def data_for(request) -> Any:
     return choose
 
 
+# -- one helper each: the command line, tiny data sets, distribution installs, waiting, error lines ------------
+# (plain functions in tests/helpers.py; these fixtures hand them to test functions)
+
+
+@pytest.fixture(scope="session")
+def cli() -> SimpleNamespace:
+    """``python -m ganforge`` in a fresh interpreter: ``cli.env(**extra)``, ``cli.command(*args)`` (argv) and
+    ``cli.run(*args, cwd=, env=, timeout=)`` (runs it to the end, output captured)."""
+    return SimpleNamespace(env=helpers.cli_env, command=helpers.cli_command, run=helpers.run_cli)
+
+
+@pytest.fixture(scope="session")
+def write_mnist():
+    """``write_mnist(folder, n=64, split="test", ...)``: random MNIST-format IDX files; see helpers.write_mnist."""
+    return helpers.write_mnist
+
+
+@pytest.fixture
+def tiny_mnist(tmp_path) -> Path:
+    """A data root holding a 64-image MNIST-format test split (random 28x28 digits, labels 0-9)."""
+    root = tmp_path / "idx"
+    helpers.write_mnist(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def point_data():
+    """``point_data(name, draw, doc)``: a 2-D point data set class (``draw(n, device)``); register it to use it."""
+    return helpers.point_data
+
+
 @pytest.fixture(scope="session")
 def pip_install_target():
-    """``pip_install_target(project, target)``: ``pip install --target target project``; see :func:`_pip_install_target`."""
-    return _pip_install_target
+    """``pip_install_target(project, target)``: ``pip install --target target project`` (helpers.pip_install_target)."""
+    return helpers.pip_install_target
 
 
-def _pip_install_target(project: Path, target: Path) -> Path:
-    """``pip install --target target project`` (no dependencies, no build isolation: offline); returns ``target``.
+@pytest.fixture(scope="session")
+def installed() -> SimpleNamespace:
+    """Fresh interpreters using distributions installed with :func:`pip_install_target` into a folder ``site``:
+    ``installed.env(site, **extra)`` and ``installed.run(code, site, cwd, **env)`` (``python -c CODE``)."""
+    return SimpleNamespace(env=helpers.site_env, run=helpers.run_code)
 
-    Put ``target`` on a child process's ``PYTHONPATH`` to use the distribution there; its entry points are then
-    found like an installed distribution's.
-    """
-    import subprocess
-    import sys
 
-    done = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--disable-pip-version-check", "--target", str(target), str(project)],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    return target
+@pytest.fixture(scope="session")
+def wait_for():
+    """``wait_for(condition, timeout=240.0, every=0.1)`` polls until ``condition()`` is true and returns it."""
+    return helpers.wait_for
+
+
+@pytest.fixture(scope="session")
+def error_line():
+    """``error_line(err)``: the one ``ganforge: error:`` line of a command's stderr (no traceback allowed)."""
+    return helpers.error_line

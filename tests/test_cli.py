@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -81,9 +79,8 @@ def test_help_shows_examples(capsys):
     assert "examples:\n  ganforge train --data grid25" in capsys.readouterr().out
 
 
-def test_python_dash_m_is_the_same_command(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "ganforge", "plugins", "--json", "--kind", "dataset"],
-                            capture_output=True, text=True, timeout=120)
+def test_python_dash_m_is_the_same_command(tmp_path, cli):
+    result = cli.run("plugins", "--json", "--kind", "dataset", timeout=120)
     assert result.returncode == 0, result.stderr
     assert {"grid25", "mnist", "ring8"} <= {r["name"] for r in json.loads(result.stdout)}
 

@@ -13,15 +13,6 @@ from ganforge.options import number, option, options
 from ganforge.registry import plugin_options
 
 
-class _Plugin:
-    def __init__(self, tricks):
-        self.tricks = tricks
-
-    @ganforge.hookimpl
-    def ganforge_register_tricks(self):
-        return self.tricks
-
-
 def _drift(default: float, extra: bool = False) -> type:
     """A trick 'drift' whose option 'scale' defaults to ``default`` (a release of a plugin); it logs its value."""
 
@@ -48,18 +39,16 @@ def _drift(default: float, extra: bool = False) -> type:
 
 
 @pytest.fixture
-def release():
+def release(register):
     """``release(cls)`` installs ``cls`` as the plugin 'drift-plugin', replacing the previous release."""
-    registered = []
+    installed = []
 
     def install(cls):
-        if registered:
-            ganforge.unregister_plugin(registered.pop())
-        registered.append(ganforge.register_plugin(_Plugin([cls]), name="drift-plugin"))
+        if installed:
+            register.remove(installed.pop())
+        installed.append(register(tricks=[cls], name="drift-plugin"))
 
-    yield install
-    for name in registered:
-        ganforge.unregister_plugin(name)
+    return install
 
 
 def test_config_json_and_checkpoints_hold_every_option_with_its_default(tiny):

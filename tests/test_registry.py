@@ -458,25 +458,22 @@ HOOKS = ("ganforge_register_datasets, ganforge_register_discriminators, ganforge
          "ganforge_register_losses, ganforge_register_regularizers, ganforge_register_tricks")
 
 
-def _register_module(name, **functions):
+def _register_module(register, name, **functions):
     module = types.ModuleType(name)
     for attr, function in functions.items():
         setattr(module, attr, function)
-    ganforge.register_plugin(module, name=name)
+    register(module, name=name)
 
 
 @pytest.mark.parametrize("marked", [True, False], ids=["marked", "unmarked"])
-def test_a_misspelt_hook_is_refused_with_the_close_name(marked):
+def test_a_misspelt_hook_is_refused_with_the_close_name(marked, register):
     def ganforge_register_trick():
         return [Bare]
 
     function = ganforge.hookimpl(ganforge_register_trick) if marked else ganforge_register_trick
-    _register_module("misspelt", ganforge_register_trick=function)
-    try:
-        with pytest.raises(ganforge.PluginContractError) as info:
-            ganforge.get_registry()
-    finally:
-        ganforge.unregister_plugin("misspelt")
+    _register_module(register, "misspelt", ganforge_register_trick=function)
+    with pytest.raises(ganforge.PluginContractError) as info:
+        ganforge.get_registry()
     assert str(info.value) == (
         "Plugin 'misspelt' defines ganforge_register_trick(), which is named like a ganforge hook but matches "
         f"none, so it is never called. Did you mean 'ganforge_register_tricks'? The hooks are: {HOOKS}. Rename it "
@@ -484,16 +481,13 @@ def test_a_misspelt_hook_is_refused_with_the_close_name(marked):
     )
 
 
-def test_a_hook_with_an_unknown_specname_is_refused():
+def test_a_hook_with_an_unknown_specname_is_refused(register):
     def my_models():
         return [Bare]
 
-    _register_module("specname", my_models=ganforge.hookimpl(specname="ganforge_register_generator")(my_models))
-    try:
-        with pytest.raises(ganforge.PluginContractError) as info:
-            ganforge.get_registry()
-    finally:
-        ganforge.unregister_plugin("specname")
+    _register_module(register, "specname", my_models=ganforge.hookimpl(specname="ganforge_register_generator")(my_models))
+    with pytest.raises(ganforge.PluginContractError) as info:
+        ganforge.get_registry()
     assert str(info.value) == (
         "Plugin 'specname' defines my_models() marked @ganforge.hookimpl(specname='ganforge_register_generator'), "
         "but ganforge has no hook 'ganforge_register_generator', so it is never called. Did you mean "
@@ -501,35 +495,29 @@ def test_a_hook_with_an_unknown_specname_is_refused():
     )
 
 
-def test_a_hook_without_the_marker_is_refused():
+def test_a_hook_without_the_marker_is_refused(register):
     def ganforge_register_tricks():
         return [Bare]
 
-    _register_module("unmarked", ganforge_register_tricks=ganforge_register_tricks)
-    try:
-        with pytest.raises(ganforge.PluginContractError) as info:
-            ganforge.get_registry()
-    finally:
-        ganforge.unregister_plugin("unmarked")
+    _register_module(register, "unmarked", ganforge_register_tricks=ganforge_register_tricks)
+    with pytest.raises(ganforge.PluginContractError) as info:
+        ganforge.get_registry()
     assert str(info.value) == (
         "Plugin 'unmarked' defines ganforge_register_tricks() without the @ganforge.hookimpl decorator, so "
         "ganforge never calls it: decorate it with @ganforge.hookimpl."
     )
 
 
-def test_other_functions_and_hooks_by_specname_are_fine():
+def test_other_functions_and_hooks_by_specname_are_fine(register):
     def helper():
         return 1
 
     def tricks():
         return [Bare]
 
-    _register_module("fine", helper=helper, tricks=ganforge.hookimpl(specname="ganforge_register_tricks")(tricks),
+    _register_module(register, "fine", helper=helper, tricks=ganforge.hookimpl(specname="ganforge_register_tricks")(tricks),
                      ganforge_version="1.0")
-    try:
-        assert ganforge.get_registry().get("trick", "bare").plugin == "fine"
-    finally:
-        ganforge.unregister_plugin("fine")
+    assert ganforge.get_registry().get("trick", "bare").plugin == "fine"
 
 
 # -- a plugin's constructor raising -------------------------------------------------------------

@@ -15,19 +15,7 @@ import torchvision.datasets
 import ganforge
 from ganforge.data.cifar10 import CIFAR10
 from ganforge.data.fashion_mnist import FashionMNIST
-from ganforge.data.idx import write_idx
 from ganforge.data.mnist import DATA_ENV
-
-
-def write_idx_split(folder, split="train", n=5, seed=0):
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-    labels = rng.integers(0, 10, n).astype(np.uint8)
-    prefix = "train" if split == "train" else "t10k"
-    folder.mkdir(parents=True, exist_ok=True)
-    write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
-    write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
-    return images, labels
 
 
 def offline(*args, **kwargs):
@@ -38,16 +26,18 @@ def offline(*args, **kwargs):
 
 
 @pytest.mark.parametrize("sub", ["FashionMNIST/raw", "FashionMNIST", "fashion-mnist", "fashionmnist"])
-def test_fashion_mnist_found_in_its_folders(tmp_path, sub):
-    images, labels = write_idx_split(tmp_path / sub)
+def test_fashion_mnist_found_in_its_folders(tmp_path, sub, write_mnist):
+    images, labels = write_mnist(tmp_path / sub, n=5, split="train", gzip_images=True, gzip_labels=True,
+                                  random_labels=True)
     x, y = FashionMNIST(root=str(tmp_path), download=False).load()
     assert x.shape == (5, 1, 28, 28) and x.dtype == torch.uint8
     np.testing.assert_array_equal(x[:, 0].numpy(), images)
     np.testing.assert_array_equal(y.numpy(), labels)
 
 
-def test_fashion_mnist_ignores_mnist_files_in_the_default_root(tmp_path, monkeypatch):
-    write_idx_split(tmp_path)  # MNIST's file names, directly in $GANFORGE_DATA
+def test_fashion_mnist_ignores_mnist_files_in_the_default_root(tmp_path, monkeypatch, write_mnist):
+    # MNIST's file names, directly in $GANFORGE_DATA
+    write_mnist(tmp_path, n=5, split="train", gzip_images=True, gzip_labels=True, random_labels=True)
     monkeypatch.setenv(DATA_ENV, str(tmp_path))
     with pytest.raises(ganforge.DataNotFoundError) as err:
         FashionMNIST(download=False).load()
@@ -68,8 +58,9 @@ def test_fashion_mnist_offline_error_names_folders_and_reason(tmp_path, monkeypa
     assert "--data-root" in msg
 
 
-def test_fashion_mnist_points_to_the_other_split(tmp_path):
-    write_idx_split(tmp_path / "FashionMNIST" / "raw", split="test")
+def test_fashion_mnist_points_to_the_other_split(tmp_path, write_mnist):
+    write_mnist(tmp_path / "FashionMNIST" / "raw", n=5, split="test", gzip_images=True, gzip_labels=True,
+                random_labels=True)
     with pytest.raises(ganforge.DataNotFoundError, match="split='test'"):
         FashionMNIST(root=str(tmp_path), download=False).load()
     x, _ = FashionMNIST(root=str(tmp_path), split="test", download=False).load()

@@ -49,34 +49,25 @@ def test_truncated_file_is_named(tmp_path):
         read_idx(path)
 
 
-def _tiny_mnist(folder, n=12, split="test"):
-    stem = "t10k" if split == "test" else "train"
-    images = np.random.default_rng(0).integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
-    labels = (np.arange(n) % 10).astype(np.uint8)
-    write_idx(folder / f"{stem}-images-idx3-ubyte.gz", images)
-    write_idx(folder / f"{stem}-labels-idx1-ubyte", labels)  # raw and gzipped mix
-    return images, labels
-
-
 @pytest.mark.parametrize("layout", ["", "mnist", "MNIST/raw"])
-def test_mnist_finds_files_in_the_usual_layouts(tmp_path, layout):
+def test_mnist_finds_files_in_the_usual_layouts(tmp_path, layout, write_mnist):
     folder = tmp_path / layout
     folder.mkdir(parents=True, exist_ok=True)
-    images, labels = _tiny_mnist(folder)
+    images, labels = write_mnist(folder, n=12, gzip_images=True)  # raw and gzipped mix
     data, targets = MNIST(root=str(tmp_path), split="test", download=False).load()
     assert data.shape == (12, 1, 28, 28) and data.dtype == torch.uint8
     assert torch.equal(data[:, 0], torch.from_numpy(images))
     assert targets.dtype == torch.int64 and targets.tolist() == labels.tolist()
 
 
-def test_mnist_root_from_environment(tmp_path, monkeypatch):
-    _tiny_mnist(tmp_path)
+def test_mnist_root_from_environment(tmp_path, monkeypatch, write_mnist):
+    write_mnist(tmp_path, n=12, gzip_images=True)
     monkeypatch.setenv("GANFORGE_DATA", str(tmp_path))
     assert MNIST(split="test", download=False).load()[0].shape[0] == 12
 
 
-def test_missing_mnist_says_where_it_looked_and_what_to_pass(tmp_path):
-    _tiny_mnist(tmp_path, split="test")
+def test_missing_mnist_says_where_it_looked_and_what_to_pass(tmp_path, write_mnist):
+    write_mnist(tmp_path, n=12, split="test", gzip_images=True)
     with pytest.raises(ganforge.DataNotFoundError) as info:
         MNIST(root=str(tmp_path), split="train", download=False).load()
     msg = str(info.value)

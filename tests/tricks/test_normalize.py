@@ -15,29 +15,6 @@ from ganforge.tricks.normalize import Normalize
 SMALL = dict(gen_options={"hidden": (16, 16)}, disc_options={"hidden": (16, 16)})
 
 
-class UnitSquare(Dataset):
-    """Uniform points in [0, 1]^2 (a data set that was never normalised)."""
-
-    name = "unit_square"
-    is_distribution = True
-
-    @property
-    def sample_shape(self):
-        return (2,)
-
-    def sample(self, n, device="cpu"):
-        return torch.rand(n, 2, device=device), None
-
-
-class WideSquare(UnitSquare):
-    """Uniform points in [0, 5]^2."""
-
-    name = "wide_square"
-
-    def sample(self, n, device="cpu"):
-        return torch.rand(n, 2, device=device) * 5, None
-
-
 class FiniteUnit(Dataset):
     """A finite float data set in [0, 1]."""
 
@@ -69,8 +46,12 @@ class Liar(Unbounded):
 
 
 @pytest.fixture(autouse=True)
-def _normalize_plugins(register):
-    register(datasets=[UnitSquare, WideSquare, FiniteUnit], generators=[Unbounded, Liar])
+def _normalize_plugins(register, point_data):
+    unit_square = point_data("unit_square", lambda n, device: torch.rand(n, 2, device=device),
+                             "Uniform points in [0, 1]^2 (a data set that was never normalised).")
+    wide_square = point_data("wide_square", lambda n, device: torch.rand(n, 2, device=device) * 5,
+                             "Uniform points in [0, 5]^2.")
+    register(datasets=[unit_square, wide_square, FiniteUnit], generators=[Unbounded, Liar])
 
 
 def real_inputs_to_d(trainer):
