@@ -112,21 +112,9 @@ def test_missing_mnist_is_reported_before_writing(tmp_path, monkeypatch):
     assert not (tmp_path / "run").exists()
 
 
-def test_conditional_needs_labels(tiny, tmp_path, register):
-    class Unlabelled(ganforge.Dataset):
-        """Points without labels (test)."""
-
-        name = "unlabelled"
-        is_distribution = True
-
-        @property
-        def sample_shape(self):
-            return (2,)
-
-        def sample(self, n, device="cpu"):
-            return torch.zeros(n, 2, device=device), None
-
-    register(datasets=[Unlabelled])
+def test_conditional_needs_labels(tiny, tmp_path, register, point_data):
+    register(datasets=[point_data("unlabelled", lambda n, device: torch.zeros(n, 2, device=device),
+                                  "Points without labels (test).")])
     with pytest.raises(ganforge.ConfigError, match="conditional=True needs a labelled data set; 'unlabelled' has no labels"):
         Trainer(data="unlabelled", conditional=True, **tiny).fit()
 
