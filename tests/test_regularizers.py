@@ -16,7 +16,7 @@ def record_lazy_terms(trainer) -> list:
     trainer.setup()
     terms = []
     original = trainer.step_fn.regularization_update
-    trainer.step_fn.regularization_update = lambda reg, r, y: terms.append(original(reg, r, y)) or terms[-1]
+    trainer.step_fn.regularization_update = lambda reg, r, y, c=None: terms.append(original(reg, r, y, c)) or terms[-1]
     return terms
 
 

@@ -45,9 +45,9 @@ def test_the_optimizers_follow_the_schedule_during_training(tiny):
     trainer.setup()
     original = trainer.step_fn.generator_update
 
-    def spy(real, labels):
+    def spy(real, labels, condition=None):
         seen.append(float(trainer.opt_g.param_groups[0]["lr"]))
-        return original(real, labels)
+        return original(real, labels, condition)
 
     trainer.step_fn.generator_update = spy
     trainer.fit()

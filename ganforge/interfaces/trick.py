@@ -68,6 +68,9 @@ class Trick(_Named):
     #: True when the trick needs the real batches' labels (``LossContext.real_labels``) but not a conditional
     #: generator (a semi-supervised discriminator): a labelled data set, any ``conditional``.
     requires_real_labels: ClassVar[bool] = False
+    #: True when the trick needs a data set that offers a condition (an image-to-image scheme: pix2pix,
+    #: CycleGAN); it refuses other data in ``check_run``.
+    requires_condition: ClassVar[bool] = False
     #: False when the trick cannot run under DistributedDataParallel; :attr:`ddp_note` says why.
     ddp_safe: ClassVar[bool] = True
     ddp_note: ClassVar[str] = ""

@@ -142,6 +142,7 @@ class CycleGAN(Trick):
     """
 
     name = "cyclegan"
+    requires_condition = True
     description = "CycleGAN (Zhu et al. 2017): a second generator and discriminator, cycle and identity losses, pools"
     conflicts = ("pix2pix", "pack", "experience_replay")
     progress_keys = ("cycle",)

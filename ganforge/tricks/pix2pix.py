@@ -58,6 +58,7 @@ class Pix2Pix(Trick):
     """
 
     name = "pix2pix"
+    requires_condition = True
     description = "pix2pix (Isola et al. 2017): D judges (condition, sample) pairs, G adds lambda * L1 to the target"
     #: Replayed fakes belong to other conditions (the pairs would lie); pack stacks samples where pix2pix stacks the
     #: condition; cyclegan is the other translation scheme.

@@ -11,7 +11,8 @@ from ganforge.data.loader import DistributionBatches, TensorBatches
 from ganforge.registry import Registry, make_plugin_manager
 from ganforge.training.distributed import DistContext
 
-TRICKS = sorted(i.name for i in Registry(*make_plugin_manager(load_entry_points=False)).list("trick") if i.cls.ddp_safe)
+TRICKS = sorted(i.name for i in Registry(*make_plugin_manager(load_entry_points=False)).list("trick") if i.cls.ddp_safe
+                and not i.cls.requires_condition)  # image-to-image schemes: tests/distributed/test_ddp_schemes.py
 #: Settings that make a trick's DDP-specific code run: adaptive diffaugment sums its statistics over the ranks.
 TRICK_OPTIONS = {"diffaugment": {"trick_options": {"diffaugment": {"adaptive": True, "adjust_every": 1,
                                                                    "adjust_images": 160}}}}

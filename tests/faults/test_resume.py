@@ -39,7 +39,8 @@ TRICK_OPTIONS = {
 
 
 def _builtin_tricks() -> list[str]:
-    return Registry(*make_plugin_manager(load_entry_points=False)).names("trick")
+    registry = Registry(*make_plugin_manager(load_entry_points=False))
+    return [i.name for i in registry.list("trick") if not i.cls.requires_condition]  # image-to-image: own tests
 
 
 ALL_TRICKS = sorted(set(_builtin_tricks()) | set(EXPECTED_STATEFUL))

@@ -25,9 +25,9 @@ def test_k_d_updates_per_g_update_on_distinct_real_batches(tiny, k):
     seen = []
     update = trainer.step_fn.discriminator_update
 
-    def recording(real, *rest):
+    def recording(real, *rest, **more):
         seen.append(real.clone())
-        return update(real, *rest)
+        return update(real, *rest, **more)
 
     trainer.step_fn.discriminator_update = recording
     trainer.fit()

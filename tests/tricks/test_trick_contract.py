@@ -25,7 +25,8 @@ from ganforge.tricks.experience_replay import ExperienceReplay
 
 def _builtin_tricks() -> dict[str, type]:
     registry = Registry(*make_plugin_manager(load_entry_points=False))
-    return {info.name: info.cls for info in registry.list("trick")}
+    # Image-to-image schemes need data with a condition; their own tests (test_pix2pix, test_cyclegan) cover them.
+    return {info.name: info.cls for info in registry.list("trick") if not info.cls.requires_condition}
 
 
 TRICKS = _builtin_tricks()
@@ -55,7 +56,7 @@ def same(a: Any, b: Any) -> bool:
 
 
 def test_parametrization_covers_every_registered_trick():
-    assert NAMES == [info.name for info in ganforge.list_plugins("trick")]
+    assert NAMES == [info.name for info in ganforge.list_plugins("trick") if not info.cls.requires_condition]
 
 
 def test_every_ganhacks_item_but_models_has_a_trick():
