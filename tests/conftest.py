@@ -176,6 +176,32 @@ class TinyImages(ganforge.Dataset):
         return images, labels
 
 
+class TinyPairs(ganforge.Dataset):
+    """64 deterministic 1x8x8 pairs, stored (condition, sample) on the channels: a random image and its negative
+    (tests of image-to-image plugins: a data set that offers a condition)."""
+
+    name = "tiny_pairs"
+
+    @property
+    def sample_shape(self):
+        return (1, 8, 8)
+
+    @property
+    def condition_shape(self):
+        return (1, 8, 8)
+
+    @property
+    def stored_shape(self):
+        return (2, 8, 8)
+
+    def split_condition(self, x):
+        return x[:, 1:], x[:, :1]
+
+    def load(self):
+        a = torch.randint(0, 256, (64, 1, 8, 8), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+        return torch.cat([a, 255 - a], dim=1), None
+
+
 def refuses_point_data(trick: str) -> bool:
     """True when trick ``trick`` (default options) refuses 2-D point data when the models' spec is made (image-only)."""
     try:
@@ -190,6 +216,13 @@ def image_data(register) -> str:
     """Registers the ``tiny_images`` data set (3x8x8, 10 classes) for the test; returns its name."""
     register(datasets=[TinyImages], name="tests-tiny-images")
     return TinyImages.name
+
+
+@pytest.fixture
+def pair_data(register) -> str:
+    """Registers the ``tiny_pairs`` data set (1x8x8 conditions and samples) for the test; returns its name."""
+    register(datasets=[TinyPairs], name="tests-tiny-pairs")
+    return TinyPairs.name
 
 
 @pytest.fixture

@@ -423,31 +423,6 @@ def test_conditioned_runs_survive_a_checkpoint_round_trip(paired, tmp_path):
 # -- translating a user's own images ------------------------------------------------------------------------
 
 
-class InvertedSquares(ganforge.Dataset):
-    """Paired 1x8x8 images: the condition is an image, the sample its negative (uint8 rows, stacked on channels)."""
-
-    name = "inverted_squares_test"
-
-    @property
-    def sample_shape(self):
-        return (1, 8, 8)
-
-    @property
-    def condition_shape(self):
-        return (1, 8, 8)
-
-    @property
-    def stored_shape(self):
-        return (2, 8, 8)
-
-    def load(self):
-        a = torch.randint(0, 256, (64, 1, 8, 8), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
-        return torch.cat([a, 255 - a], dim=1), None
-
-    def split_condition(self, x):
-        return x[:, 1:], x[:, :1]
-
-
 class PixelTranslator(ganforge.Generator):
     name = "pixel_translator_test"
     takes_condition = True
@@ -461,9 +436,9 @@ class PixelTranslator(ganforge.Generator):
 
 
 @pytest.fixture
-def image_pairs(register, tmp_path):
-    register(datasets=[InvertedSquares], generators=[PixelTranslator])
-    trainer = ganforge.Trainer(**tiny(tmp_path, data="inverted_squares_test", gen="pixel_translator_test",
+def image_pairs(register, pair_data, tmp_path):
+    register(generators=[PixelTranslator])
+    trainer = ganforge.Trainer(**tiny(tmp_path, data=pair_data, gen="pixel_translator_test",
                                       gen_options={}, disc="patchgan", disc_options={"width": 4}, steps=2, latent_dim=0))
     trainer.fit()
     return trainer

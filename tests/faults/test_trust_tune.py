@@ -24,6 +24,7 @@ from ganforge.errors import ConfigError  # noqa: E402
 from ganforge.registry import DISABLE_AUTOLOAD_ENV  # noqa: E402
 from ganforge.tune.objective import EvaluationReporter  # noqa: E402
 from ganforge.tune.storage import open_storage  # noqa: E402
+from helpers import wait_for  # noqa: E402  (tests/helpers.py; tests/ is on sys.path)
 
 #: Tiny trials: 32-unit MLPs on grid25, 60 steps, evaluated every 20 (about a second each).
 FIXED = {"data": "grid25", "steps": 60, "batch_size": 32, "eval_every": 20, "eval_samples": 300, "log_every": 20,
@@ -47,17 +48,6 @@ def space_file(path: Path, **fixed) -> Path:
 
 def trials_of(url: str, name: str) -> list:
     return optuna.load_study(study_name=name, storage=open_storage(url, heartbeat=0)).get_trials(deepcopy=False)
-
-
-def wait_for(condition, timeout: float, every: float = 0.1):
-    """Poll ``condition()`` until it returns something true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s")
 
 
 def alive(pid: int) -> bool:

@@ -25,30 +25,6 @@ class FewEdges2Digits(MNISTEdges2Digits):
         return torch.cat([outline(digits, self.options.threshold), digits], dim=1), labels
 
 
-class TinyPairs(ganforge.Dataset):
-    """64 deterministic 8x8 pairs (condition = a random image, sample = its negative): fast traced steps."""
-
-    name = "tiny_pairs"
-
-    @property
-    def sample_shape(self):
-        return (1, 8, 8)
-
-    @property
-    def condition_shape(self):
-        return (1, 8, 8)
-
-    @property
-    def stored_shape(self):
-        return (2, 8, 8)
-
-    def split_condition(self, x):
-        return x[:, 1:], x[:, :1]
-
-    def load(self):
-        a = torch.randint(0, 256, (64, 1, 8, 8), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
-        return torch.cat([a, 255 - a], dim=1), None
-
 
 def small(tmp_path, data="few-edges2digits", **more):
     run = dict(data=data, split="test", data_options={"download": False}, gen="unet", disc="patchgan",
@@ -140,10 +116,9 @@ def test_pix2pix_refuses_runs_it_cannot_translate(register, edges, tmp_path):
         ganforge.Trainer(**small(tmp_path / "d", data_root=edges, tricks=["pix2pix", "experience_replay"])).setup()
 
 
-def test_pix2pix_traces_whole_and_matches_eager(register, tmp_path):
+def test_pix2pix_traces_whole_and_matches_eager(pair_data, tmp_path):
     """The scheme's step (pairs for D, the L1 term, R1 on the real pairs) traced whole under fullgraph."""
-    register(datasets=[TinyPairs])
-    run = settings(tmp_path, ["pix2pix"], data="tiny_pairs", regularizers=["r1"])
+    run = settings(tmp_path, ["pix2pix"], data=pair_data, regularizers=["r1"])
     run["batch_size"] = 8
     run.update(gen="unet", disc="patchgan", gen_options={"width": 4}, disc_options={"width": 4}, latent_dim=1)
     eager, traced = eager_and_traced(ganforge.Trainer(**run))

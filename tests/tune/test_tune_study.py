@@ -34,6 +34,7 @@ from ganforge.training.threads import THREADS_ENV  # noqa: E402
 from ganforge.tune.objective import ERROR_FILE, TRIAL_FILE, EvaluationReporter  # noqa: E402
 from ganforge.tune.spacefile import load_space  # noqa: E402
 from ganforge.tune.storage import open_storage  # noqa: E402
+from helpers import wait_for  # noqa: E402  (tests/helpers.py; tests/ is on sys.path)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -50,17 +51,6 @@ def load(out_dir, url=None, name=None):
     """The study in ``out_dir`` (its default SQLite storage, or ``url``), as a fresh reader sees it."""
     storage = open_storage(url or f"sqlite:///{out_dir / 'study.db'}", heartbeat=0)
     return optuna.load_study(study_name=name or out_dir.name, storage=storage)
-
-
-def wait_for(condition, timeout=240.0, every=0.1):
-    """Poll ``condition()`` until it returns something true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s")
 
 
 @pytest.fixture(scope="module")
