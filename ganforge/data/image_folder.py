@@ -136,6 +136,15 @@ def load_image(path: Path, size: int, channels: int, max_pixels: int | None = No
         DataError: naming the file, when it cannot be decoded, is over the pixel limit, or holds pixels that
             cannot be read faithfully (see :func:`_to_8bit`).
     """
+    return fit_square(open_image(path, channels, max_pixels), size, channels)
+
+
+def open_image(path: Path, channels: int, max_pixels: int | None = None) -> Any:
+    """Decode one image file to an 8-bit Pillow image of ``channels`` (1: greyscale, 3: RGB), at its own size.
+
+    The checks of :func:`load_image` (the pixel limit before decoding, 16-bit and float images by their range);
+    raises the same one-line :class:`~ganforge.errors.DataError` naming the file.
+    """
     from PIL import Image, UnidentifiedImageError
 
     limit = pixel_limit(max_pixels)
@@ -151,11 +160,18 @@ def load_image(path: Path, size: int, channels: int, max_pixels: int | None = No
                     "--data-option max_image_pixels=N (data_options={'max_image_pixels': N}; 0: no limit)."
                 )
             with _pillow_limit(limit):
-                img = _to_8bit(img, path).convert("RGB" if channels == 3 else "L")
+                return _to_8bit(img, path).convert("RGB" if channels == 3 else "L")
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
         if isinstance(exc, DataError):
             raise
         raise DataError(f"Cannot read image {path}: {exc}. Remove or replace the file.") from None
+
+
+def fit_square(img: Any, size: int, channels: int) -> np.ndarray:
+    """A Pillow image with its shorter side scaled to ``size`` (bilinear) and the centre square cropped, as uint8
+    ``(channels, size, size)``."""
+    from PIL import Image
+
     w, h = img.size
     scale = size / min(w, h)
     new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))

@@ -27,14 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ganforge.data.image_folder import (
-    _images_under,
-    _is_image,
-    _pillow_limit,
-    _to_8bit,
-    load_image,
-    pixel_limit,
-)
+from ganforge.data.image_folder import _images_under, _is_image, fit_square, load_image, open_image
 from ganforge.data.mnist import MNIST
 from ganforge.errors import ConfigError, DataError, DataNotFoundError
 from ganforge.interfaces import Dataset
@@ -254,51 +247,16 @@ class MNISTDigits2Thick(_FromMNIST):
 # -- the user's images ------------------------------------------------------------------------------
 
 
-def _open_image(path: Path, channels: int, max_pixels: int | None) -> Any:
-    """Decode ``path`` to a Pillow image of ``channels`` (8-bit), at its own size, as ``load_image`` does."""
-    from PIL import Image, UnidentifiedImageError
-
-    limit = pixel_limit(max_pixels)
-    try:
-        with _pillow_limit(None):
-            opened = Image.open(path)
-        with opened as img:
-            w, h = img.size
-            if limit is not None and w * h > limit:
-                raise DataError(f"Image {path} is {w}x{h} = {w * h:,} pixels, over the limit of {limit:,} pixels. "
-                                "Resize it, or raise the limit with --data-option max_image_pixels=N (0: none).")
-            with _pillow_limit(limit):
-                return _to_8bit(img, path).convert("RGB" if channels == 3 else "L")
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
-        if isinstance(exc, DataError):
-            raise
-        raise DataError(f"Cannot read image {path}: {exc}. Remove or replace the file.") from None
-
-
-def _square(img: Any, size: int, channels: int) -> np.ndarray:
-    """``img`` with its shorter side scaled to ``size`` and centre-cropped, uint8 ``(channels, size, size)``."""
-    from PIL import Image
-
-    w, h = img.size
-    scale = size / min(w, h)
-    new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
-    if (new_w, new_h) != (w, h):
-        img = img.resize((new_w, new_h), Image.BILINEAR)
-    left, top = (new_w - size) // 2, (new_h - size) // 2
-    arr = np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.uint8)
-    return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
-
-
 def load_side_by_side(path: Path, size: int, channels: int,
                       max_pixels: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The two halves of an A|B image (split at ``width // 2``), each as ``load_image`` gives it: ``(A, B)``."""
-    img = _open_image(path, channels, max_pixels)
+    img = open_image(path, channels, max_pixels)
     w, h = img.size
     if w < 2:
         raise DataError(f"Image {path} is {w}x{h}: too narrow to hold A and B side by side. Remove it, or use the "
                         "A/ and B/ folder layout.")
     left, right = img.crop((0, 0, w // 2, h)), img.crop((w // 2, 0, w, h))
-    return _square(left, size, channels), _square(right, size, channels)
+    return fit_square(left, size, channels), fit_square(right, size, channels)
 
 
 def _folder(root: str | None, name: str) -> Path:
