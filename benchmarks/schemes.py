@@ -3,8 +3,7 @@
     python benchmarks/schemes.py --scheme infogan --seeds 3
     python benchmarks/schemes.py --scheme vaegan --seeds 3
 
-Each seed trains the scheme's preset (``ganforge.presets`` when it has one, else the settings in
-:data:`PRESETS` below) for its steps, one training at a time, and measures:
+Each seed trains the scheme's preset (``infogan-mnist`` or ``vaegan-mnist`` in ``ganforge.presets``) for its steps, one training at a time, and measures:
 
 - ``infogan``: 100 samples per value of the categorical code (fresh noise, continuous codes 0, the trained
   G that Q was trained with), classified by the MNIST domain classifier (``ganforge.metrics.classifier``,
@@ -14,7 +13,9 @@ Each seed trains the scheme's preset (``ganforge.presets`` when it has one, else
 - ``vaegan``: the run trains on the first 9,000 digits of the test split only (data set
   ``mnist-first9000``, registered here), and the reconstruction MSE ``G(mu(x))`` against ``x`` is measured on
   the last 1,000 (held out), in model space ([-1, 1]) and in [0, 1] pixel units, beside the untrained
-  run's error on the same digits.
+  run's error on the same digits; and the domain-classifier FID of 5,000 samples against the training digits
+  (``ganforge.metrics.evaluate``, as ``ganforge eval``) beside the same FID of the ``mnist`` recipe trained on the
+  same digits for the same CPU seconds (its steps from a 300-step timing of it).
 
 Results (per seed, and mean and standard deviation over the seeds) go to
 ``benchmarks/results/schemes-<scheme>.json`` with the machine and the settings. Where the MNIST files are:
@@ -24,7 +25,6 @@ Results (per seed, and mean and standard deviation over the seeds) go to
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import statistics
 import sys
@@ -43,31 +43,11 @@ from bench_common import machine, save_json
 import ganforge
 from ganforge.data.mnist import MNIST
 
-#: The schemes' settings until ganforge.presets carries them (then the presets win).
-PRESETS: dict[str, dict[str, Any]] = {
-    "infogan": {
-        "gen": "mlp",
-        "disc": "mlp",
-        "loss": "hinge",
-        "tricks": ("minibatch_discrimination", "infogan"),
-        "trick_options": {"infogan": {"categorical": 10, "continuous": 2}},
-        "latent_dim": 62,
-        "data": "mnist",
-        "batch_size": 64,
-        "steps": 6_000,
-    },
-    "vaegan": {
-        "gen": "mlp",
-        "disc": "mlp",
-        "loss": "hinge",
-        "tricks": ("vaegan",),
-        "latent_dim": 32,
-        "ema_decay": 0.999,
-        "data": "mnist",
-        "batch_size": 64,
-        "steps": 5_500,
-    },
-}
+SCHEMES = ("infogan", "vaegan")
+#: Samples of the domain-classifier FID (against the training digits, as ``ganforge eval`` measures it).
+FID_SAMPLES = 5_000
+#: Steps of the mnist recipe timed to find how many it makes in vaegan's CPU seconds.
+RATE_PROBE_STEPS = 300
 
 #: Held-out digits of the test split for the reconstruction error (the last ones; the run trains on the rest).
 HELD_OUT = 1_000
@@ -90,12 +70,10 @@ class _Bundle:
 
 
 def preset(scheme: str) -> tuple[dict[str, Any], str]:
-    """The scheme's settings and where they come from (``ganforge.presets`` or this script)."""
-    from ganforge.presets import PRESETS as LIBRARY
+    """The scheme's settings (its preset ``<scheme>-mnist`` in ganforge.presets) and where they come from."""
+    from ganforge.presets import get_preset
 
-    if scheme in LIBRARY:
-        return copy.deepcopy(LIBRARY[scheme]), "ganforge.presets"
-    return copy.deepcopy(PRESETS[scheme]), "benchmarks/schemes.py"
+    return get_preset(f"{scheme}-mnist"), f"ganforge.presets: {scheme}-mnist"
 
 
 def data_root(given: str | None) -> str:
@@ -146,6 +124,8 @@ def measure_infogan(settings: dict[str, Any], seed: int, out: Path, per_code: in
 
 
 def measure_vaegan(settings: dict[str, Any], seed: int, out: Path) -> dict[str, Any]:
+    from ganforge.metrics import evaluate
+    from ganforge.presets import get_preset
     from ganforge.tricks.vaegan import reconstruction_error
 
     held = MNIST(root=settings["data_root"], split="test").load()[0][-HELD_OUT:]
@@ -155,9 +135,19 @@ def measure_vaegan(settings: dict[str, Any], seed: int, out: Path) -> dict[str, 
     before = reconstruction_error(untrained.setup(), held)
     trainer, seconds = train(settings, seed, out / "trained")
     after = reconstruction_error(trainer, held)
+    fid = evaluate(trainer, n=FID_SAMPLES)["fid"]
+    # The mnist recipe on the same digits for the same CPU seconds: its rate from a short run, then that many steps.
+    recipe = {**get_preset("mnist"), "data": MNISTFirst9000.name, "data_root": settings["data_root"],
+              "split": "test"}
+    _, probe = train({**recipe, "steps": RATE_PROBE_STEPS}, seed, out / "probe")
+    recipe_steps = max(1, round(seconds["train_cpu_seconds"] * RATE_PROBE_STEPS / probe["train_cpu_seconds"]))
+    baseline, recipe_seconds = train({**recipe, "steps": recipe_steps}, seed, out / "recipe")
     return {"seed": seed, "steps": trainer.step, **seconds,
             "recon_mse": after, "recon_mse_01": after / 4, "untrained_recon_mse": before,
-            **last_logged(trainer, "vae_kl", "vae_feature")}
+            **last_logged(trainer, "vae_kl", "vae_feature"),
+            "fid_classifier": fid, "recipe_steps": recipe_steps,
+            "recipe_train_cpu_seconds": recipe_seconds["train_cpu_seconds"],
+            "recipe_fid_classifier": evaluate(baseline, n=FID_SAMPLES)["fid"]}
 
 
 def summarise(runs: list[dict[str, Any]], keys: list[str]) -> dict[str, Any]:
@@ -173,7 +163,7 @@ def summarise(runs: list[dict[str, Any]], keys: list[str]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scheme", choices=sorted(PRESETS), required=True)
+    parser.add_argument("--scheme", choices=SCHEMES, required=True)
     parser.add_argument("--seeds", type=int, default=3, help="Seeds 0..N-1, trained one after another.")
     parser.add_argument("--steps", type=int, default=None, help="Override the preset's steps (quick checks).")
     parser.add_argument("--data-root", default=None)
@@ -194,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
             print({k: v for k, v in result.items() if k != "counts"}, flush=True)
             runs.append(result)
     keys = (["code_accuracy", "info_loss", "info_acc", "train_seconds", "train_cpu_seconds"] if args.scheme == "infogan"
-            else ["recon_mse", "recon_mse_01", "untrained_recon_mse", "vae_kl", "vae_feature", "train_seconds", "train_cpu_seconds"])
+            else ["recon_mse", "recon_mse_01", "untrained_recon_mse", "vae_kl", "vae_feature", "fid_classifier",
+                  "recipe_fid_classifier", "recipe_steps", "train_seconds", "train_cpu_seconds",
+                  "recipe_train_cpu_seconds"])
     report = {"scheme": args.scheme, "command": "python benchmarks/schemes.py " + " ".join(argv or sys.argv[1:]),
               "machine": machine(), "threads": torch.get_num_threads(), "settings_from": source,
               "settings": {k: v for k, v in settings.items() if k != "data_root"}, "runs": runs,

@@ -78,6 +78,34 @@ about 16,000 steps for 80 % high-quality samples (6,000 steps gave 4-26 %).
 classic ``mlp`` pair with the hinge loss, the ``minibatch_discrimination``
 trick and a generator EMA of decay 0.999, Adam 2e-4 (0.5, 0.999), batch 64,
 6,500 steps (under 5 minutes of one thread). Pass ``--data-root``.
+
+The GAN schemes on MNIST (a few minutes of one CPU thread each; measured by
+``benchmarks/schemes.py`` and ``benchmarks/translation.py``, figures in
+docs/tricks.md). Pass ``--data-root``; swap ``--data`` for your own images
+(``paired-folder``, ``unpaired-folder``, ``image-folder``):
+
+``infogan-mnist`` -- InfoGAN (Chen et al. 2016): the ``mnist`` recipe's
+``mlp`` pair and hinge loss with the ``infogan`` trick (a 10-way categorical
+and 2 continuous codes, Q a head on D's features), 62-d noise, batch 64,
+6,000 steps.
+
+``vaegan-mnist`` -- VAE-GAN (Larsen et al. 2016, ganhacks #7's hybrid): the
+``vaegan`` trick's encoder on the ``mlp`` pair, D's features as the learned
+similarity, hinge loss, 32-d latents, a generator EMA of decay 0.999, batch
+64, 5,500 steps.
+
+``pix2pix-mnist`` -- pix2pix (Isola et al. 2017) scaled to 28 x 28: ``unet``
+generator and ``patchgan`` discriminator (width 16), the non-saturating loss
+with the ``pix2pix`` trick's L1 of weight 100, Adam 2e-4 (0.5, 0.999), batch
+16, no latent (G's noise is its dropout), on ``mnist-edges2digits`` (a
+digit's outline -> the digit), 2,000 steps.
+
+``cyclegan-mnist`` -- CycleGAN (Zhu et al. 2017) scaled to 28 x 28: two
+``unet`` generators and two ``patchgan`` discriminators (width 8, instance
+norm), the least-squares loss, cycle weight 10, identity 0.5, image pools of
+50, batch 8, Adam 1e-3 (0.5, 0.999) -- five times the paper's rate, for a few
+minutes of a CPU -- on ``mnist-digits2thick`` (digits <-> thickened digits of
+other images), 800 steps.
 """
 
 from __future__ import annotations
@@ -196,6 +224,58 @@ PRESETS: dict[str, dict[str, Any]] = {
         "g_optim": dict(_DCGAN_ADAM),
         "d_optim": dict(_DCGAN_ADAM),
     },
+    "infogan-mnist": {
+        "gen": "mlp",
+        "disc": "mlp",
+        "loss": "hinge",
+        "tricks": ("minibatch_discrimination", "infogan"),
+        "trick_options": {"infogan": {"categorical": 10, "continuous": 2}},
+        "latent_dim": 62,
+        "data": "mnist",
+        "batch_size": 64,
+        "steps": 6_000,
+    },
+    "vaegan-mnist": {
+        "gen": "mlp",
+        "disc": "mlp",
+        "loss": "hinge",
+        "tricks": ("vaegan",),
+        "latent_dim": 32,
+        "ema_decay": 0.999,
+        "data": "mnist",
+        "batch_size": 64,
+        "steps": 5_500,
+    },
+    "pix2pix-mnist": {
+        "data": "mnist-edges2digits",
+        "gen": "unet",
+        "disc": "patchgan",
+        "gen_options": {"width": 16},
+        "disc_options": {"width": 16},
+        "loss": "bce",
+        "tricks": ("pix2pix",),
+        "trick_options": {"pix2pix": {"l1_weight": 100.0}},
+        "latent_dim": 0,
+        "batch_size": 16,
+        "g_optim": dict(_DCGAN_ADAM),
+        "d_optim": dict(_DCGAN_ADAM),
+        "steps": 2_000,
+    },
+    "cyclegan-mnist": {
+        "data": "mnist-digits2thick",
+        "gen": "unet",
+        "disc": "patchgan",
+        "gen_options": {"width": 8, "norm": "instance"},
+        "disc_options": {"width": 8, "norm": "instance"},
+        "loss": "lsgan",
+        "tricks": ("cyclegan",),
+        "trick_options": {"cyclegan": {"cycle_weight": 10.0, "identity_weight": 0.5, "pool_size": 50}},
+        "latent_dim": 0,
+        "batch_size": 8,
+        "g_optim": {**_DCGAN_ADAM, "lr": 1e-3},
+        "d_optim": {**_DCGAN_ADAM, "lr": 1e-3},
+        "steps": 800,
+    },
 }
 
 #: One line per preset: where it comes from.
@@ -210,6 +290,10 @@ DESCRIPTIONS: dict[str, str] = {
     "wgan-gp": "WGAN-GP on CIFAR-10 (Gulrajani et al. 2017): ResNet, gradient penalty 10, n_critic 5",
     "dcgan": "DCGAN (Radford et al. 2015): dcgan models, Adam 2e-4 beta1 0.5, batch 128",
     "lsgan": "LSGAN (Mao et al. 2017): least-squares loss on dcgan models",
+    "infogan-mnist": "InfoGAN (Chen et al. 2016) on MNIST: mlp pair, hinge, 10-way + 2 continuous codes, 6k steps",
+    "vaegan-mnist": "VAE-GAN (Larsen et al. 2016; ganhacks #7) on MNIST: encoder + mlp pair, D-feature similarity, 5.5k steps",
+    "pix2pix-mnist": "pix2pix (Isola et al. 2017) on MNIST outlines -> digits: unet, patchgan, L1 x 100, 2k steps",
+    "cyclegan-mnist": "CycleGAN (Zhu et al. 2017) on MNIST digits <-> thick digits: 2 unets, 2 patchgans, cycle 10, 800 steps",
 }
 
 
