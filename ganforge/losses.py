@@ -2,10 +2,11 @@
 
 ``bce`` and ``minimax`` are the two objectives of Goodfellow et al. 2014
 (ganhacks #2); ``hinge``, ``wgan``, ``wgan_gp``, ``lsgan`` and ``ragan`` are the
-objectives most GANs have been trained with since. Each is a
+objectives most GANs have been trained with since; ``rpgan`` is the relativistic pairing loss of
+R3GAN (Huang et al. 2024). Each is a
 :class:`~ganforge.interfaces.Loss`: the logit-only ones implement
 ``d_loss``/``g_loss``; ``wgan_gp`` (a gradient penalty on interpolates) and
-``ragan`` (G's objective needs D's logits on real data) use the
+``ragan`` and ``rpgan`` (G's objective needs D's logits on real data) use the
 :class:`~ganforge.interfaces.LossContext` form.
 
 The cross-entropy losses use ``binary_cross_entropy_with_logits``, which
@@ -237,7 +238,54 @@ class RelativisticAverageLoss(Loss):
         return self.relativistic_g_loss(ctx.real_logits, ctx.fake_logits)
 
 
+class RelativisticPairingLoss(Loss):
+    """Relativistic pairing GAN (RpGAN; Jolicoeur-Martineau 2018, the loss of R3GAN, Huang et al. 2024).
+
+    Each real sample is paired with the fake of the same batch position, and
+    D's objective is how much more real the real one looks than its partner:
+    with ``C`` D's raw logit, D minimises ``E[softplus(C(G(z)) - C(x))]`` and G
+    minimises ``E[softplus(C(x) - C(G(z)))]``. R3GAN trains it with both R1
+    (on reals) and R2 (on fakes) -- ``regularizers=["r1", "r2"]`` -- and
+    shows that, so regularised, it converges locally where the
+    non-saturating loss can drop modes. The pairing needs the real and the
+    fake batch to have one shape (the Trainer draws them so; spatial outputs
+    are paired position by position). G's objective needs D's logits on the
+    real batch (``needs_real_logits_in_g``). Targets are not used.
+    """
+
+    name = "rpgan"
+    uses_targets = False
+    needs_real_logits_in_g = True
+    conflicts: ClassVar[Mapping[str, str]] = {
+        "flip_labels": "rpgan's generator objective is already relativistic and non-saturating; "
+                       "flip_labels would replace it with the non-relativistic one",
+    }
+
+    @staticmethod
+    def _pair(real_logits: Tensor, fake_logits: Tensor) -> None:
+        if real_logits.shape != fake_logits.shape:
+            raise ConfigError(f"rpgan pairs each real logit with a fake one, but D gave {tuple(real_logits.shape)} "
+                              f"for the real batch and {tuple(fake_logits.shape)} for the fakes; draw as many "
+                              "fakes as reals (a trick that changes one batch's size cannot run with rpgan).")
+
+    def d_loss(self, real_logits: Tensor, fake_logits: Tensor, real_targets: Tensor, fake_targets: Tensor) -> Tensor:
+        self._pair(real_logits, fake_logits)
+        return F.softplus(fake_logits - real_logits).mean()
+
+    def relativistic_g_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        """G's loss from D's logits on the real and the fake batch, paired by position."""
+        self._pair(real_logits, fake_logits)
+        return F.softplus(real_logits - fake_logits).mean()
+
+    def g_loss(self, fake_logits: Tensor, real_targets: Tensor, fake_targets: Tensor) -> Tensor:
+        raise TypeError("rpgan's generator loss needs D's logits on real data: call generator_loss(ctx) or "
+                        "relativistic_g_loss(real_logits, fake_logits)")
+
+    def generator_loss(self, ctx: LossContext) -> Tensor:
+        return self.relativistic_g_loss(ctx.real_logits, ctx.fake_logits)
+
+
 @hookimpl
 def ganforge_register_losses():
     return [NonSaturatingLoss, MinimaxLoss, HingeLoss, WassersteinLoss, WassersteinGPLoss, LeastSquaresLoss,
-            RelativisticAverageLoss]
+            RelativisticAverageLoss, RelativisticPairingLoss]

@@ -69,7 +69,7 @@ def test_plugins_human_and_json(capsys):
     assert "[ganhacks #6] Random soft D targets" in text
     assert main(["plugins", "--json", "--kind", "loss"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["name"] for r in rows] == ["bce", "hinge", "lsgan", "minimax", "ragan", "wgan", "wgan_gp"]
+    assert [r["name"] for r in rows] == ["bce", "hinge", "lsgan", "minimax", "ragan", "rpgan", "wgan", "wgan_gp"]
     assert all(r["kind"] == "loss" for r in rows)
 
 

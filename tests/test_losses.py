@@ -1,4 +1,4 @@
-"""The builtin losses: bce, minimax, hinge, wgan, wgan_gp, lsgan and ragan, on known logits and known critics."""
+"""The builtin losses: bce, minimax, hinge, wgan, wgan_gp, lsgan, ragan and rpgan, on known logits and known critics."""
 
 from __future__ import annotations
 
@@ -134,6 +134,35 @@ def test_ragan_gets_real_logits_in_the_generator_update_without_gradient_to_them
     (real_logits, fake_logits), = seen
     assert real_logits.shape == fake_logits.shape == (8,)
     assert not real_logits.requires_grad and fake_logits.requires_grad
+
+
+def test_rpgan_values_pair_each_real_with_the_fake_at_its_position():
+    rpgan = loss("rpgan")
+    soft = lambda t: float(torch.log1p(torch.exp(t.double())).mean())  # softplus by hand
+    assert rpgan.d_loss(REAL, FAKE, ONES, ZEROS).item() == pytest.approx(soft(FAKE - REAL), rel=1e-6)
+    ctx = LossContext(torch.zeros(3, 2), None, torch.zeros(3, 2), None, REAL, FAKE, ONES, ZEROS, phase="gen")
+    assert rpgan.generator_loss(ctx).item() == pytest.approx(soft(REAL - FAKE), rel=1e-6)
+    # pairing, not averages: reordering the fakes changes the loss (ragan's would not change)
+    assert rpgan.d_loss(REAL, FAKE.flip(0), ONES, ZEROS).item() != pytest.approx(soft(FAKE - REAL), rel=1e-3)
+    assert (rpgan.needs_real_logits_in_g, rpgan.uses_targets) == (True, False)
+    with pytest.raises(TypeError, match="needs D's logits on real data"):
+        rpgan.g_loss(FAKE, ONES, ZEROS)
+
+
+def test_rpgan_refuses_batches_it_cannot_pair():
+    with pytest.raises(ganforge.ConfigError, match=r"rpgan pairs each real logit with a fake one, but D gave \(3,\) "
+                                                   r"for the real batch and \(2,\) for the fakes"):
+        loss("rpgan").d_loss(REAL, FAKE[:2], ONES, ZEROS[:2])
+
+
+def test_rpgan_trains_with_r1_and_r2_as_r3gan_does(tmp_path):
+    trainer = ganforge.Trainer(loss="rpgan", regularizers=["r1", "r2"], data="grid25", steps=30, batch_size=16,
+                               latent_dim=4, gen_options={"hidden": (16,)}, disc_options={"hidden": (16,)},
+                               sample_every=0, checkpoint_every=0, progress=False, device="cpu",
+                               out_dir=str(tmp_path / "run"), log_every=1)
+    history = trainer.fit()
+    assert len(history.d_loss) == 30 and all(torch.isfinite(torch.tensor(history.d_loss)))
+    assert trainer.step == 30 and len(set(history.d_loss)) > 1
 
 
 # -- wgan_gp: the penalty on a known critic ---------------------------------------------------------

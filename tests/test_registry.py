@@ -27,7 +27,7 @@ def test_builtins_are_listed_with_descriptions():
 
 
 def test_list_filters_by_kind_and_patterns():
-    losses = ["bce", "hinge", "lsgan", "minimax", "ragan", "wgan", "wgan_gp"]
+    losses = ["bce", "hinge", "lsgan", "minimax", "ragan", "rpgan", "wgan", "wgan_gp"]
     assert [i.name for i in ganforge.list_plugins("loss")] == losses
     assert [i.name for i in ganforge.list_plugins("dataset", include="*25")] == ["grid25"]
     names = [i.name for i in ganforge.list_plugins("dataset", exclude=["grid*", "ring*"])]
@@ -53,7 +53,7 @@ def test_unknown_name_suggests_and_lists():
 
 
 def test_unknown_name_without_close_match_lists_all():
-    available = r"bce, hinge, lsgan, minimax, ragan, wgan, wgan_gp"
+    available = r"bce, hinge, lsgan, minimax, ragan, rpgan, wgan, wgan_gp"
     with pytest.raises(ganforge.UnknownPluginError, match=rf"^Unknown loss 'wasserstein'\. Available: {available}\."):
         ganforge.get_plugin("loss", "wasserstein")
 
