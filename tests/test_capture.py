@@ -204,7 +204,7 @@ def test_the_functional_update_is_the_optimizers_own(tmp_path):
     assert functional.history.d_loss == pytest.approx(own.d_loss, rel=1e-4, abs=1e-5)
 
 
-def test_a_host_synchronisation_in_the_step_fails_the_trace(tmp_path):
+def test_a_host_synchronisation_in_the_step_fails_the_trace(tmp_path, register):
     """The proof can fail: a trick that reads a tensor on the host inside the step breaks the trace."""
 
     class Syncing(ganforge.Trick):
@@ -217,21 +217,15 @@ def test_a_host_synchronisation_in_the_step_fails_the_trace(tmp_path):
                 return real_targets, fake_targets
             return real_targets, fake_targets
 
-    class Plugin:
-        @ganforge.hookimpl
-        def ganforge_register_tricks(self):
-            return [Syncing]
-
-    ganforge.register_plugin(Plugin(), name="syncing-trick")
+    register(tricks=[Syncing])
     try:
         with pytest.raises(Exception, match="(?i)graph break|unsupported|data-dependent"):
             eager_and_traced(ganforge.Trainer(**settings(tmp_path, ["syncing"])))
     finally:
-        ganforge.unregister_plugin("syncing-trick")
         torch._dynamo.reset()
 
 
-def test_python_state_changed_per_step_fails_the_trace(tmp_path):
+def test_python_state_changed_per_step_fails_the_trace(tmp_path, register):
     """A trick whose in-step event reads a Python counter it advances each step would go stale in a graph."""
 
     class Counting(ganforge.Trick):
@@ -246,17 +240,11 @@ def test_python_state_changed_per_step_fails_the_trace(tmp_path):
         def after_step(self, ctx, step):
             self.count += 1
 
-    class Plugin:
-        @ganforge.hookimpl
-        def ganforge_register_tricks(self):
-            return [Counting]
-
-    ganforge.register_plugin(Plugin(), name="counting-trick")
+    register(tricks=[Counting])
     try:
         with pytest.raises(Exception, match="(?i)recompil"):
             eager_and_traced(ganforge.Trainer(**settings(tmp_path, ["counting"])))
     finally:
-        ganforge.unregister_plugin("counting-trick")
         torch._dynamo.reset()
 
 

@@ -122,16 +122,12 @@ class _StopAtTwo(ganforge.Trick):
             trainer.request_stop("test stop")
 
 
-def test_a_stop_request_takes_effect_at_the_next_log_under_ddp(tmp_path, dist_helpers):
+def test_a_stop_request_takes_effect_at_the_next_log_under_ddp(tmp_path, dist_helpers, register):
     """So that every rank stops after the same step (they agree at each log; no per-step check)."""
-    ganforge.register_plugin(type("Bundle", (), {"ganforge_register_tricks": ganforge.hookimpl(
-        lambda self: [_StopAtTwo])})(), name="stop-test")
-    try:
-        steps = {}
-        for strategy in ("none", "ddp"):
-            settings = dist_helpers.tiny_settings(tmp_path / strategy, tricks=["stop_at_two"], steps=20, log_every=5,
-                                                  checkpoint_every=0)
-            steps[strategy] = ganforge.Trainer(**settings, strategy=strategy).fit()
-        assert len(steps["none"].g_loss) == 2 and len(steps["ddp"].g_loss) == 5
-    finally:
-        ganforge.unregister_plugin("stop-test")
+    register(tricks=[_StopAtTwo])
+    steps = {}
+    for strategy in ("none", "ddp"):
+        settings = dist_helpers.tiny_settings(tmp_path / strategy, tricks=["stop_at_two"], steps=20, log_every=5,
+                                              checkpoint_every=0)
+        steps[strategy] = ganforge.Trainer(**settings, strategy=strategy).fit()
+    assert len(steps["none"].g_loss) == 2 and len(steps["ddp"].g_loss) == 5
