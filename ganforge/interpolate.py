@@ -113,8 +113,10 @@ def interpolate(gen_or_trainer: Any, z0: Tensor, z1: Tensor, steps: int = 8, met
         raise ConfigError(
             f"z0 and z1 must both have shape ({spec.latent_dim},) (got {tuple(z0.shape)} and {tuple(z1.shape)})"
         )
-    if spec.num_classes is not None and labels is None:
-        raise ConfigError("This generator is conditional: pass labels=<class index> to interpolate().")
+    if spec.conditional and labels is None:
+        what = (f"an attribute row of {spec.num_attributes} values 0/1" if spec.num_attributes is not None
+                else "<class index>")
+        raise ConfigError(f"This generator is conditional: pass labels={what} to interpolate().")
     with context as gen:
         param = next(gen.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
@@ -125,6 +127,12 @@ def interpolate(gen_or_trainer: Any, z0: Tensor, z1: Tensor, steps: int = 8, met
         path = (slerp if method == "slerp" else lerp)(ends[0], ends[1], t)
         if spec.num_classes is not None:
             labels = torch.as_tensor(labels, device=device).reshape(-1)[:1].expand(steps).long()
+        elif spec.num_attributes is not None:
+            row = torch.as_tensor(labels, device=device, dtype=torch.float32).reshape(-1)
+            if row.shape[0] != spec.num_attributes:
+                raise ConfigError(f"labels must be one attribute row of {spec.num_attributes} values for this "
+                                  f"generator (got {row.shape[0]})")
+            labels = row.expand(steps, -1)
         else:
             labels = None
         if getattr(gen, "takes_condition", False):  # an image-to-image generator: one condition along the path

@@ -25,7 +25,7 @@ from ganforge.context import TrickContext
 from ganforge.data.loader import to_model_space
 from ganforge.data.placement import describe_placement, make_batches
 from ganforge.data.resize import ResizedDataset
-from ganforge.errors import CheckpointError, ConfigError, IncompatibleError
+from ganforge.errors import CheckpointError, ConfigError, DataError, IncompatibleError
 from ganforge.interfaces import (
     Dataset,
     Discriminator,
@@ -241,10 +241,15 @@ class Trainer:
         ]
         check_plugins(self.tricks, self.dataset, cfg, self.dist.enabled, self.loss, self.regularizers)
         num_classes = self.dataset.num_classes if cfg.conditional else None
-        if cfg.conditional and num_classes is None:
+        num_attributes = self.dataset.num_attributes if cfg.conditional else None
+        if cfg.conditional and num_classes is None and num_attributes is None:
             raise ConfigError(f"conditional=True needs a labelled data set; '{cfg.data}' has no labels.")
+        attribute_table = None
+        if num_attributes is not None:
+            attribute_table = self._attribute_table(num_attributes)
         spec = ModelSpec(self.dataset.sample_shape, cfg.latent_dim, num_classes,
-                         condition_shape=self.dataset.condition_shape, data_classes=self.dataset.num_classes)
+                         condition_shape=self.dataset.condition_shape, data_classes=self.dataset.num_classes,
+                         num_attributes=num_attributes)
         for trick in self.tricks:
             spec = trick.adjust_spec(spec)
         self.spec = spec
@@ -258,6 +263,16 @@ class Trainer:
                 f"The generator '{cfg.gen}' translates a condition (an image it is given), but the data set "
                 f"'{cfg.data}' offers none. Choose a data set with a condition (paired or unpaired images, e.g. "
                 f"'mnist-edges2digits', 'paired-folder', 'unpaired-folder'), or a generator of latents.")
+        if num_attributes is not None:
+            for kind, name in (("generator", cfg.gen), ("discriminator", cfg.disc)):
+                if not getattr(registry.get(kind, name).cls, "takes_attributes", False):
+                    names = tuple(self.dataset.attribute_names or ())
+                    listed = f": {', '.join(names[:4])}{', ...' if len(names) > 4 else ''}" if names else ""
+                    raise IncompatibleError(
+                        f"The data set '{cfg.data}' has {num_attributes} labels per sample (attributes{listed}), "
+                        f"and the {kind} '{name}' embeds one class "
+                        f"index per sample (takes_attributes is False). Use one that takes attribute rows "
+                        f"('mlp', 'dcgan'), or train unconditionally (conditional=False).")
         gen = registry.create("generator", cfg.gen, spec, **cfg.gen_options)
         disc = registry.create("discriminator", cfg.disc, spec, **cfg.disc_options)
         for trick in self.tricks:
@@ -319,6 +334,7 @@ class Trainer:
         self.step_fn = GANStep(
             gen=gen_run, disc=disc_run, loss=self.loss, opt_g=self.opt_g, opt_d=self.opt_d, tricks=self.tricks,
             batch_size=local_batch, latent_dim=spec.latent_dim, num_classes=num_classes, device=self.device,
+            attribute_table=attribute_table,
             precision=self.precision, grad_clip=cfg.grad_clip,
             skip_nonfinite=cfg.nan_policy == "skip", rank=self.dist.rank, world_size=self.dist.world_size,
             regularizers=self.regularizers, ema=self.ema, schedules=self.schedules,
@@ -410,10 +426,30 @@ class Trainer:
         return data.load()[0][:n]
 
     def _grid_label_batch(self) -> Tensor | None:
+        if self.spec.num_attributes is not None:  # one row per attribute combination the data has (up to 8)
+            table = self.step_fn.attribute_table
+            return torch.unique(table, dim=0)[:8].float().repeat_interleave(8, dim=0)
         if self.spec.num_classes is None:
             return None
         per_class = 8  # one row per class
         return torch.arange(self.spec.num_classes, device=self.device).repeat_interleave(per_class)
+
+    def _attribute_table(self, k: int) -> Tensor:
+        """The data set's attribute rows ``(N, k)`` as uint8 on the device: the fakes' labels are drawn from
+        them (the attributes' joint distribution as the data has it)."""
+        data = self.dataset
+        if data.per_item:
+            raise ConfigError(f"Data set '{data.name}' has attributes (num_attributes={k}) but is read item by item; "
+                              "conditional training on attributes needs the labels at once: implement load().")
+        labels = data.load()[1]
+        if labels is None or tuple(labels.shape[1:]) != (k,):
+            got = None if labels is None else tuple(labels.shape)
+            raise DataError(f"Data set '{data.name}' declares num_attributes={k}, so load() must return labels of "
+                            f"shape (N, {k}); it returned {got}.")
+        if not bool(((labels == 0) | (labels == 1)).all()):
+            raise DataError(f"Data set '{data.name}': attribute labels must be 0 or 1 (found other values); map "
+                            "them first (CelebA's -1 means 0).")
+        return labels.to(device=self.device, dtype=torch.uint8)
 
     # -- training ----------------------------------------------------------------
 
@@ -600,6 +636,9 @@ class Trainer:
         where = ("sampled on the fly" if self.dataset.is_distribution
                  else f"{cfg.split} split, {describe_placement(self.batches)}")
         data = f"{cfg.data} ({where})"
+        if self.spec.num_attributes is not None:
+            names = ", ".join(self.dataset.attribute_names or ())
+            data += f", conditional on {self.spec.num_attributes} attributes{f' ({names})' if names else ''}"
         threads = f" ({self.threads_note})" if self.threads_note else ""
         return (f"{what} {cfg.steps} steps: {cfg.gen} generator / {cfg.disc} discriminator, {cfg.loss} loss"
                 f"{tricks}, on {data}, batch {cfg.batch_size}, {self.device}{threads}, {path}. "
@@ -684,7 +723,8 @@ class Trainer:
 
         Args:
             n: Number of samples (ignored when ``z`` is given).
-            labels: Class labels ``(n,)`` for conditional models (default: uniform random).
+            labels: Class labels ``(n,)`` for conditional models (default: uniform random); for a run on
+                attributes, rows ``(n, num_attributes)`` of 0 and 1 (default: rows drawn from the data's).
             z: Latents to use instead of fresh ones (the tricks' ``latent`` transforms apply).
             ema: Sample from the generator's weight average (True), from the
                 trained generator itself (False), or from the average when the
@@ -704,8 +744,18 @@ class Trainer:
             n = len(condition) if z is None else n
         with sampling_generator(self, ema) as gen:
             z = latents(self, z, n)
-            labels = self.step_fn.sample_labels(z.shape[0]) if labels is None else labels.to(self.device)
+            labels = self.step_fn.sample_labels(z.shape[0]) if labels is None else self._given_labels(labels, len(z))
             return self.step_fn.generate(gen, z, labels, condition).float().cpu()
+
+    def _given_labels(self, labels: Tensor, n: int) -> Tensor:
+        """A caller's labels on the device: class indices as given, attribute rows as float ``(n, k)``."""
+        k = self.spec.num_attributes
+        if k is None:
+            return labels.to(self.device)
+        if tuple(labels.shape) != (n, k):
+            raise ConfigError(f"labels must be attribute rows of shape ({n}, {k}) for this run (one row of {k} "
+                              f"values 0/1 per sample); got shape {tuple(labels.shape)}.")
+        return labels.to(self.device, torch.float32)
 
     @torch.no_grad()
     def dataset_for(self, split: str) -> Dataset:

@@ -148,6 +148,10 @@ def _labels(trainer: Any, label: int | None, n: int) -> Tensor | None:
     classes = trainer.spec.num_classes
     if label is None:
         return None
+    if trainer.spec.num_attributes is not None:
+        raise ConfigError(f"--class picks one class, and {trainer.run_dir} was trained on {trainer.spec.num_attributes} "
+                          "attributes per sample; choose attribute rows from Python: "
+                          "Trainer.sample(labels=rows of 0/1, shape (n, attributes)).")
     if classes is None:
         raise ConfigError(f"--class needs a conditional run; {trainer.run_dir} was trained without labels.")
     if not 0 <= label < classes:
@@ -334,8 +338,11 @@ def interpolation_rows(trainer: Any, rows: int = 8, steps: int = 10, method: str
     gen = torch.Generator().manual_seed(seed)
     ends = torch.randn(rows, 2, trainer.spec.latent_dim, generator=gen)
     out = []
+    attributes = trainer.spec.probe_labels(rows) if trainer.spec.num_attributes is not None else None
     for i in range(rows):
         cls = None if classes is None else torch.tensor(label if label is not None else i % classes)
+        if attributes is not None:  # path i for the i-th binary pattern of the attributes
+            cls = attributes[i]
         out.append(interpolate(trainer, ends[i, 0], ends[i, 1], steps=steps, method=method, labels=cls))
     return torch.cat(out)
 

@@ -57,6 +57,14 @@ class ResizedDataset(Dataset):
         return self.inner.num_classes
 
     @property
+    def num_attributes(self) -> int | None:
+        return self.inner.num_attributes
+
+    @property
+    def attribute_names(self) -> tuple[str, ...] | None:
+        return self.inner.attribute_names
+
+    @property
     def per_item(self) -> bool:  # type: ignore[override]
         return self.inner.per_item
 

@@ -29,6 +29,11 @@ class ModelSpec:
         data_classes: The data set's class count whatever ``conditional`` is
             (None for unlabelled data): for tricks that use real labels with an
             unconditional generator (a semi-supervised discriminator).
+        num_attributes: For conditional training on a data set with several
+            labels per sample (``Dataset.num_attributes``: a face's attributes),
+            how many; the labels are then float ``(B, num_attributes)`` rows of
+            0 and 1 and ``num_classes`` is None. Only models that set
+            ``takes_attributes`` are built for it.
     """
 
     data_shape: tuple[int, ...] = attrs.field(converter=_shape)
@@ -38,6 +43,7 @@ class ModelSpec:
     condition_shape: tuple[int, ...] | None = attrs.field(default=None, converter=attrs.converters.optional(_shape),
                                                           kw_only=True)
     data_classes: int | None = attrs.field(default=None, kw_only=True)
+    num_attributes: int | None = attrs.field(default=None, kw_only=True)
 
     @disc_input_shape.default
     def _default_disc_shape(self) -> tuple[int, ...]:
@@ -45,8 +51,20 @@ class ModelSpec:
 
     @property
     def conditional(self) -> bool:
-        """True when generator and discriminator receive class labels."""
-        return self.num_classes is not None
+        """True when generator and discriminator receive labels (class indices or attribute rows)."""
+        return self.num_classes is not None or self.num_attributes is not None
+
+    def probe_labels(self, n: int, device: Any = "cpu") -> Any:
+        """Labels for ``n`` probe samples (a check, a picture), or None when unconditional: class ``i mod
+        num_classes`` for sample ``i``, or attribute rows that run through the binary patterns of the attributes."""
+        import torch
+
+        if self.num_classes is not None:
+            return torch.arange(n, device=device) % self.num_classes
+        if self.num_attributes is not None:
+            bits = torch.arange(self.num_attributes, device=device)
+            return ((torch.arange(n, device=device)[:, None] >> bits) & 1).float()
+        return None
 
 
 class _Named:

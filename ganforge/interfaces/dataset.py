@@ -96,6 +96,23 @@ class Dataset(_Named):
         """Number of label classes, or None for unlabelled data."""
         return None
 
+    @property
+    def num_attributes(self) -> int | None:
+        """For several labels per sample (attributes: smiling, glasses, ...), how many; None (the default) for one
+        class label or none.
+
+        A data set that sets it returns labels of shape ``(N, num_attributes)`` from :meth:`load` (0 and 1, any
+        dtype) and leaves :attr:`num_classes` None. ``conditional=True`` then gives the models the rows as float
+        ``(B, num_attributes)`` labels (models that set ``takes_attributes``), and the fakes' rows are drawn from
+        the data's own rows, so the generator learns the attributes' joint distribution as the data has it.
+        """
+        return None
+
+    @property
+    def attribute_names(self) -> tuple[str, ...] | None:
+        """Names of the attributes, in the order of the label columns (shown in messages and pictures)."""
+        return None
+
     def load(self) -> tuple[Tensor, Tensor | None]:
         """Finite data sets: return ``(samples, labels)``.
 

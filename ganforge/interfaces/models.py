@@ -23,6 +23,10 @@ class Generator(_Named, nn.Module):
     #: True when :meth:`forward` takes the data set's condition (``condition=``): a generator of an
     #: image-to-image GAN. The run is refused unless the data set offers one (``Dataset.condition_shape``).
     takes_condition: ClassVar[bool] = False
+    #: True when a conditional model takes attribute rows (float ``(B, spec.num_attributes)``) as its labels, not
+    #: only class indices: the data set has several labels per sample (``Dataset.num_attributes``). A run on such
+    #: data is refused for a model that leaves it False.
+    takes_attributes: ClassVar[bool] = False
 
     def __init__(self, spec: ModelSpec, **options: Any):
         super().__init__()
@@ -45,7 +49,8 @@ class Generator(_Named, nn.Module):
         Args:
             z: Latent batch of shape ``(B, latent_dim)``, float, on the model's device
                 (``latent_dim`` may be 0 for a generator whose randomness is its dropout, as pix2pix's).
-            labels: Class indices of shape ``(B,)`` (int64) when conditional, else ``None``.
+            labels: Class indices of shape ``(B,)`` (int64) when conditional, else ``None``; for a data set
+                with attributes (``spec.num_attributes``), float rows ``(B, num_attributes)`` of 0 and 1.
 
         Returns:
             Samples of shape ``(B, *spec.data_shape)``, in [-1, 1] when
@@ -70,6 +75,8 @@ class Discriminator(_Named, nn.Module):
     #: discriminator that judges a sample together with what it was made from (pix2pix's). Every call
     #: passes it: the update's condition for its real and fake batches.
     takes_condition: ClassVar[bool] = False
+    #: As :attr:`Generator.takes_attributes`: the labels may be float attribute rows ``(B, spec.num_attributes)``.
+    takes_attributes: ClassVar[bool] = False
 
     def __init__(self, spec: ModelSpec, **options: Any):
         super().__init__()

@@ -7,9 +7,13 @@
 * :class:`Projection` (Miyato and Koyama 2018, "cGANs with projection
   discriminator"): the class term of a projection discriminator's logit,
   ``<embed(y), phi(x)>``, added to the unconditional ``linear(phi(x))``.
+* :func:`label_encoder`: the input embedding of labels, class indices or
+  attribute rows (several labels per sample).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -63,15 +67,35 @@ class Projection(nn.Module):
             None (default) for Xavier-uniform initialisation.
     """
 
-    def __init__(self, num_classes: int, num_features: int, init_std: float | None = None):
+    def __init__(self, num_classes: int, num_features: int, init_std: float | None = None,
+                 attributes: bool = False):
         super().__init__()
-        #: The class embedding ``(num_classes, F)``.
-        self.embed = nn.Embedding(num_classes, num_features)
+        #: The class embedding ``(num_classes, F)`` (with ``attributes``: a linear map of the attribute rows).
+        self.embed = nn.Linear(num_classes, num_features, bias=False) if attributes else nn.Embedding(
+            num_classes, num_features)
         if init_std is None:
             nn.init.xavier_uniform_(self.embed.weight)
         else:
             nn.init.normal_(self.embed.weight, 0.0, init_std)
 
     def forward(self, features: Tensor, labels: Tensor) -> Tensor:
-        """``(B,)``: each row of ``features`` ``(B, F)`` dotted with its class's embedding."""
+        """``(B,)``: each row of ``features`` ``(B, F)`` dotted with its class's embedding (or its attribute
+        row's image under the linear map)."""
         return (self.embed(labels).to(features.dtype) * features).sum(dim=1)
+
+
+def label_encoder(spec: Any, width: int) -> nn.Module:
+    """The layer that turns a conditional model's labels into ``(B, width)`` vectors.
+
+    Class indices (``spec.num_classes``): an ``nn.Embedding`` (one learned vector per class). Attribute rows
+    (``spec.num_attributes``, float ``(B, k)`` of 0 and 1): a bias-free ``nn.Linear(k, width)``, the sum of one
+    learned vector per attribute that is on -- the embedding's generalisation to several labels per sample.
+    """
+    if spec.num_attributes is not None:
+        return nn.Linear(spec.num_attributes, width, bias=False)
+    return nn.Embedding(spec.num_classes, width)
+
+
+def label_count(spec: Any) -> int:
+    """The classes, or the attributes, a conditional model's labels range over."""
+    return int(spec.num_classes if spec.num_classes is not None else spec.num_attributes)

@@ -36,7 +36,7 @@ from torch import Tensor, nn
 
 from ganforge.errors import DataError
 from ganforge.interfaces import Discriminator, Generator, ModelSpec
-from ganforge.models.conditioning import Projection
+from ganforge.models.conditioning import Projection, label_count, label_encoder
 from ganforge.models.layers import (
     ACTIVATIONS,
     DOWNSAMPLES,
@@ -98,6 +98,7 @@ class DCGANGenerator(Generator):
 
     name = "dcgan"
     description = "Deep convolutional generator (Radford et al. 2015): project, upsample x2 per block, tanh"
+    takes_attributes = True
 
     @options
     class Options:
@@ -125,8 +126,8 @@ class DCGANGenerator(Generator):
         in_features = spec.latent_dim
         self.label_embedding = None
         if spec.conditional:
-            embed_dim = o.embed_dim or min(spec.num_classes, 128)
-            self.label_embedding = nn.Embedding(spec.num_classes, embed_dim)
+            embed_dim = o.embed_dim or min(label_count(spec), 128)
+            self.label_embedding = label_encoder(spec, embed_dim)
             in_features += embed_dim
         self.base = base
         self.project = nn.Linear(in_features, widths[0] * base * base, bias=bias)
@@ -164,6 +165,7 @@ class DCGANDiscriminator(Discriminator):
 
     name = "dcgan"
     description = "Deep convolutional discriminator (Radford et al. 2015): strided convolutions, linear logit"
+    takes_attributes = True
 
     @options
     class Options:
@@ -192,7 +194,7 @@ class DCGANDiscriminator(Discriminator):
         self.projection = None
         self.map_size = min(size, _LABEL_MAP_MAX)
         if spec.conditional and o.conditional == "label_map":
-            self.label_map = nn.Embedding(spec.num_classes, self.map_size * self.map_size)
+            self.label_map = label_encoder(spec, self.map_size * self.map_size)
             channels += 1
         blocks: list[nn.Module] = []
         for i, c_out in enumerate(widths):
@@ -208,7 +210,8 @@ class DCGANDiscriminator(Discriminator):
         init_normal_(self)
         if spec.conditional and o.conditional == "projection":
             # Initialised like the head (N(0, 0.02)): the class term starts as small as the unconditional one.
-            self.projection = Projection(spec.num_classes, self.num_features, init_std=0.02)
+            self.projection = Projection(label_count(spec), self.num_features, init_std=0.02,
+                                         attributes=spec.num_attributes is not None)
         if o.spectral_norm:
             apply_spectral_norm(self, extra=[self.projection.embed] if self.projection is not None else [])
 

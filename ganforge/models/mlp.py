@@ -24,19 +24,21 @@ import torch
 from torch import Tensor, nn
 
 from ganforge.interfaces import Discriminator, Generator, ModelSpec
+from ganforge.models.conditioning import label_count, label_encoder
 from ganforge.models.layers import ACTIVATIONS, NORMS, apply_spectral_norm, layer_widths, make_activation, make_norm
 from ganforge.options import boolean, choice, integer, number, option, optional, options, to_tuple
 
-_EMBED_HELP = "Size of the label embedding for conditional training (default: the number of classes)."
+_EMBED_HELP = "Size of the label embedding for conditional training (default: the number of classes or attributes)."
 _SPECTRAL_HELP = "Spectrally normalise every Linear layer (Miyato et al. 2018)."
 
 
-def _label_embedding(spec: ModelSpec, embed_dim: int | None) -> tuple[nn.Embedding | None, int]:
-    """The label embedding of a conditional model (None when unconditional) and its width."""
+def _label_embedding(spec: ModelSpec, embed_dim: int | None) -> tuple[nn.Module | None, int]:
+    """The label embedding of a conditional model (None when unconditional) and its width: an ``nn.Embedding``
+    of the classes, or a linear map of attribute rows (several labels per sample)."""
     if not spec.conditional:
         return None, 0
-    embed_dim = int(embed_dim or spec.num_classes)
-    return nn.Embedding(spec.num_classes, embed_dim), embed_dim
+    embed_dim = int(embed_dim or label_count(spec))
+    return label_encoder(spec, embed_dim), embed_dim
 
 
 def _hidden_blocks(in_features: int, widths: tuple[int, ...], norm: str, activation: str, skip_norm_first: bool,
@@ -58,6 +60,7 @@ class MLPGenerator(Generator):
 
     name = "mlp"
     description = "Classic fully connected generator (Goodfellow et al. 2014; PyTorch-GAN gan.py layout)"
+    takes_attributes = True
 
     @options
     class Options:
@@ -96,6 +99,7 @@ class MLPDiscriminator(Discriminator):
 
     name = "mlp"
     description = "Classic fully connected discriminator (Goodfellow et al. 2014; PyTorch-GAN gan.py layout)"
+    takes_attributes = True
 
     @options
     class Options:

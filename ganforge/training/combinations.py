@@ -66,6 +66,11 @@ def check_plugins(tricks: list[Trick], dataset: Dataset, config: TrainConfig, di
                     "(bce, minimax, lsgan)."
                 )
     for trick in tricks:
+        if trick.requires_labels and dataset.num_attributes is not None:
+            raise IncompatibleError(
+                f"Trick '{trick.name}' needs one class label per sample, and the data set '{config.data}' has "
+                f"{dataset.num_attributes} attributes per sample instead: drop the trick, or use a data set with "
+                "class labels.")
         if trick.requires_labels and (dataset.num_classes is None or not config.conditional):
             raise IncompatibleError(
                 f"Trick '{trick.name}' needs class labels: use a labelled data set and conditional=True "

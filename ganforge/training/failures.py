@@ -158,7 +158,7 @@ def check_model_outputs(trainer: Trainer) -> None:
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             z = torch.zeros(2, spec.latent_dim, device=device)
-            labels = torch.zeros(2, dtype=torch.long, device=device) if spec.num_classes else None
+            labels = spec.probe_labels(2, device)
             try:
                 if gen.takes_condition:
                     out = gen(z, labels, condition=torch.zeros(2, *spec.condition_shape, device=device))

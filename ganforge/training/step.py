@@ -83,6 +83,8 @@ class GANStep:
         latent_dim: Size of ``z``.
         num_classes: Classes for conditional training, else None.
         device: Where everything runs.
+        attribute_table: Attribute-conditional training: the data's attribute rows ``(N, k)`` on the device
+            (the fakes' labels are drawn from them); None otherwise.
         precision: A :class:`~ganforge.training.precision.Precision` (autocast,
             loss scaling, backward, optimizer step), or its name (``"fp32"``,
             ``"bf16"``, ``"fp16"``).
@@ -119,6 +121,7 @@ class GANStep:
         latent_dim: int,
         num_classes: int | None,
         device: torch.device,
+        attribute_table: Tensor | None = None,
         precision: Precision | str = "fp32",
         scaler: Any = None,
         grad_clip: float | None = None,
@@ -137,6 +140,9 @@ class GANStep:
         self.tricks = tricks
         self.latent_dim = latent_dim
         self.num_classes = num_classes
+        #: For attribute-conditional training, the data's attribute rows ``(N, k)`` (uint8, on the device): the
+        #: fakes' labels are rows drawn from it. None otherwise.
+        self.attribute_table = attribute_table
         self.device = device
         if not isinstance(precision, Precision):
             precision = Precision(precision, device)
@@ -201,7 +207,11 @@ class GANStep:
         return z
 
     def sample_labels(self, n: int) -> Tensor | None:
-        """Uniform class labels for the fakes when conditional, else None."""
+        """Labels for ``n`` fakes when conditional, else None: uniform class indices, or attribute rows drawn
+        uniformly from the data's own rows (float ``(n, k)``)."""
+        if self.attribute_table is not None:
+            rows = torch.randint(0, self.attribute_table.shape[0], (n,), device=self.device)
+            return self.attribute_table.index_select(0, rows).float()
         if self.num_classes is None:
             return None
         return torch.randint(0, self.num_classes, (n,), device=self.device)
@@ -513,6 +523,8 @@ class GANStep:
     def prepare(self, x: Tensor, y: Tensor | None) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """A stored real batch as the updates use it: ``(real, labels, condition)``."""
         real, condition = self.split(x)
+        if y is not None and self.attribute_table is not None:
+            y = y.float()  # attribute rows: the models embed them as float vectors
         return self.real_batch(real), y, condition
 
     def __call__(self, batches: list[Batch], lazy: Sequence[int] = (), d_updates: int | None = None) -> Tensor:

@@ -127,9 +127,7 @@ class Normalize(Trick):
         if not getattr(gen, "output_bounded", True):
             return  # warned about (or given a tanh) in modify_models
         z = torch.randn(64, ctx.spec.latent_dim, generator=torch.Generator().manual_seed(0)).to(ctx.device)
-        labels = None
-        if ctx.spec.num_classes is not None:
-            labels = torch.arange(64, device=ctx.device) % ctx.spec.num_classes
+        labels = ctx.spec.probe_labels(64, ctx.device)
         was_training = gen.training
         gen.eval()
         try:

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import attrs
 from torch import Tensor
 
 from ganforge.errors import ConfigError, IncompatibleError
@@ -57,7 +58,7 @@ class Pack(Trick):
                 "not packs. Drop conditional=True (--conditional) or the trick."
             )
         first, *rest = spec.disc_input_shape
-        return ModelSpec(spec.data_shape, spec.latent_dim, spec.num_classes, (first * self.options.m, *rest))
+        return attrs.evolve(spec, disc_input_shape=(first * self.options.m, *rest))
 
     def check_run(self, config: TrainConfig, tricks: Sequence[Trick], loss: Loss,
                   regularizers: Sequence[Regularizer]) -> None:
