@@ -49,8 +49,8 @@ class Pix2Pix(Trick):
     paper's lambda = 100) on the generated sample beside its target.
 
     The paper's noise is the generator's dropout (``unet``'s ``dropout``), not
-    a latent; ganforge's ``latent_dim`` must be at least 1 today, and a
-    ``unet`` broadcasts those few latent channels over the image, which the
+    a latent: train with ``latent_dim=0`` (the ``pix2pix-mnist`` preset does).
+    With a latent, a ``unet`` broadcasts its channels over the image, which the
     network learns to ignore (as Isola et al. observed of z).
 
     Options:
