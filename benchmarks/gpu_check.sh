@@ -4,7 +4,7 @@
 #   OUT=/some/dir bash benchmarks/gpu_check.sh
 # Installs ganforge without dependencies (torch etc. must be there), runs the GPU tests
 # (tests/test_gpu.py: graphed vs eager step, AMP, channels_last), then the step and epoch
-# benchmarks on CUDA, writing logs and JSON into $OUT.
+# benchmarks on CUDA and the r3gan-cifar10 step timing, writing logs and JSON into $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-./gpu-results}"
@@ -29,5 +29,9 @@ python3 benchmarks/step.py --device cuda --model mlp --batch-sizes 64 --steps 50
 python3 benchmarks/step.py --device cuda --model dcgan --batch-sizes 64,512 --steps 300 --repeats 3 \
     --json "$OUT/step-dcgan.json" 2>&1 | tee "$OUT/step-dcgan.log" || status=1
 python3 benchmarks/epoch.py --device cuda --repeats 3 --files 8 --json "$OUT/epoch.json" 2>&1 | tee "$OUT/epoch.log" || status=1
+# The r3gan-cifar10 preset's step (the paper's width-768 networks, rpgan + R1 + R2, batch 512) on random
+# CIFAR-shaped images: a short timing, CUDA graphs and eager.
+python3 benchmarks/r3gan_step.py --device cuda --steps 30 --warmup 5 --json "$OUT/r3gan-step.json" 2>&1 \
+    | tee "$OUT/r3gan-step.log" || status=1
 echo "gpu_check: exit status $status; results in $OUT"
 exit $status

@@ -106,6 +106,26 @@ norm), the least-squares loss, cycle weight 10, identity 0.5, image pools of
 50, batch 8, Adam 1e-3 (0.5, 0.999) -- five times the paper's rate, for a few
 minutes of a CPU -- on ``mnist-digits2thick`` (digits <-> thickened digits of
 other images), 800 steps.
+
+R3GAN (Huang et al. 2024), not measured here yet:
+
+``r3gan-cifar10`` -- the paper's CIFAR-10 settings as far as ganforge can
+express them: ``r3gan`` networks of width 768 (2 blocks per stage, expansion
+2, groups of 16 channels: cardinality 96), 64-d latents, class-conditional,
+the ``rpgan`` loss with R1 and R2, Adam with betas (0, 0.9) (eps 1e-8, PyTorch's default),
+learning rate 2e-4 decayed by a cosine to 5e-5 over the run, batch 512,
+39,063 steps (the paper's 20 M images of schedule), and a generator EMA of
+decay 0.99993 (a half-life of 5 M images at batch 512). The paper also ramps
+beta2 from 0.9 to 0.99, gamma from 0.05 to 0.005 and the EMA half-life from 0
+over those 20 M images, and augments (probability up to 0.55): ganforge's
+schedules cover learning rates only, so here gamma stays 0.05 and beta2 0.9,
+and there is no augmentation. The paper reports FID 1.96 (conditional
+CIFAR-10). Needs a GPU.
+
+``r3gan-mnist`` -- a narrow R3GAN for one CPU thread on MNIST: width 32, one
+block per stage (28 x 28: stages at 7, 14 and 28 px), 64-d latents,
+``rpgan`` with R1 and R2 (gamma 0.1, lazily every 4 steps), Adam 2e-4 with
+betas (0, 0.9), batch 32, 1,000 steps, EMA 0.999.
 """
 
 from __future__ import annotations
@@ -119,6 +139,10 @@ from ganforge.errors import ConfigError
 _PACGAN_ADAM = {"name": "adam", "lr": 1e-4, "betas": (0.8, 0.999)}
 _SNGAN_ADAM = {"name": "adam", "lr": 2e-4, "betas": (0.0, 0.9), "schedule": "linear", "final_lr": 0.0}
 _DCGAN_ADAM = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999)}
+
+#: R3GAN's CIFAR-10 networks (Huang et al. 2024) and optimizer, as far as ganforge's settings reach.
+_R3GAN_CIFAR10 = {"width": 768, "blocks": 2, "expansion": 2, "group_size": 16}
+_R3GAN_ADAM = {"name": "adam", "lr": 2e-4, "betas": (0.0, 0.9), "schedule": "cosine", "final_lr": 5e-5}  # eps: 1e-8, torch's default
 
 _RECIPE_ADAM = {"name": "adam", "lr": 5e-4, "betas": (0.0, 0.9), "schedule": "linear", "final_lr": 0.0}
 #: ganforge's 2-D recipe (see the module docstring); ``data`` and ``steps`` are set per preset.
@@ -276,6 +300,39 @@ PRESETS: dict[str, dict[str, Any]] = {
         "d_optim": {**_DCGAN_ADAM, "lr": 1e-3},
         "steps": 800,
     },
+    "r3gan-cifar10": {
+        "gen": "r3gan",
+        "disc": "r3gan",
+        "gen_options": dict(_R3GAN_CIFAR10),
+        "disc_options": dict(_R3GAN_CIFAR10),
+        "loss": "rpgan",
+        "regularizers": ("r1", "r2"),
+        "regularizer_options": {"r1": {"gamma": 0.05}, "r2": {"gamma": 0.05}},
+        "data": "cifar10",
+        "conditional": True,
+        "latent_dim": 64,
+        "batch_size": 512,
+        "steps": 39_063,
+        "ema_decay": 0.99993,
+        "g_optim": dict(_R3GAN_ADAM),
+        "d_optim": dict(_R3GAN_ADAM),
+    },
+    "r3gan-mnist": {
+        "gen": "r3gan",
+        "disc": "r3gan",
+        "gen_options": {"width": 32, "blocks": 1},
+        "disc_options": {"width": 32, "blocks": 1},
+        "loss": "rpgan",
+        "regularizers": ("r1", "r2"),
+        "regularizer_options": {"r1": {"gamma": 0.1, "every": 4}, "r2": {"gamma": 0.1, "every": 4}},
+        "data": "mnist",
+        "latent_dim": 64,
+        "batch_size": 32,
+        "steps": 1_000,
+        "ema_decay": 0.999,
+        "g_optim": {"name": "adam", "lr": 2e-4, "betas": (0.0, 0.9)},
+        "d_optim": {"name": "adam", "lr": 2e-4, "betas": (0.0, 0.9)},
+    },
 }
 
 #: One line per preset: where it comes from.
@@ -294,6 +351,8 @@ DESCRIPTIONS: dict[str, str] = {
     "vaegan-mnist": "VAE-GAN (Larsen et al. 2016; ganhacks #7) on MNIST: encoder + mlp pair, D-feature similarity, 5.5k steps",
     "pix2pix-mnist": "pix2pix (Isola et al. 2017) on MNIST outlines -> digits: unet, patchgan, L1 x 100, 2k steps",
     "cyclegan-mnist": "CycleGAN (Zhu et al. 2017) on MNIST digits <-> thick digits: 2 unets, 2 patchgans, cycle 10, 800 steps",
+    "r3gan-cifar10": "R3GAN (Huang et al. 2024) on CIFAR-10: width-768 r3gan nets, rpgan + R1 + R2, batch 512; not measured",
+    "r3gan-mnist": "a narrow R3GAN for one CPU thread on MNIST: width 32, rpgan + lazy R1/R2, 1k steps; not measured",
 }
 
 

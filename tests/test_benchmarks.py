@@ -71,3 +71,15 @@ def test_ablation_merge_replaces_only_what_is_marked(bench):
     assert merged["regularizer_options"] == {"r1": {"gamma": 1.0}, "r2": {"gamma": 1.0}}
     replaced = ablation.merge(base, {"regularizer_options": ablation.Replace(r2={"gamma": 1.0})})
     assert replaced["regularizer_options"] == {"r2": {"gamma": 1.0}} and base["steps"] == 5
+
+
+def test_the_r3gan_step_timing_of_the_gpu_check_runs_on_the_cpu(bench, tmp_path):
+    r3 = bench("r3gan_step")
+    out = tmp_path / "r3gan.json"
+    assert r3.main(["--device", "cpu", "--width", "16", "--batch", "4", "--steps", "2", "--warmup", "1",
+                    "--graphs", "off", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    (run,) = report["runs"]
+    assert report["preset"] == "r3gan-cifar10" and report["width"] == 16 and report["batch_size"] == 4
+    assert run["path"] == "eager" and run["steps_per_s"] > 0 and run["images_per_s"] == pytest.approx(
+        4 * run["steps_per_s"])
