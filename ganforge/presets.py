@@ -122,10 +122,6 @@ schedules cover learning rates only, so here gamma stays 0.05 and beta2 0.9,
 and there is no augmentation. The paper reports FID 1.96 (conditional
 CIFAR-10). Needs a GPU.
 
-``r3gan-mnist`` -- a narrow R3GAN for one CPU thread on MNIST: width 32, one
-block per stage (28 x 28: stages at 7, 14 and 28 px), 64-d latents,
-``rpgan`` with R1 and R2 (gamma 0.1, lazily every 4 steps), Adam 2e-4 with
-betas (0, 0.9), batch 32, 1,000 steps, EMA 0.999.
 """
 
 from __future__ import annotations
@@ -317,22 +313,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "g_optim": dict(_R3GAN_ADAM),
         "d_optim": dict(_R3GAN_ADAM),
     },
-    "r3gan-mnist": {
-        "gen": "r3gan",
-        "disc": "r3gan",
-        "gen_options": {"width": 32, "blocks": 1},
-        "disc_options": {"width": 32, "blocks": 1},
-        "loss": "rpgan",
-        "regularizers": ("r1", "r2"),
-        "regularizer_options": {"r1": {"gamma": 0.1, "every": 4}, "r2": {"gamma": 0.1, "every": 4}},
-        "data": "mnist",
-        "latent_dim": 64,
-        "batch_size": 32,
-        "steps": 1_000,
-        "ema_decay": 0.999,
-        "g_optim": {"name": "adam", "lr": 2e-4, "betas": (0.0, 0.9)},
-        "d_optim": {"name": "adam", "lr": 2e-4, "betas": (0.0, 0.9)},
-    },
 }
 
 #: One line per preset: where it comes from.
@@ -352,7 +332,6 @@ DESCRIPTIONS: dict[str, str] = {
     "pix2pix-mnist": "pix2pix (Isola et al. 2017) on MNIST outlines -> digits: unet, patchgan, L1 x 100, 2k steps",
     "cyclegan-mnist": "CycleGAN (Zhu et al. 2017) on MNIST digits <-> thick digits: 2 unets, 2 patchgans, cycle 10, 800 steps",
     "r3gan-cifar10": "R3GAN (Huang et al. 2024) on CIFAR-10: width-768 r3gan nets, rpgan + R1 + R2, batch 512; not measured",
-    "r3gan-mnist": "a narrow R3GAN for one CPU thread on MNIST: width 32, rpgan + lazy R1/R2, 1k steps; not measured",
 }
 
 

@@ -132,7 +132,7 @@ def test_a_presets_trick_options_do_not_block_the_users_tricks_in_python_and_on_
     assert config["tricks"] == ["soft_labels"] and "pack" not in config["trick_options"]
 
 
-def test_the_r3gan_presets_build_and_the_mnist_one_trains(tmp_path, mnist_root):
+def test_the_r3gan_preset_holds_the_papers_cifar10_settings(tmp_path):
     cfg = ganforge.Trainer.from_preset("r3gan-cifar10", progress=False).config
     assert (cfg.gen, cfg.disc, cfg.loss, cfg.regularizers, cfg.batch_size, cfg.latent_dim) == (
         "r3gan", "r3gan", "rpgan", ("r1", "r2"), 512, 64)
@@ -140,8 +140,4 @@ def test_the_r3gan_presets_build_and_the_mnist_one_trains(tmp_path, mnist_root):
     assert chosen == {"width": 768, "blocks": 2, "expansion": 2, "group_size": 16} and cfg.conditional
     assert (cfg.g_optim.schedule, cfg.g_optim.lr, cfg.g_optim.final_lr, cfg.g_optim.betas) == (
         "cosine", 2e-4, 5e-5, (0.0, 0.9))
-    assert "not measured" in DESCRIPTIONS["r3gan-cifar10"] and "not measured" in DESCRIPTIONS["r3gan-mnist"]
-    trainer = ganforge.Trainer.from_preset("r3gan-mnist", data_root=str(mnist_root), split="test", steps=2,
-                                           batch_size=4, out_dir=str(tmp_path / "run"), progress=False,
-                                           sample_every=0, checkpoint_every=0)
-    assert len(trainer.fit().g_loss) == 2 and trainer.sample(3).shape == (3, 1, 28, 28)
+    assert "not measured" in DESCRIPTIONS["r3gan-cifar10"]

@@ -26,8 +26,8 @@ A ResNet modernised as ConvNeXt was, trained without any normalisation layer:
 Sizes: 28x28 (7x7 base, 3 stages), 32x32 (4x4 base, 4 stages), 64x64 (5 stages) and the other powers of two up
 to 256. ``widths`` gives each stage's channels from the base up (the discriminator uses them reversed); the
 default is ``width`` at every stage. The paper's CIFAR-10 networks are ``width=768, blocks=2, expansion=2,
-group_size=16`` with 64-d latents (the ``r3gan-cifar10`` preset); ``r3gan-mnist`` is a narrow version for a
-CPU. Train them with the ``rpgan`` loss and the ``r1`` and ``r2`` penalties.
+group_size=16`` with 64-d latents (the ``r3gan-cifar10`` preset). Train them with the ``rpgan`` loss and the ``r1``
+and ``r2`` penalties.
 """
 
 from __future__ import annotations
