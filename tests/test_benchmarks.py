@@ -49,6 +49,7 @@ def test_time_to_quality_reports_each_trainer_and_when_it_reached_the_threshold(
     assert report["summary"]["plain loop (recipe)"]["reached"] == "1/1"
 
 
+@pytest.mark.slow
 def test_ablation_writes_tables_with_verdicts_and_no_partial_file(bench, tmp_path):
     ablation = bench("ablation")
     out = tmp_path / "ablation"

@@ -40,6 +40,7 @@ def _run(code: str, site: Path, tmp_path: Path, **env: str) -> subprocess.Comple
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_installed_plugin_trains_by_name(installed_plugin, tmp_path):
     result = _run(
         """
@@ -66,6 +67,7 @@ def test_installed_plugin_trains_by_name(installed_plugin, tmp_path):
     assert out["distribution"] == "ganforge-testplugin 0.3.1"
 
 
+@pytest.mark.slow
 def test_plugins_command_lists_the_distribution(installed_plugin, tmp_path):
     result = _run("from ganforge.cli import main; raise SystemExit(main(['plugins', '--json']))",
                   installed_plugin, tmp_path)
@@ -77,6 +79,7 @@ def test_plugins_command_lists_the_distribution(installed_plugin, tmp_path):
     assert "count_steps" in human.stdout and "(plugin 'testplugin' (distribution ganforge-testplugin 0.3.1))" in human.stdout
 
 
+@pytest.mark.slow
 def test_autoload_can_be_disabled_or_allow_listed(installed_plugin, tmp_path):
     code = "import ganforge; print(sorted(i.name for i in ganforge.list_plugins('generator')))"
     assert "tiny" in _run(code, installed_plugin, tmp_path).stdout
@@ -209,6 +212,7 @@ def test_a_hand_registered_plugin_named_like_an_entry_point_is_refused(tmp_path,
     )
 
 
+@pytest.mark.slow
 def test_cli_names_the_distribution_of_an_incomplete_plugin(tmp_path):
     _distribution(tmp_path, "ganforge-half", "0.2", {"half": "half_mod"}, {"half_mod": """
         import ganforge
@@ -235,6 +239,7 @@ def test_cli_names_the_distribution_of_an_incomplete_plugin(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_cli_names_a_misspelt_hook_of_an_installed_plugin(installed_plugin, tmp_path):
     """The real distribution, plus a folder holding a second one whose hook name has a typo."""
     _distribution(tmp_path, "ganforge-typo", "1.1", {"typo": "typo_mod"}, {"typo_mod": """

@@ -47,6 +47,7 @@ def _run(code: str, site: Path, cwd: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_installed_example_trains_by_name(installed_example, tmp_path):
     result = _run(
         """
@@ -105,6 +106,7 @@ def test_installed_example_trains_by_name(installed_example, tmp_path):
     assert (tmp_path / "run" / "checkpoints" / "step_0000012.pt").is_file()
 
 
+@pytest.mark.slow
 def test_installed_example_on_the_command_line(installed_example, tmp_path):
     result = _run(
         """

@@ -229,7 +229,7 @@ def _variant_rows() -> list[tuple[str, str, str]]:
 def test_the_variant_table_covers_pytorch_gan_and_names_plugins_that_exist(schemes):
     rows = _variant_rows()
     assert len(rows) == 33  # PyTorch-GAN's 32 implementations and VAE-GAN
-    assert {status for _, status, _ in rows} == {"builtin", "example", "a plugin away", "not supported yet"}
+    assert {status for _, status, _ in rows} == {"builtin", "example", "a plugin away"}  # StarGAN: attributes exist now
     assert [v for v, status, _ in rows if status == "example"] == ["AAE", "BEGAN"]
     named = 0
     registry = ganforge.get_registry()

@@ -37,6 +37,7 @@ def _close(a: dict, b: dict) -> None:
             torch.testing.assert_close(a[net][k], b[net][k], atol=TOL, rtol=0, msg=f"{net}.{k}")
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_match_one_and_resume_in_one(tmp_path, dist_helpers):
     """torchrun -m ganforge train: rank 0 alone writes; same results as one process; resumes single-process."""
     out = tmp_path / "ddp"
@@ -65,6 +66,7 @@ def test_torchrun_two_processes_match_one_and_resume_in_one(tmp_path, dist_helpe
            ckpt.load_checkpoint(tmp_path / "one" / "checkpoints" / ckpt.checkpoint_name(15)))
 
 
+@pytest.mark.slow
 def test_a_gradient_penalty_ema_and_schedule_under_two_processes_match_one(tmp_path, dist_helpers):
     """R1 runs D a third time and differentiates through it inside DDP's forward/backward: still equal to one process.
 
@@ -91,6 +93,7 @@ def test_a_gradient_penalty_ema_and_schedule_under_two_processes_match_one(tmp_p
         torch.testing.assert_close(ddp["ema"]["model"][k], v, atol=TOL, rtol=0, msg=f"ema.{k}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault, bound", [("killed", 15.0), ("hung", 20.0)])
 def test_a_dead_or_hung_rank_ends_the_run_with_an_error(fault, bound, tmp_path, dist_helpers):
     """Rank 1 is SIGKILLed (or SIGSTOPped) mid-run: rank 0 exits with a ganforge error within ``bound`` seconds.
@@ -165,6 +168,7 @@ print(f"rank {os.environ['RANK']} world {trainer.dist.world_size} skipped {train
 '''
 
 
+@pytest.mark.slow
 def test_ranks_agree_on_skipping_a_nonfinite_update_with_a_batchnorm_discriminator(tmp_path, dist_helpers):
     """One rank's NaN loss makes every rank skip that update (else DDP's all-reduce would wait for it).
 

@@ -100,6 +100,7 @@ def _model_pairs():
     return sorted(gens & discs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("data", ["grid25", "tiny-mnist"])
 def test_every_model_takes_the_data_or_says_why(data, small, tiny_idx, tmp_path):
     """Each registered model pair either trains two steps on the data or raises a ganforge error."""

@@ -56,6 +56,7 @@ def _check_all_load(run) -> list[tuple[int, object]]:
     return found
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_leaves_loadable_resumable_checkpoints(tmp_path, helpers):
     rng = random.Random(20261127)
     run = tmp_path / "run"
@@ -101,6 +102,7 @@ def test_sigkill_at_random_moments_leaves_loadable_resumable_checkpoints(tmp_pat
         assert resumed.history.g_loss == straight.history.g_loss[: step + 2]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_sigint_and_sigterm_save_a_checkpoint_and_exit_cleanly(sig, tmp_path, helpers):
     run = tmp_path / "run"

@@ -195,6 +195,7 @@ def _image_folder(root: Path, n: int = 24) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_a_data_error_in_a_worker_is_one_line_and_the_same_command_starts_again(tmp_path, capsys):
     """The findings: a corrupt image read by a DataLoader worker printed the worker's traceback, and the folder it
     left was refused ("already holds a run") while --resume said "No checkpoint found"."""

@@ -172,6 +172,7 @@ def _train(root: Path, placement: str, out: Path, *extra: str) -> list[str]:
 
 @pytest.mark.parametrize("placement, side", [("device", 40), ("device", 64), ("files", 64)],
                          ids=["device-over-the-limit", "device-over-twice-the-limit", "files-over-twice-the-limit"])
+@pytest.mark.slow
 def test_an_image_over_the_pixel_limit_is_one_line_naming_the_file_size_and_fix(tmp_path, capsys, monkeypatch,
                                                                                placement, side):
     """Before: a 75-line worker traceback (files), or a line naming no file that blamed the plugin; and between

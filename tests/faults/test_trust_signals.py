@@ -273,6 +273,7 @@ sys.meta_path.insert(0, CtrlCAtImport())
 
 @pytest.mark.xfail(strict=True, reason="needs ganforge/__init__.py to import torch lazily (issue 24 report: "
                    "the package import runs before any entry point can catch Ctrl-C); drop this mark with it")
+@pytest.mark.slow
 @pytest.mark.parametrize("entry", ["python -m ganforge", "ganforge.cli:main"])
 def test_ctrl_c_while_the_command_imports_prints_one_line_and_status_130(entry, tmp_path, helpers):
     hook = tmp_path / "hook"

@@ -14,6 +14,7 @@ from ganforge.data.mnist import MNIST
 from ganforge.metrics import classifier as clf
 
 
+@pytest.mark.slow
 def test_accuracy_on_the_held_out_part_of_the_mnist_test_split(mnist_root, cache_env):
     data = MNIST(root=str(mnist_root), split="test", download=False)
     start = time.perf_counter()

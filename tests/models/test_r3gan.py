@@ -115,6 +115,7 @@ def _tiny(tmp_path, **more):
                 out_dir=str(tmp_path / "run"), **more)
 
 
+@pytest.mark.slow
 def test_an_rpgan_r1_r2_run_trains_and_traces_whole(image_data, tmp_path, capturable_on_the_cpu):  # noqa: F811
     eager, traced = eager_and_traced(ganforge.Trainer(**_tiny(tmp_path, conditional=True)))
     assert torch.isfinite(eager).all() and torch.allclose(eager, traced, rtol=1e-4, atol=1e-5)

@@ -116,6 +116,7 @@ def shared(tmp_path_factory):
     return root, url, victim, b, report
 
 
+@pytest.mark.slow
 def test_two_workers_run_trials_in_their_own_processes_with_one_thread(shared):
     root, url, *_ = shared
     trials = load(root, url, "shared").get_trials()
@@ -142,6 +143,7 @@ def test_a_pruned_trial_keeps_its_run_folder_and_says_so(shared):
     assert report.rows[1]["note"] == note
 
 
+@pytest.mark.slow
 def test_a_failing_trial_is_marked_failed_and_the_study_goes_on(shared):
     root, url, _, _, report = shared
     failed = load(root, url, "shared").trials[2]
@@ -197,6 +199,7 @@ def test_the_report_files(shared):
     assert report.best is not None and report.best["state"] == "COMPLETE"
 
 
+@pytest.mark.slow
 def test_the_exported_best_settings_train_as_they_are(shared, tmp_path, monkeypatch):
     root, *_, report = shared
     best_toml = root / "a" / "report" / "best.toml"
