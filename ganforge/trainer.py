@@ -244,9 +244,10 @@ class Trainer:
         num_attributes = self.dataset.num_attributes if cfg.conditional else None
         if cfg.conditional and num_classes is None and num_attributes is None:
             raise ConfigError(f"conditional=True needs a labelled data set; '{cfg.data}' has no labels.")
-        attribute_table = None
-        if num_attributes is not None:
-            attribute_table = self._attribute_table(num_attributes)
+        if num_attributes is not None and self.dataset.per_item:
+            raise ConfigError(f"Data set '{cfg.data}' has attributes (num_attributes={num_attributes}) but is read "
+                              "item by item; conditional training on attributes needs the labels at once: implement "
+                              "load().")
         spec = ModelSpec(self.dataset.sample_shape, cfg.latent_dim, num_classes,
                          condition_shape=self.dataset.condition_shape, data_classes=self.dataset.num_classes,
                          num_attributes=num_attributes)
@@ -299,6 +300,7 @@ class Trainer:
                               f"ema_decay (--ema) to sample through the trick, or sample with --no-ema.", stacklevel=2)
         self.batches = make_batches(self.dataset, cfg.batch_size, self.device, cfg.data_placement, seed=cfg.seed,
                                     rank=self.dist.rank, world_size=self.dist.world_size, workers=cfg.data_workers)
+        attribute_table = None if num_attributes is None else self._attribute_table(num_attributes)
         self.use_graphs, self._path_reason = graph_path(cfg, self.device, self.dist.enabled, self.tricks,
                                                         [self.loss, *self.regularizers])
         g_optim, d_optim = cfg.g_optim, cfg.d_optim
@@ -435,13 +437,10 @@ class Trainer:
         return torch.arange(self.spec.num_classes, device=self.device).repeat_interleave(per_class)
 
     def _attribute_table(self, k: int) -> Tensor:
-        """The data set's attribute rows ``(N, k)`` as uint8 on the device: the fakes' labels are drawn from
-        them (the attributes' joint distribution as the data has it)."""
+        """The data set's attribute rows ``(N, k)`` as uint8 on the device (from the loaded batches): the fakes'
+        labels are drawn from them (the attributes' joint distribution as the data has it)."""
         data = self.dataset
-        if data.per_item:
-            raise ConfigError(f"Data set '{data.name}' has attributes (num_attributes={k}) but is read item by item; "
-                              "conditional training on attributes needs the labels at once: implement load().")
-        labels = data.load()[1]
+        labels = getattr(self.batches, "labels", None)  # what load() returned, as the batches hold it (no 2nd load)
         if labels is None or tuple(labels.shape[1:]) != (k,):
             got = None if labels is None else tuple(labels.shape)
             raise DataError(f"Data set '{data.name}' declares num_attributes={k}, so load() must return labels of "
