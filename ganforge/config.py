@@ -240,6 +240,93 @@ def _to_optim(value: Any) -> Any:
     raise ConfigError(f"optimizer settings must be a mapping such as {{'lr': 2e-4}} (got {value!r})")
 
 
+#: The shapes a :class:`ScheduleConfig` can take.
+SCHEDULE_KINDS = ("constant", "linear", "cosine")
+
+
+def _opt_float(value: Any) -> Any:
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+@attrs.frozen(kw_only=True)
+class ScheduleConfig:
+    """How one numeric hyper-parameter changes over the run (``TrainConfig.schedules``).
+
+    The value at 0-based step ``t`` of a ``T``-step run, with ``w`` warm-up steps and ``D`` steps of
+    change (``steps``, default the ``T - w`` steps after the warm-up):
+
+    * warm-up, ``t < w``: linear from ``warmup_from`` to ``start``: ``warmup_from + (start - warmup_from) (t + 1) / w``;
+    * then ``p = (t - w) / max(1, D - 1)``, clamped to [0, 1], and ``"constant"``: ``start``;
+      ``"linear"``: ``start + (end - start) p``; ``"cosine"``: ``end + (start - end) (1 + cos(pi p)) / 2``.
+
+    After ``D`` steps the value stays at ``end``. A string ``"KIND:START:END"`` (``"cosine:0.9:0.99"``)
+    or ``"constant:VALUE"`` is accepted where a schedule is expected.
+
+    Attributes:
+        kind: ``"constant"``, ``"linear"`` or ``"cosine"``.
+        start: The value after the warm-up.
+        end: The value at the end of the change (default: ``start``).
+        steps: Steps over which the value goes from ``start`` to ``end`` (default: the rest of the run).
+        warmup: Steps of linear rise from ``warmup_from`` to ``start`` first (default 0).
+        warmup_from: Where the warm-up starts (default 0).
+    """
+
+    kind: str = attrs.field(default="constant", validator=choice(*SCHEDULE_KINDS))
+    start: float = attrs.field(converter=_opt_float, validator=number())
+    end: float | None = attrs.field(default=None, converter=_opt_float, validator=optional(number()))
+    steps: int | None = attrs.field(default=None, validator=optional(integer(1)))
+    warmup: int = attrs.field(default=0, validator=integer(0))
+    warmup_from: float = attrs.field(default=0.0, converter=_opt_float, validator=number())
+
+    @property
+    def final(self) -> float:
+        """The value at the end of the change (``end``, or ``start`` when unset)."""
+        return self.start if self.end is None else self.end
+
+    def values(self) -> tuple[float, ...]:
+        """Every value the schedule passes through at its corners (for range checks)."""
+        return (self.start, self.final, *((self.warmup_from,) if self.warmup else ()))
+
+
+def _to_schedule(target: str, value: Any) -> ScheduleConfig:
+    example = "'cosine:0.9:0.99' or {'kind': 'cosine', 'start': 0.9, 'end': 0.99}"
+    if isinstance(value, ScheduleConfig):
+        return value
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.split(":")]
+        try:
+            numbers = [float(p) for p in parts[1:]]
+        except ValueError:
+            numbers = []
+        if len(parts) < 2 or len(numbers) != len(parts) - 1 or len(numbers) > 2:
+            raise ConfigError(f"Schedule of {target!r} must be KIND:START[:END] with KIND one of "
+                              f"{', '.join(SCHEDULE_KINDS)} (got {value!r}), e.g. {example}")
+        value = {"kind": parts[0], "start": numbers[0], **({"end": numbers[1]} if len(numbers) == 2 else {})}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"Schedule of {target!r} must be a string or a mapping (got {value!r}), e.g. {example}")
+    if "start" not in value:
+        raise ConfigError(f"Schedule of {target!r} needs a 'start' value (got {dict(value)!r}), e.g. {example}")
+    try:
+        return _from_mapping(ScheduleConfig, value, prefix=f"schedule {target!r} ")
+    except ConfigError as exc:
+        if str(exc).startswith("Unknown schedule"):
+            raise
+        raise ConfigError(f"Schedule of {target!r}: {exc}") from None
+
+
+def _to_schedules(value: Any) -> Any:
+    if not isinstance(value, Mapping):
+        return value  # the validator names the problem
+    out = {}
+    for target, spec in value.items():
+        owner, dot, name = str(target).partition(".")
+        if not (isinstance(target, str) and owner and dot and name):
+            raise ConfigError(f"'schedules' keys name a hyper-parameter as OWNER.NAME, such as 'd_optim.beta2', "
+                              f"'ema.half_life' or 'r1.gamma' (got {target!r}).")
+        out[target] = _to_schedule(target, spec)
+    return freeze(out)
+
+
 @attrs.frozen(kw_only=True)
 class TrainConfig:
     """Everything that defines a training run. All fields have defaults.
@@ -279,6 +366,14 @@ class TrainConfig:
             generator, default 0.
         ema_warmup: Steps after ``ema_start`` over which the decay rises
             linearly from 0 to ``ema_decay``, default 0 (full decay at once).
+        schedules: Hyper-parameters that change over the run, ``{NAME: schedule}`` with each schedule a
+            :class:`ScheduleConfig` (or its mapping or ``"KIND:START:END"`` string). Names:
+            ``g_optim.beta1``/``.beta2`` and ``d_optim.*`` (Adam's betas), ``ema.decay``,
+            ``ema.half_life`` (in generator updates: the decay is ``0.5 ** (1 / half_life)``), and
+            ``PLUGIN.OPTION`` for a loss, regularizer or trick option declared ``schedulable``
+            (``r1.gamma``). Learning rates keep their own ``schedule`` in ``g_optim``/``d_optim``.
+            Each value is a tensor on the device, set at the start of every step from the step
+            count (capturable; a resumed run continues it exactly). Default none.
         precision: ``"fp32"`` (default), ``"bf16"`` or ``"fp16"`` (autocast; fp16 adds a GradScaler).
         cuda_graphs: ``"auto"`` (capture the step on CUDA when possible), ``"on"``, ``"off"``.
         compile: Wrap the models in ``torch.compile``, default False.
@@ -399,6 +494,11 @@ class TrainConfig:
                              help="steps before the average starts (it copies G until then; default {default})")
     ema_warmup: int = setting(0, validator=integer(0), resume=None, flag="--ema-warmup",
                               help="steps over which the average's decay rises from 0 (default {default})")
+    schedules: dict[str, ScheduleConfig] = setting(
+        factory=dict, converter=_to_schedules, validator=_options, resume=None, flag="--schedule",
+        metavar="NAME=KIND:START:END", example="d_optim.beta2=cosine:0.9:0.99",
+        help="schedule one hyper-parameter over the run (repeatable), e.g. {example}; names: g_optim/d_optim.beta1 "
+             "and .beta2, ema.decay, ema.half_life, and plugin options marked schedulable (ganforge plugins NAME)")
     precision: str = setting("fp32", validator=choice("fp32", "bf16", "fp16"), resume=True, flag="--precision",
                              help="{choices}")
     cuda_graphs: str = setting("auto", validator=choice("auto", "on", "off"), resume=True, flag="--cuda-graphs",

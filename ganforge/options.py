@@ -77,16 +77,26 @@ Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 
 
 def option(default: Any = attrs.NOTHING, *, help: str, validator: Validator | Sequence[Validator] | None = None,
-           converter: Callable[[Any], Any] | None = None, factory: Callable[[], Any] | None = None) -> Any:
+           converter: Callable[[Any], Any] | None = None, factory: Callable[[], Any] | None = None,
+           schedulable: bool = False) -> Any:
     """One plugin option: its default, its check(s), an optional converter and a one-line ``help``.
 
     ``converter`` runs before the validators (e.g. :func:`to_tuple` so that a
     JSON list and a tuple are the same value). Use ``factory`` for mutable
     defaults.
+
+    ``schedulable=True`` lets a run change a number over training
+    (``TrainConfig.schedules``, ``--schedule NAME.OPTION=cosine:A:B``): the
+    option's value on ``self.options`` is then a 0-d tensor on the training
+    device that ganforge rewrites at the start of every step. Declare it only
+    for an option the plugin reads at each use in tensor arithmetic (``gamma *
+    penalty``): never copied in ``__init__``, never in ``float()``, ``if`` or a
+    Python formula, which would read a stale value or synchronise the host.
     """
     if not isinstance(help, str) or not help.strip():
         raise TypeError("option() needs a non-empty help text")
-    kwargs: dict[str, Any] = {"validator": validator, "converter": converter, "metadata": {"help": help.strip()}}
+    metadata = {"help": help.strip(), **({"schedulable": True} if schedulable else {})}
+    kwargs: dict[str, Any] = {"validator": validator, "converter": converter, "metadata": metadata}
     if factory is not None:
         kwargs["factory"] = factory
     else:
@@ -444,16 +454,19 @@ class OptionInfo:
         type: Its type, as written in the declaration (``"float"``, ``"tuple[int, ...]"``), or ``""``.
         default: Its default value.
         help: One line saying what it does.
+        schedulable: True when a run may schedule it (``TrainConfig.schedules``, see :func:`option`).
     """
 
     name: str
     type: str
     default: Any
     help: str
+    schedulable: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable record (tuples become lists)."""
-        return {"name": self.name, "type": self.type, "default": _jsonable(self.default), "help": self.help}
+        record = {"name": self.name, "type": self.type, "default": _jsonable(self.default), "help": self.help}
+        return {**record, "schedulable": True} if self.schedulable else record
 
 
 def _jsonable(value: Any) -> Any:
@@ -512,7 +525,8 @@ def describe_options(cls: type) -> list[OptionInfo]:
     """Every option ``cls`` accepts with its type, default and help, in declaration order."""
     opts = declared(cls)
     if opts is not None:
-        return [OptionInfo(f.name, _type_name(f.type), _default(f), f.metadata["help"]) for f in attrs.fields(opts)]
+        return [OptionInfo(f.name, _type_name(f.type), _default(f), f.metadata["help"], bool(f.metadata.get("schedulable")))
+                for f in attrs.fields(opts)]
     defaults = signature_options(cls) or {}
     helps = docstring_options(cls)
     params = inspect.signature(cls.__init__).parameters

@@ -114,13 +114,13 @@ express them: ``r3gan`` networks of width 768 (2 blocks per stage, expansion
 2, groups of 16 channels: cardinality 96), 64-d latents, class-conditional,
 the ``rpgan`` loss with R1 and R2, Adam with betas (0, 0.9) (eps 1e-8, PyTorch's default),
 learning rate 2e-4 decayed by a cosine to 5e-5 over the run, batch 512,
-39,063 steps (the paper's 20 M images of schedule), and a generator EMA of
-decay 0.99993 (a half-life of 5 M images at batch 512). The paper also ramps
-beta2 from 0.9 to 0.99, gamma from 0.05 to 0.005 and the EMA half-life from 0
-over those 20 M images, and augments (probability up to 0.55): ganforge's
-schedules cover learning rates only, so here gamma stays 0.05 and beta2 0.9,
-and there is no augmentation. The paper reports FID 1.96 (conditional
-CIFAR-10). Needs a GPU.
+39,063 steps (the paper's 20 M images of schedule), and the paper's cosine
+ramps over those steps (``schedules``): beta2 from 0.9 to 0.99, gamma of R1
+and R2 from 0.05 to 0.005, and the generator EMA's half-life from 0 to 9,766
+updates (5 M images at batch 512; the decay ends at 0.99993). The paper also
+augments (probability ramped to 0.55); ganforge has no such augmentation, so
+there is none here. The paper reports FID 1.96 (conditional CIFAR-10). Needs a
+GPU.
 
 """
 
@@ -309,9 +309,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "latent_dim": 64,
         "batch_size": 512,
         "steps": 39_063,
-        "ema_decay": 0.99993,
+        "ema_decay": 0.99993,  # enables the EMA; its half-life schedule sets the decay
         "g_optim": dict(_R3GAN_ADAM),
         "d_optim": dict(_R3GAN_ADAM),
+        "schedules": {
+            "g_optim.beta2": "cosine:0.9:0.99", "d_optim.beta2": "cosine:0.9:0.99",
+            "r1.gamma": "cosine:0.05:0.005", "r2.gamma": "cosine:0.05:0.005",
+            "ema.half_life": "cosine:0:9766",  # 5 M images / 512 per step
+        },
     },
 }
 

@@ -45,7 +45,7 @@ def input_gradient_norms(ctx: LossContext, x: Tensor, labels: Tensor | None, rea
 def _gamma_and_every(paper: str) -> type:
     @options
     class Options:
-        gamma: float = option(10.0, validator=number(0.0, low_open=True),
+        gamma: float = option(10.0, validator=number(0.0, low_open=True), schedulable=True,
                               help=f"Weight: the penalty is gamma / 2 times the mean squared gradient norm ({paper}).")
         every: int = option(1, validator=integer(1),
                             help="Apply every k steps, k times as strong (lazy regularization; StyleGAN2 uses 16).")

@@ -65,7 +65,7 @@ from ganforge.training.plugins import (
 )
 from ganforge.training.progress import Progress
 from ganforge.training.sampling import latents, sampling_generator
-from ganforge.training.schedules import LRSchedule
+from ganforge.training.schedules import HyperSchedules, LRSchedule, bind_schedules
 from ganforge.training.seeding import get_rng_state, seed_everything, set_rng_state
 from ganforge.training.signals import catch_stop_signals
 from ganforge.training.step import GANStep, OwnedNetwork, overriding, unwrap
@@ -310,10 +310,11 @@ class Trainer:
             return [p for _, net in networks.values() if net.phase == phase and net.optimizer == "joined"
                     for p in net.module.parameters()]
 
+        scheduled_betas = {name.partition(".")[0] for name in cfg.schedules if name.partition(".")[2].startswith("beta")}
         self.opt_g = build_optimizer([*self.gen.parameters(), *joined("gen")], g_optim, self.device,
-                                     capturable=self.use_graphs)
+                                     capturable=self.use_graphs, tensor_betas="g_optim" in scheduled_betas)
         self.opt_d = build_optimizer([*self.disc.parameters(), *joined("disc")], d_optim, self.device,
-                                     capturable=self.use_graphs)
+                                     capturable=self.use_graphs, tensor_betas="d_optim" in scheduled_betas)
         scheduled = [(self.opt_g, g_optim), (self.opt_d, d_optim)]
         #: The tricks' further networks, by qualified name (``trick.name``), as the step trains them.
         self.networks: dict[str, OwnedNetwork] = {}
@@ -326,7 +327,15 @@ class Trainer:
                 opt = build_optimizer(net.module.parameters(), optim, self.device, capturable=self.use_graphs)
                 scheduled.append((opt, optim))
             self.networks[qualified] = OwnedNetwork(trick, qualified.split(".", 1)[1], net.module, net.phase, opt)
-        self.schedules = [LRSchedule(opt, optim, cfg.steps, self.device) for opt, optim in scheduled if optim.scheduled]
+        self.schedules: list[LRSchedule | HyperSchedules] = [
+            LRSchedule(opt, optim, cfg.steps, self.device) for opt, optim in scheduled if optim.scheduled]
+        #: The scheduled hyper-parameters other than learning rates (``config.schedules``), or None.
+        self.hyper_schedules = bind_schedules(
+            cfg.schedules, optimizers={"g_optim": self.opt_g, "d_optim": self.opt_d}, ema=self.ema,
+            plugins={p.name: p for p in (self.loss, *self.regularizers, *self.tricks)}, total=cfg.steps,
+            device=self.device)
+        if self.hyper_schedules is not None:
+            self.schedules.append(self.hyper_schedules)
         #: The run's arithmetic (autocast, gradient scaling, backward, optimizer steps) and the scaler's state.
         self.precision = Precision(cfg.precision, self.device)
         gen_run, disc_run = self.gen, self.disc
@@ -630,6 +639,9 @@ class Trainer:
         tricks = f", tricks: {', '.join(cfg.tricks)}" if cfg.tricks else ""
         tricks += f", regularizers: {', '.join(cfg.regularizers)}" if cfg.regularizers else ""
         tricks += f", generator EMA {cfg.ema_decay:g}" if cfg.ema_decay is not None else ""
+        if cfg.schedules:
+            tricks += ", schedules: " + ", ".join(f"{n} {s.kind} {s.start:g}->{s.final:g}" if s.kind != "constant"
+                                                  else f"{n} {s.start:g}" for n, s in cfg.schedules.items())
         if self.networks:
             tricks += f", networks: {', '.join(n.describe() for n in self.networks.values())}"
         where = ("sampled on the fly" if self.dataset.is_distribution
@@ -668,6 +680,8 @@ class Trainer:
                                   "steps_per_s": round(steps_per_s, 2)}
         if self.step_fn.skipped:
             record["skipped_updates"] = self.step_fn.skipped
+        if self.hyper_schedules is not None:  # the values the last step used (the EMA half-life as its decay)
+            record.update(self.hyper_schedules.current())
         for plugin in (*self.tricks, self.loss, *self.regularizers):
             extra = plugin.on_log(self.context, self.step, record)
             if extra:
@@ -855,7 +869,7 @@ class Trainer:
             net.module.load_state_dict(saved_nets[qualified])
             if net.own:
                 load_optimizer_state(net.opt, saved_opts[qualified])
-        for schedule in self.schedules:  # loading replaced the shared learning-rate tensors
+        for schedule in self.schedules:  # loading replaced the shared learning-rate and beta tensors
             schedule.reattach()
         if self.ema is not None:
             if state.get("ema"):

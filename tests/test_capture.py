@@ -184,6 +184,17 @@ def test_ema_and_schedules_trace_whole_and_move(tmp_path):
     assert float(trainer.ema.updates) == WARMUP + COMPARED
 
 
+def test_hyper_parameter_schedules_trace_whole_and_move(tmp_path):
+    """Scheduled betas, R1's gamma and the EMA half-life are device tensors the traced step rewrites."""
+    schedules = {"d_optim.beta2": "cosine:0.9:0.99", "g_optim.beta1": "linear:0.5:0.0",
+                 "r1.gamma": "cosine:1:0.1", "ema.half_life": "linear:0:8"}
+    trainer = ganforge.Trainer(**settings(tmp_path, regularizers=["r1"], ema_decay=0.9, schedules=schedules))
+    eager, traced = eager_and_traced(trainer)
+    assert torch.equal(eager, traced)
+    assert float(trainer.opt_d.param_groups[0]["betas"][1]) == pytest.approx(0.99)  # the end of the run
+    assert float(trainer.regularizers[0].options.gamma) == pytest.approx(0.1)
+
+
 def test_lazy_regularization_traces_one_graph_per_variant(tmp_path):
     """R1 every 2 steps: steps with and without the lazy update are two shapes of work, two graphs, no more."""
     trainer = ganforge.Trainer(**settings(tmp_path, regularizers=["r1", "r2"],

@@ -39,7 +39,8 @@ def test_flags_that_apply_to_the_kind(capsys):
     text = capsys.readouterr().out
     assert "  flags:   net=disc, capturable=yes, ddp_safe=yes\n" in text
     assert ("  options (set with --regularizer-option r1.KEY=VALUE or TOML [regularizer_options.r1]):\n"
-            "    gamma: float = 10.0\n") in text
+            "    gamma: float = 10.0  (schedulable: --schedule r1.gamma=KIND:START:END)\n") in text
+    assert "    every: int = 1\n" in text  # not schedulable: no marker
     assert main(["plugins", "grid25"]) == 0
     assert "  flags:   is_distribution=yes, per_item=no\n" in capsys.readouterr().out
 

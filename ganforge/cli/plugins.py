@@ -140,7 +140,9 @@ def describe(info: Any) -> list[str]:
         lines.append(f"  options (set with {how}):")
         for o in options:
             typ = f": {o.type}" if o.type else ""
-            lines.append(f"    {o.name}{typ} = {o.default!r}")
+            lines.append(f"    {o.name}{typ} = {o.default!r}" + ("  (schedulable: --schedule "
+                                                                   f"{info.name}.{o.name}=KIND:START:END)"
+                                                                   if o.schedulable else ""))
             if o.help:
                 lines.append(f"        {o.help}")
     return lines

@@ -41,7 +41,7 @@ HELP_ORDER: tuple[str, ...] = (
     "data_placement", "data_workers", "log_every", "sample_every", "checkpoint_every", "checkpoint_minutes",
     "keep_checkpoints", "strategy", "dist_timeout", "progress_seconds",
     "gen_options", "disc_options", "loss_options", "data_options", "g_optim", "d_optim",
-    "trick_options", "regularizer_options",
+    "trick_options", "regularizer_options", "schedules",
     "g_lr", "d_lr", "lr_schedule",
     "conditional", "compile", "overwrite", "tensorboard", "sync_batchnorm", "progress",
 )

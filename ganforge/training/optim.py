@@ -10,18 +10,30 @@ from ganforge.config import OptimConfig
 
 
 def build_optimizer(params: Iterable[torch.nn.Parameter], config: OptimConfig, device: torch.device,
-                    capturable: bool = False) -> torch.optim.Optimizer:
+                    capturable: bool = False, tensor_betas: bool = False) -> torch.optim.Optimizer:
     """An optimizer for ``params`` per ``config``.
 
     Adam and AdamW use the fused implementation where the device supports it
     (one kernel for all parameters instead of several per tensor); with
     ``capturable=True`` they keep their step counters on the device so the
     update can be captured in a CUDA graph.
+
+    ``tensor_betas=True`` (scheduled betas, :func:`~ganforge.training.schedules.bind_schedules`)
+    builds Adam so that it reads betas held in device tensors without a host
+    synchronisation: PyTorch's fused kernel takes betas as Python floats (a
+    tensor is read back to the host at every step), so on a GPU the
+    capturable multi-tensor form is used instead (other accelerators: the
+    single-tensor form); on the CPU, where reading a tensor costs no
+    synchronisation, the fused kernel stays.
     """
     params = [p for p in params if p.requires_grad]
     if config.name in ("adam", "adamw"):
         cls = torch.optim.Adam if config.name == "adam" else torch.optim.AdamW
         kwargs = dict(lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
+        if tensor_betas and device.type == "cuda":
+            return cls(params, **kwargs, foreach=True, capturable=True)
+        if tensor_betas and device.type != "cpu":  # e.g. mps: the single-tensor form reads tensor betas
+            return cls(params, **kwargs, foreach=False)
         if device.type in ("cuda", "cpu"):
             kwargs["fused"] = True
             if capturable:

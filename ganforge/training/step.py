@@ -100,7 +100,8 @@ class GANStep:
             one process would.
         regularizers: Enabled regularizers, in the configured order.
         ema: The generator's weight average, updated after each G update, or None.
-        schedules: Learning-rate schedules applied at the start of every step.
+        schedules: Learning-rate and hyper-parameter schedules (``apply(step_count)``), applied at the start of
+            every step.
         split_condition: The data set's ``split_condition`` when it offers a
             condition (each stored batch is split into samples and conditions), else None.
         gen_takes_condition: The generator is called with ``condition=``.

@@ -72,7 +72,7 @@ class AuxiliaryClassifier(Trick):
 
     @options
     class Options:
-        weight: float = option(1.0, validator=number(0.0, low_open=True),
+        weight: float = option(1.0, validator=number(0.0, low_open=True), schedulable=True,
                                help="Factor on the class loss in both networks.")
         fake_loss: bool = option(True, validator=boolean(), help="Include the class loss on fakes in D's loss.")
         disc_sees_labels: bool = option(False, validator=boolean(),
