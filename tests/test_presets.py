@@ -141,3 +141,19 @@ def test_the_r3gan_preset_holds_the_papers_cifar10_settings(tmp_path):
     assert (cfg.g_optim.schedule, cfg.g_optim.lr, cfg.g_optim.final_lr, cfg.g_optim.betas) == (
         "cosine", 2e-4, 5e-5, (0.0, 0.9))
     assert "not measured" in DESCRIPTIONS["r3gan-cifar10"]
+
+
+def test_the_r3gan_mnist_preset_trains_and_samples_on_28px_digits(tiny_mnist, tmp_path):
+    cfg = ganforge.Trainer.from_preset("r3gan-mnist", progress=False).config
+    assert (cfg.gen, cfg.disc, cfg.loss, cfg.regularizers, cfg.batch_size, cfg.latent_dim, cfg.data) == (
+        "r3gan", "r3gan", "rpgan", ("r1", "r2"), 32, 64, "mnist")
+    assert cfg.gen_options["widths"] == (32, 16, 8) and cfg.disc_options["group_size"] == 8
+    assert {name: o["gamma"] for name, o in cfg.regularizer_options.items()} == {"r1": 1.0, "r2": 1.0}
+    assert {o["every"] for o in cfg.regularizer_options.values()} == {1}  # on every D step, as the paper
+    assert (cfg.g_optim.lr, cfg.g_optim.betas, cfg.ema_decay, cfg.ema_warmup) == (2e-3, (0.0, 0.99), 0.99, 200)
+    trainer = ganforge.Trainer.from_preset("r3gan-mnist", data_root=str(tiny_mnist), split="test", steps=3, batch_size=4,
+                                           out_dir=str(tmp_path / "run"), progress=False, sample_every=0)
+    trainer.fit()
+    assert trainer.step == 3
+    images = trainer.sample(5)
+    assert tuple(images.shape) == (5, 1, 28, 28) and bool(images.isfinite().all())
