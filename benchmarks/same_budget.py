@@ -15,6 +15,11 @@ Suites (``--suite``):
   added alone), domain-classifier FID.
 * ``mnist-mlp``: issue 15's MNIST recipe against the seed recipe (``mlp``,
   ``bce``, no tricks).
+* ``mnist-r3gan``: issue 25's comparison: the presets ``mnist``, ``dcgan`` and
+  ``r3gan-mnist`` as they are (but for their step counts), domain-classifier
+  FID and class KL.
+* ``stacked-r3gan``: the presets ``dcgan`` and ``r3gan-mnist`` on
+  ``stacked-mnist`` (three digits as the channels; the mode count of 1,000).
 
 Example::
 
@@ -55,7 +60,27 @@ SUITES: dict[str, dict[str, dict[str, Any]]] = {
     "mnist-mlp": {
         "seed recipe (mlp, bce)": {"gen": "mlp", "disc": "mlp", "loss": "bce", "batch_size": 64},
     },
+    "mnist-r3gan": {"mnist": "preset:mnist", "dcgan": "preset:dcgan", "r3gan-mnist": "preset:r3gan-mnist"},
+    "stacked-r3gan": {"dcgan": "preset:dcgan", "r3gan-mnist": "preset:r3gan-mnist"},
 }
+#: Each suite's data set (default: mnist).
+SUITE_DATA = {"stacked-r3gan": "stacked-mnist"}
+
+
+#: The measurements tabled (those the data set's metrics give).
+KEYS = ("fid", "kid", "precision", "recall", "classes", "class_kl", "stacked_modes", "stacked_kl", "steps")
+
+
+def from_preset(name: str) -> dict[str, Any]:
+    """A preset as a recipe: its settings but the length and the data (the suite sets the data, the budget the length)."""
+    from ganforge.presets import get_preset
+
+    return {k: v for k, v in get_preset(name).items() if k not in ("steps", "data", "data_options")}
+
+
+def suite_recipes(suite: str) -> dict[str, dict[str, Any]]:
+    """The recipes of ``suite`` as settings (``"preset:NAME"`` entries resolved)."""
+    return {name: from_preset(r[len("preset:"):]) if isinstance(r, str) else dict(r) for name, r in SUITES[suite].items()}
 
 
 def _init_worker() -> None:
@@ -106,12 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mnist-root", default=None)
     p.add_argument("--out", default=None, help="output path without extension")
     args = p.parse_args(argv)
-    from ganforge.presets import get_preset
-
     root = find_mnist(args.mnist_root)
     if root is None:
         raise SystemExit("needs the MNIST files: pass --mnist-root or set GANFORGE_DATA")
-    recipes = dict(SUITES[args.suite])
+    recipes = suite_recipes(args.suite)
     if args.only_added:
         recipes = dict(list(recipes.items())[:1])
     if args.only:
@@ -123,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         recipes = {name: r for name, r in recipes.items() if name == first or name in keep}
     for text in args.recipe:
         name, _, preset = text.partition("=")
-        recipes[name] = {k: v for k, v in get_preset(preset).items() if k != "steps"}
+        recipes[name] = from_preset(preset)
     for text in args.settings:
         name, _, settings = text.partition("=")
         recipes[name] = json.loads(settings)
@@ -133,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         futures = {}
         for seed in range(args.seeds):
             for name, change in recipes.items():
-                settings = {"data": "mnist", "data_root": root, "split": "test", "device": "cpu", "progress": False,
+                settings = {"data": SUITE_DATA.get(args.suite, "mnist"), "data_root": root, "split": "test", "device": "cpu", "progress": False,
                             "sample_every": 0, "checkpoint_every": 0, "checkpoint_minutes": 0, "threads": 1,
                             "steps": 10**7, "seed": seed, "overwrite": True,
                             "out_dir": str(Path(tmp) / f"{name.replace(' ', '_')}-{seed}"), **change}
@@ -142,13 +165,13 @@ def main(argv: list[str] | None = None) -> int:
             name = futures[future]
             result = future.result()
             rows.setdefault(name, []).append(result)
-            print(f"{name}: steps {result['steps']}, fid {result.get('fid', float('nan')):.3g}, "
-                  f"classes {result.get('classes')}, class_kl {result.get('class_kl', float('nan')):.3g}", flush=True)
+            print(f"{name}: " + ", ".join(f"{key} {result[key]:.4g}" for key in KEYS if result.get(key) is not None),
+                  flush=True)
     first = next(iter(recipes))
     table = []
     for name in recipes:
         entry: dict[str, Any] = {"recipe": name}
-        for key in ("fid", "kid", "precision", "recall", "classes", "class_kl", "steps"):
+        for key in KEYS:
             vals = [float(r[key]) for r in rows[name] if r.get(key) is not None]
             if not vals:
                 continue
