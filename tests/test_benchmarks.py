@@ -84,3 +84,33 @@ def test_the_r3gan_step_timing_of_the_gpu_check_runs_on_the_cpu(bench, tmp_path)
     assert report["preset"] == "r3gan-cifar10" and report["width"] == 16 and report["batch_size"] == 4
     assert run["path"] == "eager" and run["steps_per_s"] > 0 and run["images_per_s"] == pytest.approx(
         4 * run["steps_per_s"])
+
+
+def test_same_budget_suites_take_presets_as_they_are_but_for_length_and_data(bench):
+    same_budget = bench("same_budget")
+    from ganforge.presets import get_preset
+
+    recipes = same_budget.suite_recipes("mnist-r3gan")
+    assert list(recipes) == ["mnist", "dcgan", "r3gan-mnist"]
+    preset = get_preset("r3gan-mnist")
+    assert recipes["r3gan-mnist"] == {k: v for k, v in preset.items() if k not in ("steps", "data")}
+    assert "steps" in preset and preset["data"] == "mnist"  # what was left out was there
+    stacked = same_budget.suite_recipes("stacked-r3gan")
+    assert "data" not in stacked["dcgan"] and same_budget.SUITE_DATA["stacked-r3gan"] == "stacked-mnist"
+    recipes["mnist"]["loss"] = "bce"  # a copy: the suite's own entries are not changed
+    assert same_budget.suite_recipes("mnist-r3gan")["mnist"]["loss"] == "hinge"
+
+
+@pytest.mark.slow
+def test_r3gan_trials_train_the_preset_with_one_change_and_record_what_it_made(bench, tiny_mnist, tmp_path):
+    trials = bench("r3gan_trials")
+    assert trials.TRIALS["r3gan-mnist (gamma 1, lr 2e-3, EMA 0.99)"] == {}  # the preset itself is one trial
+    out = tmp_path / "trials"
+    assert trials.main(["--steps", "2", "--n", "40", "--jobs", "1", "--only", "no EMA",
+                        "--mnist-root", str(tiny_mnist), "--out", str(out)]) == 0
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert list(report["results"]) == ["no EMA"] and report["trials"]["no EMA"] == {"ema_decay": None}
+    (result,) = report["results"].values()
+    assert result["seconds"] > 0 and result["fid"] > 0 and result["classes"] >= 1
+    with pytest.raises(SystemExit):
+        trials.main(["--only", "no such trial", "--mnist-root", str(tiny_mnist), "--out", str(out)])
