@@ -260,3 +260,11 @@ def test_cli_names_a_misspelt_hook_of_an_installed_plugin(installed_plugin, tmp_
     allowed = _run("from ganforge.cli import main; raise SystemExit(main(['plugins', '--kind', 'generator']))",
                    Path(site), tmp_path, **{ALLOW_LIST_ENV: "testplugin"})
     assert allowed.returncode == 0 and "tiny" in allowed.stdout  # the allow-list leaves the broken one out
+
+
+def test_the_installed_distribution_has_the_packages_version():
+    """pip's metadata and ganforge.__version__ are one number (pyproject reads ganforge/version.py), so a
+    plugin that requires ganforge>=X installs against the version ganforge reports."""
+    assert importlib.metadata.version("ganforge") == ganforge.__version__
+    pyproject = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'dynamic = ["version"]' in pyproject and 'attr = "ganforge.version.__version__"' in pyproject
