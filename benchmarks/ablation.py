@@ -35,7 +35,6 @@ import concurrent.futures as cf
 import datetime as dt
 import math
 import multiprocessing as mp
-import os
 import sys
 import tempfile
 import time
@@ -45,6 +44,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
 sys.path.insert(0, str(REPO / "benchmarks"))
+
+from bench_common import find_mnist, one_thread_worker
 
 #: Metrics compared per kind of data (the first family ``evaluate`` reports).
 SHOWN = {
@@ -118,15 +119,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def find_mnist(explicit: str | None) -> str | None:
-    """The MNIST folder: explicit, $GANFORGE_DATA, or ../shared/data/mnist beside the checkout, if it holds files."""
-    for candidate in (explicit, os.environ.get("GANFORGE_DATA"), str(REPO.parent / "shared" / "data" / "mnist")):
-        if candidate and any((Path(candidate) / f).is_file()
-                             for f in ("t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte", "train-images-idx3-ubyte.gz")):
-            return candidate
-    return None
-
-
 def configurations(data: str, preset: dict[str, Any] | None = None) -> list[tuple[str, dict[str, Any], str]]:
     """``(name, settings change, baseline name)`` of every configuration for ``data``."""
     import ganforge
@@ -183,13 +175,6 @@ def merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
-
-
-def _init_worker() -> None:
-    import torch
-
-    os.environ["GANFORGE_THREADS"] = "1"
-    torch.set_num_threads(1)
 
 
 def run_one(settings: dict[str, Any], n: int | None) -> dict[str, Any]:
@@ -300,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     partial: dict[str, Any] = {"meta": report["meta"], "runs": {}}
     ctx = mp.get_context("spawn")
     with tempfile.TemporaryDirectory(prefix="ganforge-ablation-") as tmp, \
-            cf.ProcessPoolExecutor(args.jobs, mp_context=ctx, initializer=_init_worker) as pool:
+            cf.ProcessPoolExecutor(args.jobs, mp_context=ctx, initializer=one_thread_worker) as pool:
         for data in datas:
             if data == "mnist" and mnist_root is None:
                 print("mnist: skipped (no MNIST files found; pass --mnist-root)", flush=True)

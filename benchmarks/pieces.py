@@ -88,8 +88,7 @@ def time_steps(trainer: Any, steps: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ablation import find_mnist
-    from bench_common import machine, save_json
+    from bench_common import machine, require_mnist, save_json
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=60, help="timed steps per run (default 60)")
@@ -99,9 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="output path without extension (default benchmarks/results/pieces-cpu)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    root = find_mnist(args.mnist_root)
-    if root is None:
-        raise SystemExit("needs the MNIST files: pass --mnist-root or set GANFORGE_DATA")
+    root = require_mnist(args.mnist_root)
     times: dict[str, list[float]] = {name: [] for name in CONFIGS}
     with tempfile.TemporaryDirectory() as tmp:
         trainers = {name: build(name, root, Path(tmp)) for name in CONFIGS}

@@ -19,7 +19,6 @@ import concurrent.futures as cf
 import datetime as dt
 import json
 import multiprocessing as mp
-import os
 import sys
 import tempfile
 import time
@@ -29,6 +28,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
 sys.path.insert(0, str(REPO / "benchmarks"))
+
+from bench_common import one_thread_worker
 
 
 def _adam(lr: float) -> dict[str, Any]:
@@ -48,13 +49,6 @@ TRIALS: dict[str, dict[str, Any]] = {
 }
 
 
-def _init_worker() -> None:
-    import torch
-
-    os.environ["GANFORGE_THREADS"] = "1"
-    torch.set_num_threads(1)
-
-
 def run(settings: dict[str, Any], n: int) -> dict[str, Any]:
     """Train ``settings`` to its end, then measure (in a worker process)."""
     import ganforge
@@ -72,8 +66,7 @@ def run(settings: dict[str, Any], n: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ablation import find_mnist
-    from bench_common import machine, save_json
+    from bench_common import machine, require_mnist, save_json
 
     from ganforge.presets import get_preset
 
@@ -85,9 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mnist-root", default=None)
     p.add_argument("--out", default=None, help="output path without extension")
     args = p.parse_args(argv)
-    root = find_mnist(args.mnist_root)
-    if root is None:
-        raise SystemExit("needs the MNIST files: pass --mnist-root or set GANFORGE_DATA")
+    root = require_mnist(args.mnist_root)
     trials = TRIALS
     if args.only:
         keep = [name.strip() for name in args.only.split(",")]
@@ -97,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         trials = {name: TRIALS[name] for name in keep}
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp, cf.ProcessPoolExecutor(
-            args.jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker) as pool:
+            args.jobs, mp_context=mp.get_context("spawn"), initializer=one_thread_worker) as pool:
         futures = {}
         for i, (name, change) in enumerate(trials.items()):
             settings = {**get_preset("r3gan-mnist"), **change, "data_root": root, "split": "test", "device": "cpu",

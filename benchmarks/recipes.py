@@ -52,6 +52,8 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from bench_common import one_thread_worker
+
 #: preset -> (minimum modes, minimum high-quality %, maximum reverse KL or None, maximum wall seconds)
 TARGETS: dict[str, tuple[int, float, float | None, float]] = {
     "grid25": (25, 95.0, 0.02, 180.0),
@@ -59,13 +61,6 @@ TARGETS: dict[str, tuple[int, float, float | None, float]] = {
     "grid25-quick": (24, 80.0, None, 30.0),
 }
 SHOWN = ("modes", "hq_percent", "reverse_kl", "train_seconds", "steps_per_second")
-
-
-def _init_worker() -> None:
-    import torch
-
-    os.environ["GANFORGE_THREADS"] = "1"
-    torch.set_num_threads(1)
 
 
 def run_one(preset: str, seed: int, out_dir: str, scatter: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -169,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     }, "results": {}}
     ctx = mp.get_context("spawn")
     with tempfile.TemporaryDirectory(prefix="ganforge-recipes-") as tmp, \
-            cf.ProcessPoolExecutor(args.jobs, mp_context=ctx, initializer=_init_worker) as pool:
+            cf.ProcessPoolExecutor(args.jobs, mp_context=ctx, initializer=one_thread_worker) as pool:
         futures = {}
         for preset in presets:
             for seed in range(args.seeds):

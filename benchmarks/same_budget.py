@@ -33,7 +33,6 @@ import concurrent.futures as cf
 import datetime as dt
 import json
 import multiprocessing as mp
-import os
 import sys
 import tempfile
 import time
@@ -43,6 +42,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
 sys.path.insert(0, str(REPO / "benchmarks"))
+
+from bench_common import one_thread_worker
 
 _DCGAN = {"gen": "dcgan", "disc": "dcgan", "gen_options": {"width": 32}, "disc_options": {"width": 32},
           "batch_size": 64, "latent_dim": 100}
@@ -83,13 +84,6 @@ def suite_recipes(suite: str) -> dict[str, dict[str, Any]]:
     return {name: from_preset(r[len("preset:"):]) if isinstance(r, str) else dict(r) for name, r in SUITES[suite].items()}
 
 
-def _init_worker() -> None:
-    import torch
-
-    os.environ["GANFORGE_THREADS"] = "1"
-    torch.set_num_threads(1)
-
-
 def run(settings: dict[str, Any], budget: float, n: int | None) -> dict[str, Any]:
     """Train until ``budget`` seconds are spent, then evaluate (in a worker process)."""
     import ganforge
@@ -109,8 +103,7 @@ def run(settings: dict[str, Any], budget: float, n: int | None) -> dict[str, Any
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ablation import find_mnist
-    from bench_common import machine, save_json
+    from bench_common import machine, require_mnist, save_json
     from stats import mean_ci, verdict
 
     from ganforge.metrics import HIGHER_IS_BETTER
@@ -131,9 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mnist-root", default=None)
     p.add_argument("--out", default=None, help="output path without extension")
     args = p.parse_args(argv)
-    root = find_mnist(args.mnist_root)
-    if root is None:
-        raise SystemExit("needs the MNIST files: pass --mnist-root or set GANFORGE_DATA")
+    root = require_mnist(args.mnist_root)
     recipes = suite_recipes(args.suite)
     if args.only_added:
         recipes = dict(list(recipes.items())[:1])
@@ -152,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         recipes[name] = json.loads(settings)
     rows: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory() as tmp, cf.ProcessPoolExecutor(
-            args.jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker) as pool:
+            args.jobs, mp_context=mp.get_context("spawn"), initializer=one_thread_worker) as pool:
         futures = {}
         for seed in range(args.seeds):
             for name, change in recipes.items():
