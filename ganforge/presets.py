@@ -153,6 +153,7 @@ _R3GAN_CIFAR10 = {"width": 768, "blocks": 2, "expansion": 2, "group_size": 16}
 _R3GAN_ADAM = {"name": "adam", "lr": 2e-4, "betas": (0.0, 0.9), "schedule": "cosine", "final_lr": 5e-5}  # eps: 1e-8, torch's default
 #: The small R3GAN of r3gan-mnist (one CPU thread, about five minutes).
 _R3GAN_MNIST = {"widths": (32, 16, 8), "blocks": 1, "expansion": 2, "group_size": 8}
+_R3GAN_MNIST_ADAM = {"name": "adam", "lr": 2e-3, "betas": (0.0, 0.99)}
 
 _RECIPE_ADAM = {"name": "adam", "lr": 5e-4, "betas": (0.0, 0.9), "schedule": "linear", "final_lr": 0.0}
 #: ganforge's 2-D recipe (see the module docstring); ``data`` and ``steps`` are set per preset.
@@ -324,8 +325,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "steps": 1_700,
         "ema_decay": 0.99,
         "ema_warmup": 200,
-        "g_optim": {"name": "adam", "lr": 2e-3, "betas": (0.0, 0.99)},
-        "d_optim": {"name": "adam", "lr": 2e-3, "betas": (0.0, 0.99)},
+        "g_optim": dict(_R3GAN_MNIST_ADAM),
+        "d_optim": dict(_R3GAN_MNIST_ADAM),
     },
     "r3gan-cifar10": {
         "gen": "r3gan",
