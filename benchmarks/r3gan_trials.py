@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import datetime as dt
-import json
 import multiprocessing as mp
 import sys
 import tempfile
@@ -56,10 +55,9 @@ def run(settings: dict[str, Any], n: int) -> dict[str, Any]:
 
     trainer = ganforge.Trainer(**settings)
     start = time.perf_counter()
-    trainer.fit()
+    history = trainer.fit()
     seconds = time.perf_counter() - start
-    logged = [json.loads(line) for line in (Path(settings["out_dir"]) / "metrics.jsonl").read_text().splitlines()]
-    d_loss = [row["d_loss"] for row in logged if "d_loss" in row]
+    d_loss = [r["d_loss"] for r in history.records if "d_loss" in r]  # the logged values, as in metrics.jsonl
     result = evaluate(trainer, n=n)
     return {"seconds": seconds, "d_loss_last": d_loss[-1] if d_loss else None,
             **{k: result[k] for k in ("fid", "class_kl", "classes") if k in result}}

@@ -47,7 +47,8 @@ from bench_common import one_thread_worker
 
 _DCGAN = {"gen": "dcgan", "disc": "dcgan", "gen_options": {"width": 32}, "disc_options": {"width": 32},
           "batch_size": 64, "latent_dim": 100}
-SUITES: dict[str, dict[str, dict[str, Any]]] = {
+#: Suite -> recipe name -> TrainConfig fields, or "preset:NAME" for a preset as it is (see from_preset).
+SUITES: dict[str, dict[str, dict[str, Any] | str]] = {
     "mnist-dcgan": {
         "dcgan recipe (bce)": {**_DCGAN, "loss": "bce"},
         "+ hinge": {**_DCGAN, "loss": "hinge"},
@@ -147,9 +148,9 @@ def main(argv: list[str] | None = None) -> int:
         futures = {}
         for seed in range(args.seeds):
             for name, change in recipes.items():
-                settings = {"data": SUITE_DATA.get(args.suite, "mnist"), "data_root": root, "split": "test", "device": "cpu", "progress": False,
-                            "sample_every": 0, "checkpoint_every": 0, "checkpoint_minutes": 0, "threads": 1,
-                            "steps": 10**7, "seed": seed, "overwrite": True,
+                settings = {"data": SUITE_DATA.get(args.suite, "mnist"), "data_root": root, "split": "test",
+                            "device": "cpu", "progress": False, "sample_every": 0, "checkpoint_every": 0,
+                            "checkpoint_minutes": 0, "threads": 1, "steps": 10**7, "seed": seed, "overwrite": True,
                             "out_dir": str(Path(tmp) / f"{name.replace(' ', '_')}-{seed}"), **change}
                 futures[pool.submit(run, settings, args.budget, args.n)] = name
         for future in cf.as_completed(futures):
